@@ -1,0 +1,61 @@
+"""The ``compverify`` command line: a thin dispatcher over :mod:`compverify.commands`.
+
+Each subcommand lives in its own module under :mod:`compverify.commands` with two functions,
+``register(subparsers)`` (adds its parser and sets ``func``) and ``run(args) -> int``. Bad input
+(:class:`CompverifyError`, argument errors) prints one line on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from compverify import __version__
+from compverify.errors import CompverifyError
+
+#: Subcommand modules, in the order ``--help`` lists them. A module missing here is not an error
+#: while the toolkit grows: it is simply not offered.
+COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit status 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise CompverifyError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="compverify", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"compverify {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"compverify.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"compverify.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except CompverifyError as exc:
+        print(f"compverify: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("compverify: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

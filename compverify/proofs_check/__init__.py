@@ -1,0 +1,1 @@
+"""compverify.proofs_check"""
