@@ -44,10 +44,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def mp_to_str(x: Any, dps: int | None = None) -> str:
-    """Decimal string of a real number with all its digits (``dps`` digits for mpf if given).
+    """Decimal string of a real number with all its digits.
 
-    >>> mp_to_str(mpmath.mpf(1) / 3, 20)
-    '0.33333333333333333333'
+    An ``mpf`` gets ``dps`` significant digits (default: the working precision); a float gets
+    its shortest round-tripping ``repr``.
+
+    >>> with mpmath.workdps(30):
+    ...     mp_to_str(mpmath.mpf(1) / 3)
+    '0.333333333333333333333333333333'
     >>> mp_to_str(0.1)
     '0.1'
     """
