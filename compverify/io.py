@@ -69,7 +69,7 @@ def mp_to_str(x: Any, dps: int | None = None) -> str:
 def to_jsonable(obj: Any, dps: int | None = None) -> Any:
     """Recursively convert results to JSON-ready data; reals become decimal strings.
 
-    Integers stay integers, booleans and ``None`` stay as they are, numpy arrays become nested lists.
+    Integers stay integers, booleans and ``None`` stay as they are, arrays become nested lists.
 
     >>> to_jsonable({"x": mpmath.mpf("0.5"), "n": 3, "v": np.array([0.25])})
     {'x': '0.5', 'n': 3, 'v': ['0.25']}

@@ -1,4 +1,7 @@
-"""Input validation shared by every layer: each check raises :class:`CompverifyError` naming the value."""
+"""Input validation shared by every layer.
+
+Each check raises :class:`CompverifyError` naming the bad value.
+"""
 
 from __future__ import annotations
 
@@ -64,7 +67,9 @@ def check_finite_array(x: Any, name: str, ndim: int | None = None,
     if ndim is not None and arr.ndim != ndim:
         raise CompverifyError(f"{name} must be {ndim}-dimensional, got shape {arr.shape}")
     if shape is not None:
-        if arr.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, arr.shape)):
+        if arr.ndim != len(shape) or any(
+            s is not None and s != t for s, t in zip(shape, arr.shape, strict=True)
+        ):
             want = tuple("*" if s is None else s for s in shape)
             raise CompverifyError(f"{name} must have shape {want}, got {arr.shape}")
     bad = np.argwhere(~np.isfinite(arr))
