@@ -1,0 +1,84 @@
+"""The output directory, built whole or not at all.
+
+A report is written into a temporary sibling directory (``.NAME.tmp-XXXX`` next to ``NAME``),
+each file through :mod:`compverify.io` (atomic writes). Only when every file is complete is the
+directory renamed into place; with ``force`` an existing directory is first renamed aside and
+removed after the new one is in place. An exception (or Ctrl-C) on the way removes the temporary
+directory and leaves whatever was at ``NAME`` before untouched.
+
+>>> import tempfile, pathlib
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> with staged_directory(root / "out", force=False) as tmp:
+...     _ = (tmp / "a.txt").write_text("complete")
+>>> sorted(p.name for p in root.iterdir()), (root / "out" / "a.txt").read_text()
+(['out'], 'complete')
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from compverify.errors import CompverifyError
+
+
+def check_target(out: Path, force: bool) -> Path:
+    """Refuse an existing ``out`` without ``force`` (and anything that is not a directory)."""
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir() or out.is_symlink():
+            raise CompverifyError(f"output path {str(out)!r} exists and is not a directory")
+        if not force:
+            raise CompverifyError(
+                f"output directory {str(out)!r} exists; pass --force to replace it")
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise CompverifyError(f"parent directory of the output {str(parent)!r} does not exist")
+    return out
+
+
+@contextmanager
+def staged_directory(out: Path, force: bool) -> Iterator[Path]:
+    """Yield a fresh temporary sibling of ``out``; move it to ``out`` when the block succeeds."""
+    out = check_target(Path(out), force)
+    parent = out.resolve().parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+    try:
+        yield tmp
+        _sync_dir(tmp)
+        # Checked again: the directory may have appeared while the report was being built.
+        check_target(out, force)
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
+            os.replace(out, old / out.name)
+        try:
+            os.replace(tmp, out)
+        except BaseException:
+            if old is not None:  # put the previous report back
+                os.replace(old / out.name, out)
+                shutil.rmtree(old, ignore_errors=True)
+            raise
+        _sync_dir(parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _sync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,177 @@
+"""The calls into the library: one function per piece of the report, each returning a JSON-ready
+dict (real numbers as decimal strings, formulas as ``{"latex", "mathml"}`` printed by SymPy).
+
+This is the only module of :mod:`compverify.report` that imports the computing layers; it calls
+them and converts their results with their own ``to_dict`` (or, for symbolic objects, with SymPy's
+printers). It computes nothing itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sympy
+
+from compverify.errors import CompverifyError
+from compverify.report.document import formula
+
+_NU, _NV, _RHO = sympy.symbols("nu nv rho")
+_NU_U, _NU_V = sympy.symbols("nu_u nu_v")
+_K = sympy.Function("k")
+
+
+def _display(expr: Any) -> Any:
+    """Relabel the kernel arguments for display: nu -> nu_u = |u|, nv -> nu_v = |v|."""
+    if not isinstance(expr, sympy.Basic):
+        return expr
+    reps = {}
+    for s in expr.free_symbols:
+        if s.name == "nu":
+            reps[s] = _NU_U
+        elif s.name == "nv":
+            reps[s] = _NU_V
+    return expr.xreplace(reps)
+
+
+# ----------------------------------------------------------------------------------------------
+# Symbolic pieces
+# ----------------------------------------------------------------------------------------------
+
+
+def kernel_piece(spec: str) -> dict:
+    """The ``derive`` JSON of one activation (issue 2 item 6) plus SymPy-printed display forms."""
+    from compverify.symbolic import get_activation
+
+    act = get_activation(spec)
+    kern = act.kernel
+    expr = getattr(kern, "expr", None)
+    partials = getattr(kern, "partials", None) or {}
+    steps = list(getattr(kern, "steps", None) or [])
+    out: dict[str, Any] = {
+        "activation": act.spec,
+        "name": act.name,
+        "route": kern.route,
+        "is_closed_form": bool(getattr(kern, "is_closed_form", expr is not None)),
+        "kernel": None if expr is None else str(expr),
+        "kernel_latex": None if expr is None else sympy.latex(expr),
+        "partials": {k: str(v) for k, v in partials.items()},
+        "steps": [{"description": st.description, "latex": st.latex} for st in steps],
+    }
+    z = sympy.Symbol("z")
+    disp: dict[str, Any] = {
+        "activation": formula(act.expr, lhs=sympy.Function("sigma")(z)),
+        "steps": [],
+        "partials": {},
+    }
+    for st in steps:
+        sexpr = getattr(st, "expr", None)
+        if isinstance(sexpr, sympy.Basic):
+            disp["steps"].append(formula(_display(sexpr), latex=st.latex))
+        else:
+            disp["steps"].append(formula(None, latex=st.latex))
+    if expr is not None:
+        disp["kernel"] = formula(_display(expr), lhs=_K(_NU_U, _NU_V, _RHO))
+        for var, sym in (("nu", _NU_U), ("nv", _NU_V), ("rho", _RHO)):
+            if var in partials:
+                lhs = sympy.Derivative(_K(_NU_U, _NU_V, _RHO), sym)
+                disp["partials"][var] = formula(_display(partials[var]), lhs=lhs)
+    out["display"] = disp
+    return out
+
+
+def gradient_piece(activations: list[str]) -> dict:
+    """The loss gradient formulas (generic in the kernel) and, per activation, dL/db_j with the
+    activation's closed-form kernel substituted."""
+    from compverify.numeric import loss
+
+    forms = loss.gradient_formulas()
+    out: dict[str, Any] = {
+        "notation": ("Targets a_i, w_i and compressed neurons b_j, v_j; |w|_i, |v|_j are norms, "
+                     "rho^wv_ij and rho^vv_jl the cosines between w_i and v_j and between v_j "
+                     "and v_l; k and its partials k_nu, k_nu', k_rho are the kernel of the "
+                     "kernel section in its three arguments."),
+        "formulas": [],
+        "instances": [],
+    }
+    for name, f in forms.items():
+        lhs = _gradient_lhs(name)
+        expr = f.expr
+        if isinstance(expr, sympy.Equality):
+            lhs, expr = expr.lhs, expr.rhs
+        out["formulas"].append({
+            "name": f.name, "description": f.description, "latex": f.latex,
+            "formula": formula(_gradient_display(expr), latex=f.latex,
+                               lhs=_gradient_display(lhs)),
+        })
+    for spec in activations:
+        from compverify.symbolic import get_activation
+
+        act = get_activation(spec)
+        if getattr(act.kernel, "expr", None) is None:
+            continue
+        expr = loss.instantiate_formula(forms["dL/db_j"], act.kernel)
+        lhs = _gradient_lhs("dL/db_j")
+        out["instances"].append({
+            "activation": act.spec, "name": "dL/db_j",
+            "description": f"The derivative in b_j with the kernel of {act.spec} substituted.",
+            "formula": formula(_gradient_display(expr), lhs=_gradient_display(lhs)),
+        })
+    return out
+
+
+def _gradient_lhs(name: str) -> Any:
+    lsym = sympy.Function("L")(sympy.Symbol("b"), sympy.Symbol("V"))
+    if name == "dL/db_j":
+        return sympy.Derivative(lsym, sympy.Symbol("b_j"))
+    if name == "dL/dv_j":
+        return sympy.Derivative(lsym, sympy.Indexed(sympy.IndexedBase("v"), sympy.Symbol("j"),
+                                                    sympy.Symbol("c")))
+    return sympy.Symbol(name)
+
+
+def _gradient_display(expr: Any) -> Any:
+    """Display names for the symbols of :func:`compverify.numeric.loss.gradient_formulas`."""
+    if not isinstance(expr, sympy.Basic):
+        return expr
+    bases = {"norm_w": sympy.IndexedBase("|w|"), "norm_v": sympy.IndexedBase("|v|"),
+             "rho_wv": sympy.IndexedBase("rho^wv"), "rho_vv": sympy.IndexedBase("rho^vv")}
+
+    def fix_indexed(e: Any) -> Any:
+        name = str(e.base.label)
+        return bases[name][e.indices] if name in bases else e
+
+    expr = expr.replace(lambda e: isinstance(e, sympy.Indexed), fix_indexed)
+    funcs = {"k_nv": sympy.Function("k_nuprime"), "k_nu": sympy.Function("k_nu"),
+             "k_rho": sympy.Function("k_rho"), "k": sympy.Function("k")}
+    expr = expr.replace(
+        lambda e: isinstance(e, sympy.Function) and type(e).__name__ in funcs
+        and not type(e).__module__.startswith("sympy"),
+        lambda e: funcs[type(e).__name__](*e.args))
+    return expr.xreplace({s: sympy.Symbol("nuprime") for s in expr.free_symbols
+                          if getattr(s, "name", "") == "nv"})
+
+
+# ----------------------------------------------------------------------------------------------
+# Numeric pieces
+# ----------------------------------------------------------------------------------------------
+
+
+def load_result(path: Path, kind: str) -> dict:
+    """A result JSON named by the configuration (``kind``: solve, conjecture or rate)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CompverifyError(f"{kind} result file not found: {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompverifyError(f"{kind} result file {str(path)!r} is not valid JSON: {exc}") \
+            from None
+    required = {"solve": ("problem", "relative_loss", "directions"),
+                "conjecture": ("cases",), "rate": ("fit", "points")}[kind]
+    missing = [k for k in required if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise CompverifyError(f"{str(path)!r} is not a {kind} result (missing "
+                              + ", ".join(repr(m) for m in missing) + ")")
+    return data
