@@ -627,14 +627,16 @@ def _validate_cross(a, W, V, mp):
 
 
 def cross_term(kernel: Any, a: Any, W: Any, V: Any, *, order: int = 0,
-               block: int = DEFAULT_BLOCK, jobs: int | None = None) -> CrossTerm:
+               block: int = DEFAULT_BLOCK, jobs: int | None = 1) -> CrossTerm:
     """``h_N(v_j) = sum_i a_i K(w_i, v_j)`` and its derivatives in each row ``v_j`` (float64).
 
     ``a`` (N,), ``W`` (N, d), ``V`` (M, d); ``order`` 0, 1 or 2.  ``W`` is processed ``block`` rows
     at a time, so memory is ``O(jobs * block * M + M d^2)`` for any ``N``; cost ``O(N M d)`` (order
     <= 1, two matrix products per block) or ``O(N M d^2)`` (order 2).  ``jobs`` threads work on
     consecutive blocks (numpy releases the GIL); partial sums are added in block order, so the
-    result does not depend on ``jobs``.  ``None``: the CPUs available to the process.
+    result does not depend on ``jobs``; ``None`` means the CPUs available to the process.  Threads
+    pay off when BLAS runs one thread per call (``OPENBLAS_NUM_THREADS=1``, as the benchmark sets):
+    concurrent calls into a multi-threaded OpenBLAS contend, so the default is 1.
 
     >>> import numpy as np
     >>> class Lin:   # sigma(z) = z: K(u, v) = <u, v> = nu nv rho
@@ -716,42 +718,44 @@ def _self_core(bk, b, V, order, degree):
     k11, k12, k1r, k22, k2r, krr = bk.hess(NU, NV, R)
     hide = par | ~off
     I = bk.eye(d)
-    EE = E[:, :, None] * E[:, None, :]                         # (M, d, d)
     phi2 = (k11 + 2 * k12 + k22)[diag, diag]
-    # second-argument Hessians Hv[m, j] = d2/dv_j^2 K(v_m, v_j), m != j
+    # second-argument Hessians d2/dv_j^2 K(v_m, v_j), m != j, weighted by b_m:
+    #   alpha e e' + beta (e p' + p e') + gam p p' + delta (I - e e'),  p = p[m, j]
     alpha = _where(off, k22, zero_o)
     beta = _where(hide, zero_o, k2r - kr / NV)
     gam = _where(hide, zero_o, krr)
     delta = _where(off, knv / NV - kr * R / (NV * NV), zero_o)
-    P = (E[:, None, :] - R[:, :, None] * E[None, :, :]) / nsr  # p[m, j] (M, M, d)
-    Ej = E[None, :, :, None]
-    Hv = (alpha[:, :, None, None] * (Ej * E[None, :, None, :])
-          + beta[:, :, None, None] * (Ej * P[:, :, None, :]
-                                      + P[:, :, :, None] * E[None, :, None, :])
-          + gam[:, :, None, None] * (P[:, :, :, None] * P[:, :, None, :])
-          + delta[:, :, None, None] * (I[None, None] - EE[None, :, :, :]))
-    bHv = (b[:, None, None, None] * Hv).sum(axis=0)            # (M, d, d)
-    diag_blocks = (2 * b[:, None, None] * bHv
-                   + (b * b)[:, None, None] * (phi2[:, None, None] * EE
-                                              + (phi1 / ns)[:, None, None] * (I[None] - EE)))
-    # mixed blocks X[j, l] = d2/dv_j dv_l' K(v_j, v_l), j != l (u = v_j, v = v_l)
-    Pjl = P                      # (E_j - R E_l)/|v_l| = d rho/dv_l  at [j, l]
-    Q = (E[None, :, :] - R[:, :, None] * E[:, None, :]) / ns[:, None, None]  # d rho/dv_j at [j, l]
-    Ea, Eb = E[:, None, :, None], E[None, :, None, :]          # E_j (rows), E_l (cols)
+    P = (E[:, None, :] - R[:, :, None] * E[None, :, :]) / nsr  # p[m, j] = d rho/dv_j  (M, M, d)
+    # mixed blocks d2/dv_j dv_l' K(v_j, v_l), j != l (u = v_j, v = v_l): coefficients at [j, l]
     c12 = _where(off, k12, zero_o)
     c2r = _where(hide, zero_o, k2r)
     c1r = _where(hide, zero_o, k1r)
     crr = _where(hide, zero_o, krr)
     cr = _where(off, kr / (NU * NV), zero_o)
-    X = (c12[:, :, None, None] * (Ea * Eb)
-         + c2r[:, :, None, None] * (Q[:, :, :, None] * Eb)
-         + c1r[:, :, None, None] * (Ea * Pjl[:, :, None, :])
-         + crr[:, :, None, None] * (Q[:, :, :, None] * Pjl[:, :, None, :])
-         + cr[:, :, None, None] * (I[None, None] - EE[:, None, :, :] - EE[None, :, :, :]
-                                   + R[:, :, None, None] * (Ea * Eb)))
-    hess_VV = (2 * (b[:, None] * b[None, :]))[:, :, None, None] * X   # (j, l, d, d)
-    hess_VV[diag, diag] = diag_blocks
-    hess_VV = np.ascontiguousarray(hess_VV.transpose(0, 2, 1, 3))     # (j, a, l, c)
+    Q = (E[None, :, :] - R[:, :, None] * E[:, None, :]) / ns[:, None, None]  # d rho/dv_j at [j, l]
+    EE = E[:, :, None] * E[:, None, :]                         # (M, d, d)
+    hess_VV = bk.zeros((M, d, M, d))
+    for j in range(M):  # one block row at a time: memory O(M d^2)
+        Ej = E[j]
+        ejej = EE[j]
+        Pj = P[:, j]                                           # (M, d) over m
+        sj = (b * beta[:, j]) @ Pj
+        es = Ej[:, None] * sj[None, :]
+        diag_block = 2 * b[j] * ((b @ alpha[:, j]) * ejej + es + es.T
+                                 + (Pj * (b * gam[:, j])[:, None]).T @ Pj
+                                 + (b @ delta[:, j]) * (I - ejej))
+        diag_block = diag_block + b[j] * b[j] * (phi2[j] * ejej + phi1[j] / ns[j] * (I - ejej))
+        El = E[:, None, :]                                     # E_l as columns, over l
+        ej_el = Ej[None, :, None] * El                         # E_j E_l'  (M, d, d)
+        Qj, Pjl = Q[j], P[j]                                   # (M, d) over l
+        Xj = (c12[j][:, None, None] * ej_el
+              + c2r[j][:, None, None] * (Qj[:, :, None] * El)
+              + c1r[j][:, None, None] * (Ej[None, :, None] * Pjl[:, None, :])
+              + crr[j][:, None, None] * (Qj[:, :, None] * Pjl[:, None, :])
+              + cr[j][:, None, None] * (I[None] - ejej[None] - EE + R[j][:, None, None] * ej_el))
+        row = (2 * b[j] * b)[:, None, None] * Xj               # (l, a, c)
+        row[j] = diag_block
+        hess_VV[j] = row.transpose(1, 0, 2)                    # (a, l, c)
     # hess_bV[j, l] = d2S/db_j dv_l
     hess_bV = 2 * b[None, :, None] * g   # 2 b_l g[j, l] (l != j)
     hess_bV[diag, diag] = 2 * bg + 2 * (b * phi1)[:, None] * E

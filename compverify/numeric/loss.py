@@ -194,7 +194,7 @@ def _notes(include_constant, N, block):
 
 def population_loss(kernel: Any, a: Any, W: Any, b: Any, V: Any, *, order: int = 1,
                     include_constant: bool = True, block: int = DEFAULT_BLOCK,
-                    jobs: int | None = None) -> LossResult:
+                    jobs: int | None = 1) -> LossResult:
     """Exact population loss ``L_N(b, V)`` in float64, with gradient (order 1), Hessian (order 2).
 
     ``kernel``: a :class:`compverify.symbolic.Kernel`, an Activation or a spec such as ``"relu"``.
