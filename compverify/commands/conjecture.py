@@ -1,0 +1,71 @@
+"""``compverify conjecture``: test the ETF conjecture over a grid of (d, M).
+
+For each case: solve (as ``compverify solve``), classify the minimiser's directions (frame verdict
+and certificates), and where the catalogue builds an ETF for (d, M), the best value on it and the
+gap.  Progress on stderr (a bar on a terminal); with ``--out`` each finished case is written at
+once (atomically) and running the same command again resumes the sweep.  Ends with a table.
+Bad input: one line on stderr, exit status 2; a case that fails unexpectedly is recorded and the
+exit status is 1.  Library: :mod:`compverify.proofs_check.conjecture`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from compverify.validate import MAX_DPS, check_dps, check_positive_int
+
+MIN_DPS = 15
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "conjecture",
+        help="sweep (d, M): minimise, classify the directions, compare with the best ETF value",
+        description="Sweep a grid of (d, M): solve each case, give its frame verdict and, where "
+                    "an ETF is known, the best value on it and the gap. Resumable with --out.")
+    p.add_argument("--activation", default="relu", help="activation spec (default relu)")
+    p.add_argument("--d", default="2:6", metavar="GRID",
+                   help="dimensions: a:b (inclusive), a:b:step, comma lists (default 2:6)")
+    p.add_argument("--M", default="d+1", metavar="GRID",
+                   help="widths: integers, expressions of d (d+1, 2*d, d*(d+1)/2), ranges lo:hi "
+                        "of those, comma lists (default d+1); M < 1 is skipped with a note")
+    p.add_argument("--target", default="isotropic",
+                   help="isotropic | gaussian | iid:LAW (gaussian, rademacher, uniform) | "
+                        "PATH.npz with arrays a (N,) and W (N, d) (default isotropic)")
+    p.add_argument("--target-mean", default=None, metavar="m|m1,...,md",
+                   help="mean of the target weights: a number m (meaning m*1) or d numbers")
+    p.add_argument("--target-scale", default=None, metavar="s",
+                   help="scale s of the target weights (default 1/sqrt(d))")
+    p.add_argument("--restarts", type=int, default=32, help="restarts per case (default 32)")
+    p.add_argument("--dps", type=int, default=30,
+                   help=f"decimal digits (default 30; {MIN_DPS} to {MAX_DPS})")
+    p.add_argument("--seed", type=int, default=0, help="seed of every case (default 0)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="processes for the restarts (default 1; results do not depend on it)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="sweep file: written after each case, resumed if it exists")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from compverify.proofs_check.conjecture import SweepParams, format_table, run_sweep
+
+    check_positive_int(args.restarts, "--restarts")
+    check_positive_int(args.jobs, "--jobs")
+    check_positive_int(args.seed, "--seed", minimum=0)
+    check_dps(args.dps, name="--dps", minimum=MIN_DPS, maximum=MAX_DPS)
+    params = SweepParams(activation=args.activation, d=args.d, M=args.M, target=args.target,
+                         target_mean=args.target_mean, target_scale=args.target_scale,
+                         restarts=args.restarts, dps=args.dps, seed=args.seed)
+    try:
+        sweep = run_sweep(params, args.out, jobs=args.jobs)
+    except KeyboardInterrupt:
+        if args.out:
+            print(f"compverify conjecture: finished cases are saved in {args.out}; run the same "
+                  f"command to resume", file=sys.stderr)
+        raise
+    print(format_table(sweep))
+    if args.out:
+        print(f"  written: {args.out}", file=sys.stderr)
+    return 1 if sweep["failed"] else 0
