@@ -103,6 +103,11 @@ def test_wrong_types_in_numeric_keys():
     assert msg.startswith("cfg.toml, line 3:") and "'solve[0].dps'" in msg
 
 
+def test_width_below_one_names_line():
+    msg = _err('[[solve]]\nd = [1, 2]\nM = ["d-1"]\n')
+    assert msg.startswith("cfg.toml, line 3:") and "'solve[0].M'" in msg and "< 1" in msg
+
+
 def test_from_excludes_other_keys():
     msg = _err('[rate]\nfrom = "r.json"\nsamples = 3\n')
     assert msg.startswith("cfg.toml, line 3:") and "'rate.samples'" in msg and "from" in msg

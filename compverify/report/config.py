@@ -297,51 +297,20 @@ def _as_list(v: Any) -> list:
     return list(v) if isinstance(v, list) else [v]
 
 
-_M_EXPR_RE = re.compile(r"^[d0-9+\-* ()]+$")
-
-
-def eval_m(expr: int | str, d: int) -> int:
-    """Value of a width ``M`` given as an integer or an expression of ``d`` (``d+1``, ``2*d``).
-
-    >>> eval_m("d+1", 3), eval_m("2*d - 1", 4), eval_m(5, 2)
-    (4, 7, 5)
-    """
-    if _is_int(expr):
-        return int(expr)
-    tree = ast.parse(str(expr), mode="eval")
-
-    def ev(node: ast.AST) -> int:
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and _is_int(node.value):
-            return node.value
-        if isinstance(node, ast.Name) and node.id == "d":
-            return d
-        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
-            a, b = ev(node.left), ev(node.right)
-            return a + b if isinstance(node.op, ast.Add) else (
-                a - b if isinstance(node.op, ast.Sub) else a * b)
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            v = ev(node.operand)
-            return -v if isinstance(node.op, ast.USub) else v
-        raise _KindError(f"width expression {expr!r}: only d, integers, +, -, * are allowed")
-
-    return ev(tree)
-
-
 def _check_m_expr(v: Any) -> Any:
+    """An integer >= 1 or a width expression of d as ``compverify conjecture --M`` reads it
+    (``d+1``, ``2*d``, ranges ``lo:hi``; see :mod:`compverify.proofs_check.conjecture`)."""
     if _is_int(v):
         if v < 1:
             raise _KindError(f"must be >= 1, got {v}")
         return v
-    if isinstance(v, str):
-        if not _M_EXPR_RE.match(v):
-            raise _KindError(f"must be an integer or an expression of d such as 'd+1', got {v!r}")
+    if isinstance(v, str) and v.strip():
+        from compverify.proofs_check.conjecture import parse_widths
+
         try:
-            eval_m(v, 2)
-        except (SyntaxError, _KindError):
-            raise _KindError(
-                f"must be an integer or an expression of d such as 'd+1', got {v!r}") from None
+            parse_widths(v)
+        except CompverifyError as exc:
+            raise _KindError(f"is not a width: {exc}") from None
         return v
     raise _KindError(f"must be an integer or an expression of d such as 'd+1', got {v!r}")
 
@@ -490,6 +459,13 @@ def _validate_table(name: str, raw: Any, path: tuple, source: str, locs: dict) -
     for key, f in spec.items():
         if key not in out:
             out[key] = f.default if not isinstance(f.default, list) else list(f.default)
+    if name in ("solve", "conjecture") and not out.get("from"):
+        try:
+            expand_cases(out)
+        except CompverifyError as exc:
+            kpath = path + ("M",)
+            raise CompverifyError(f"{_where(source, locs, kpath)}: '{_dotted(kpath)}': {exc}") \
+                from None
     return out
 
 
@@ -562,12 +538,15 @@ def expand_cases(entry: dict) -> list[tuple[int, int]]:
     >>> expand_cases({"d": [2, 3], "M": ["d+1", 2]})
     [(2, 3), (2, 2), (3, 4), (3, 2)]
     """
+    from compverify.proofs_check.conjecture import expand_grid
+
+    grid, skipped = expand_grid(tuple(int(d) for d in entry["d"]),
+                                ",".join(str(m) for m in entry["M"]))
+    if skipped:
+        s = skipped[0]
+        raise CompverifyError(f"width M = {s['from']} gives {s['M']} < 1 for d = {s['d']}")
     out: list[tuple[int, int]] = []
-    for d in entry["d"]:
-        for m in entry["M"]:
-            pair = (int(d), eval_m(m, int(d)))
-            if pair[1] < 1:
-                raise CompverifyError(f"width M = {m} gives {pair[1]} < 1 for d = {d}")
-            if pair not in out:
-                out.append(pair)
+    for pair in grid:
+        if tuple(pair) not in out:
+            out.append(tuple(pair))
     return out

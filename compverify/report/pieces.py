@@ -175,3 +175,61 @@ def load_result(path: Path, kind: str) -> dict:
         raise CompverifyError(f"{str(path)!r} is not a {kind} result (missing "
                               + ", ".join(repr(m) for m in missing) + ")")
     return data
+
+
+def _sweep_params(entry: dict, d: Any, M: Any, seed: int) -> Any:
+    """The conjecture module's parameters for a ``[[solve]]`` or ``[conjecture]`` table."""
+    from compverify.proofs_check.conjecture import SweepParams
+
+    mean = entry.get("target_mean")
+    if isinstance(mean, list):
+        mean = ",".join(repr(float(x)) for x in mean)
+    elif mean is not None:
+        mean = repr(float(mean))
+    scale = entry.get("target_scale")
+    return SweepParams(
+        activation=entry["activation"], d=d if isinstance(d, str) else str(d),
+        M=M if isinstance(M, str) else str(M), target=entry["target"], target_mean=mean,
+        target_scale=None if scale is None else repr(float(scale)),
+        restarts=entry["restarts"], dps=entry["dps"], seed=seed)
+
+
+def solve_piece(entry: dict, d: int, M: int, *, seed: int, jobs: int) -> dict:
+    """One high-precision solve (the solve JSON of issue 3) with its ``frame`` block (issue 4)."""
+    from compverify.io import to_jsonable
+    from compverify.numeric.solver import solve
+    from compverify.proofs_check.conjecture import frame_report, make_problem
+
+    params = _sweep_params(entry, d, M, seed)
+    problem = make_problem(params, d, M)
+    result = solve(problem, restarts=params.restarts, seed=seed, dps=params.dps, jobs=jobs,
+                   progress=False)
+    out = to_jsonable(result.to_dict(), params.dps)
+    out["frame"] = to_jsonable(frame_report(problem, result, seed=seed), params.dps)
+    return out
+
+
+def loaded_solve_piece(path: Path, *, jobs: int = 1) -> dict:
+    """A solve result file named by the configuration; its frame block is computed if missing
+    (the diagnostics alone: the ETF comparison needs the problem, which a file may not rebuild)."""
+    from compverify.io import to_jsonable
+
+    data = load_result(path, "solve")
+    if not data.get("frame"):
+        from compverify.proofs_check.frames import frame_block
+
+        data["frame"] = to_jsonable(frame_block(
+            data["directions"], (data.get("evidence") or {}).get("verified_digits"),
+            int(data.get("dps", 30))), int(data.get("dps", 30)))
+    data["source_file"] = str(path)
+    return data
+
+
+def conjecture_piece(table: dict, *, seed: int, jobs: int) -> dict:
+    """The conjecture sweep (issue 4 item 6): its JSON, with ``cases`` (d, M, relative_loss,
+    frame, result)."""
+    from compverify.proofs_check.conjecture import run_sweep
+
+    params = _sweep_params(table, ",".join(str(d) for d in table["d"]),
+                           ",".join(str(m) for m in table["M"]), seed)
+    return run_sweep(params, None, jobs=jobs, progress="off")

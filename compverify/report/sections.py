@@ -442,34 +442,52 @@ def frames_section(solves: list[dict], figures: list[Figure | None],
 # ----------------------------------------------------------------------------------------------
 
 
+def _etf_known(fr: dict) -> str:
+    built = fr.get("etf")
+    if isinstance(built, dict) and built:
+        return f"yes ({built.get('construction', 'catalogue')})"
+    entry = fr.get("etf_existence")
+    if isinstance(entry, dict):
+        entry = entry.get("status", "")
+    if entry in (None, "", "does not exist", "no", False):
+        return "no"
+    return f"not built ({entry})"
+
+
 def conjecture_section(sweep: dict, base_key: str = "conjecture") -> Section:
-    """The conjecture sweep table: d, M, relative loss, verdict, ETF known?, ETF gap."""
+    """The conjecture sweep (issue 4 item 6): d, M, relative loss, verdict, ETF known?, ETF gap."""
     rows = []
-    for k, case in enumerate(sweep.get("cases") or []):
-        key = f"{base_key}/cases/{k}"
-        fr = case.get("frame") or {}
-        p = case.get("problem", {})
-        d = _get(case, "d", default=p.get("d"))
-        m = _get(case, "M", default=p.get("M"))
-        dkey = f"{key}/d" if "d" in case else f"{key}/problem/d"
-        mkey = f"{key}/M" if "M" in case else f"{key}/problem/M"
-        verdict = _get(case, "verdict", default=fr.get("verdict"))
-        known = _get(case, "etf_known", default=fr.get("etf_relative_loss") is not None)
-        gap_key = f"{key}/etf_gap" if "etf_gap" in case else f"{key}/frame/etf_gap"
-        rows.append([num(d, dkey, None), num(m, mkey, None),
-                     num(case.get("relative_loss"), f"{key}/relative_loss", 15),
-                     Text(str(verdict or "\u2014"), "strong"),
-                     "yes" if known else "no",
-                     num(_get(case, "etf_gap", default=fr.get("etf_gap")), gap_key, 4)])
-    meta = []
-    for name in ("activation", "target", "restarts", "dps"):
-        if sweep.get(name) is not None:
-            meta.append(f"{name} {sweep[name]}")
-    blocks: list = []
+    cases = sweep.get("cases") or []
+    index = {(int(c["d"]), int(c["M"])): k for k, c in enumerate(cases)
+             if "d" in c and "M" in c}
+    failed = {(int(c["d"]), int(c["M"])): c for c in sweep.get("failed") or []}
+    grid = [tuple(int(x) for x in c) for c in sweep.get("grid") or []] or list(index)
+    for d, m in grid:
+        if (d, m) in index:
+            k = index[(d, m)]
+            case, key = cases[k], f"{base_key}/cases/{k}"
+            fr = case.get("frame") or {}
+            rows.append([num(case.get("d"), f"{key}/d", None), num(case.get("M"), f"{key}/M", None),
+                         num(case.get("relative_loss"), f"{key}/relative_loss", 15),
+                         Text(str(fr.get("verdict", "\u2014")), "strong"), _etf_known(fr),
+                         num(fr.get("etf_gap"), f"{key}/frame/etf_gap", 4)])
+        else:
+            what = "failed: " + str(failed[(d, m)].get("error", "")) if (d, m) in failed \
+                else "not run"
+            rows.append([str(d), str(m), "\u2014", what, "\u2014", "\u2014"])
+    meta = [f"{name} {sweep[name]}" for name in ("activation", "target", "restarts", "dps", "seed")
+            if sweep.get(name) is not None]
+    blocks: list = [Para([
+        "For each (d, M): the best minimiser found (solved as above), the verdict on its "
+        "directions and, where the catalogue builds an ETF for (d, M), the gap between the best "
+        "relative loss on that ETF and the relative loss found (positive: the ETF is worse)."])]
     if meta:
         blocks.append(Para(["Sweep settings: " + ", ".join(meta) + "."]))
     blocks.append(Table(["d", "M", "relative loss", "verdict", "ETF known?", "ETF gap"], rows,
                         key=base_key))
+    for s in sweep.get("skipped") or []:
+        blocks.append(Para([f"Skipped: d = {s.get('d')}, M from {s.get('from')!r}: "
+                            f"{s.get('note')}."]))
     return Section("conjecture", "The conjecture sweep", blocks)
 
 
