@@ -1,0 +1,317 @@
+"""Compiled Gaussian kernels ``k(nu, nv, rho)`` with first and second partial derivatives.
+
+A :class:`Kernel` is built from a :class:`~compverify.symbolic.derivation.Derivation`. For a
+closed form, SymPy differentiates ``k`` once and twice in ``(nu, nv, rho)`` and every expression is
+compiled twice from the same SymPy object: a vectorised NumPy function (float64, broadcasting)
+and an mpmath function (any precision). Endpoints: ``rho`` is clipped to ``[-1, 1]``; where an
+expression is undefined at ``rho = +-1`` or at ``nu = 0`` / ``nv = 0`` but has a limit, the limit
+(computed by SymPy once, at compile time) is used there, so no NaN is returned where the limit
+exists; a divergent limit gives ``inf``.
+
+For a ``numeric`` kernel (no closed form: tanh, sigmoid, GELU, SiLU, user expressions) the kernel
+and its partials are expectations over ``X = nu z1``, ``Y = nv (rho z1 + sqrt(1 - rho^2) z2)``,
+differentiated under the integral sign (``dk/drho = nu nv E[sigma'(X) sigma'(Y)]`` by Price's
+theorem): float64 by a tensor Gauss-Hermite rule with :data:`GH_NODES` nodes per axis, mpmath by
+``mpmath.quad`` over the plane at the requested precision.
+
+>>> import mpmath
+>>> from compverify.symbolic import get_activation
+>>> k = get_activation("relu").kernel
+>>> float(k.value(1.0, 1.0, 1.0))    # E[relu(g)^2] = 1/2
+0.5
+>>> mpmath.nstr(k.value_mp(1, 1, 0, dps=20), 20)      # 1/(2 pi)
+'0.15915494309189533577'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import mpmath
+import numpy as np
+import sympy
+
+from compverify.symbolic.derivation import Derivation
+from compverify.symbolic.steps import NU, NV, RHO, DerivationStep, Z
+from compverify.validate import check_dps
+
+__all__ = ["Kernel", "GH_NODES", "PARTIAL_NAMES", "HESSIAN_NAMES"]
+
+PARTIAL_NAMES = ("nu", "nv", "rho")
+HESSIAN_NAMES = ("nunu", "nunv", "nurho", "nvnv", "nvrho", "rhorho")
+_VARS = {"nu": NU, "nv": NV, "rho": RHO}
+_HESS_PAIRS = (("nu", "nu"), ("nu", "nv"), ("nu", "rho"), ("nv", "nv"), ("nv", "rho"),
+               ("rho", "rho"))
+#: Gauss-Hermite nodes per axis of the float64 numeric kernels.
+GH_NODES = 64
+_GUARD = 10
+_NUMPY_MODULES = ["scipy", "numpy"]
+
+
+def _is_bad(value: sympy.Basic) -> bool:
+    return bool(value.has(sympy.nan, sympy.zoo)) or value is sympy.nan
+
+
+class _Compiled:
+    """One SymPy expression compiled to NumPy and mpmath, with endpoint limits patched in."""
+
+    def __init__(self, expr: sympy.Expr) -> None:
+        self.expr = expr
+        args = (NU, NV, RHO)
+        self.np_fn = sympy.lambdify(args, expr, modules=_NUMPY_MODULES, cse=True)
+        self.mp_fn = sympy.lambdify(args, expr, modules="mpmath")
+        self.patches: list[tuple[sympy.Symbol, int, Callable, Callable]] = []
+        # Patch every endpoint with the expression's value there (or its limit when the
+        # substitution is undefined): at nu = 0 this also settles 0 * inf products such as
+        # nu nv / sqrt(1 - rho^2) at rho = 1, where the kernel is identically zero in rho.
+        for sym, point in ((RHO, 1), (RHO, -1), (NU, 0), (NV, 0)):
+            direct = sympy.simplify(expr.subs(sym, point))
+            if _is_bad(direct):
+                side = "-" if point == 1 else "+"
+                direct = sympy.limit(expr, sym, point, side)
+                if direct.has(sympy.Limit) or _is_bad(direct):
+                    direct = sympy.oo  # no finite limit: report it as divergent rather than NaN
+            self.patches.append((sym, point, sympy.lambdify(args, direct, modules=_NUMPY_MODULES),
+                                 sympy.lambdify(args, direct, modules="mpmath")))
+
+    def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            out = np.asarray(self.np_fn(nu, nv, rho), dtype=float)
+            out = np.broadcast_to(out, np.broadcast_shapes(nu.shape, nv.shape, rho.shape))
+            for sym, point, fn, _ in self.patches:
+                where = {NU: nu, NV: nv, RHO: rho}[sym] == point
+                if np.any(where):
+                    lim = np.broadcast_to(np.asarray(fn(nu, nv, rho), dtype=float), out.shape)
+                    out = np.where(where, lim, out)
+        return np.array(out, dtype=float)
+
+    def mp(self, nu: Any, nv: Any, rho: Any) -> mpmath.mpf:
+        vals = {NU: nu, NV: nv, RHO: rho}
+        for sym, point, _, fn in reversed(self.patches):  # nu = 0 / nv = 0 take precedence
+            if vals[sym] == point:
+                return mpmath.mpf(fn(nu, nv, rho))
+        return mpmath.mpf(self.mp_fn(nu, nv, rho))
+
+
+def _as_arrays(nu: Any, nv: Any, rho: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    nu = np.asarray(nu, dtype=float)
+    nv = np.asarray(nv, dtype=float)
+    rho = np.clip(np.asarray(rho, dtype=float), -1.0, 1.0)
+    return nu, nv, rho
+
+
+def _mp_args(nu: Any, nv: Any, rho: Any) -> tuple[mpmath.mpf, mpmath.mpf, mpmath.mpf]:
+    nu, nv, rho = (mpmath.mpf(x) if not isinstance(x, mpmath.mpf) else x for x in (nu, nv, rho))
+    rho = min(max(rho, mpmath.mpf(-1)), mpmath.mpf(1))
+    return nu, nv, rho
+
+
+class Kernel:
+    """The kernel ``k(nu, nv, rho) = E[sigma(<u,x>) sigma(<v,x>)]`` of one activation.
+
+    Attributes: ``route``, ``steps`` (tuple of :class:`DerivationStep`), ``expr`` (SymPy in
+    ``nu, nv, rho`` or ``None`` for numeric kernels), ``partials`` (``{"nu", "nv", "rho"}`` ->
+    SymPy, or ``None``), ``is_closed_form``. Methods ``value/grad/hess`` (float64, vectorised) and
+    ``value_mp/grad_mp/hess_mp`` (mpmath at ``dps`` digits; 10 guard digits inside).
+    """
+
+    def __init__(self, derivation: Derivation, activation_expr: sympy.Expr) -> None:
+        self.route = derivation.route
+        self.steps: tuple[DerivationStep, ...] = tuple(derivation.steps)
+        self.expr = derivation.expr
+        self.activation_expr = activation_expr
+        self.is_closed_form = self.expr is not None
+
+    def __repr__(self) -> str:
+        body = self.expr if self.expr is not None else "numeric quadrature"
+        return f"Kernel(route={self.route!r}, k={body})"
+
+    # ------------------------------------------------------------------ symbolic partials
+    @cached_property
+    def partials(self) -> dict[str, sympy.Expr] | None:
+        if self.expr is None:
+            return None
+        return {n: sympy.simplify(sympy.diff(self.expr, s)) for n, s in _VARS.items()}
+
+    @cached_property
+    def second_partials(self) -> dict[str, sympy.Expr] | None:
+        if self.expr is None:
+            return None
+        first = self.partials
+        return {a + b: sympy.simplify(sympy.diff(first[a], _VARS[b])) for a, b in _HESS_PAIRS}
+
+    @cached_property
+    def _value_c(self) -> _Compiled:
+        return _Compiled(self.expr)
+
+    @cached_property
+    def _grad_c(self) -> list[_Compiled]:
+        return [_Compiled(self.partials[n]) for n in PARTIAL_NAMES]
+
+    @cached_property
+    def _hess_c(self) -> list[_Compiled]:
+        return [_Compiled(self.second_partials[n]) for n in HESSIAN_NAMES]
+
+    @cached_property
+    def _quad(self) -> _Quadrature:
+        return _Quadrature(self.activation_expr)
+
+    # ------------------------------------------------------------------ float64
+    def value(self, nu: Any, nv: Any, rho: Any) -> np.ndarray:
+        """``k(nu, nv, rho)`` elementwise (broadcasting), float64."""
+        a = _as_arrays(nu, nv, rho)
+        if self.expr is None:
+            return self._quad.numpy(*a, order=0)[0]
+        return self._value_c.numpy(*a)
+
+    def grad(self, nu: Any, nv: Any, rho: Any) -> tuple[np.ndarray, ...]:
+        """``(k, k_nu, k_nv, k_rho)`` elementwise, float64."""
+        a = _as_arrays(nu, nv, rho)
+        if self.expr is None:
+            return self._quad.numpy(*a, order=1)
+        return (self._value_c.numpy(*a), *(c.numpy(*a) for c in self._grad_c))
+
+    def hess(self, nu: Any, nv: Any, rho: Any) -> tuple[np.ndarray, ...]:
+        """``(k_nunu, k_nunv, k_nurho, k_nvnv, k_nvrho, k_rhorho)`` elementwise, float64."""
+        a = _as_arrays(nu, nv, rho)
+        if self.expr is None:
+            return self._quad.numpy(*a, order=2)[4:]
+        return tuple(c.numpy(*a) for c in self._hess_c)
+
+    # ------------------------------------------------------------------ mpmath
+    def value_mp(self, nu: Any, nv: Any, rho: Any, dps: int = 30) -> mpmath.mpf:
+        """``k(nu, nv, rho)`` at ``dps`` digits."""
+        dps = check_dps(dps)
+        with mpmath.workdps(dps + _GUARD):
+            a = _mp_args(nu, nv, rho)
+            v = self._quad.mp(*a, order=0)[0] if self.expr is None else self._value_c.mp(*a)
+        with mpmath.workdps(dps):
+            return +v
+
+    def grad_mp(self, nu: Any, nv: Any, rho: Any, dps: int = 30) -> tuple[mpmath.mpf, ...]:
+        """``(k, k_nu, k_nv, k_rho)`` at ``dps`` digits."""
+        dps = check_dps(dps)
+        with mpmath.workdps(dps + _GUARD):
+            a = _mp_args(nu, nv, rho)
+            if self.expr is None:
+                out = self._quad.mp(*a, order=1)
+            else:
+                out = (self._value_c.mp(*a), *(c.mp(*a) for c in self._grad_c))
+        with mpmath.workdps(dps):
+            return tuple(+v for v in out)
+
+    def hess_mp(self, nu: Any, nv: Any, rho: Any, dps: int = 30) -> tuple[mpmath.mpf, ...]:
+        """``(k_nunu, k_nunv, k_nurho, k_nvnv, k_nvrho, k_rhorho)`` at ``dps`` digits."""
+        dps = check_dps(dps)
+        with mpmath.workdps(dps + _GUARD):
+            a = _mp_args(nu, nv, rho)
+            if self.expr is None:
+                out = self._quad.mp(*a, order=2)[4:]
+            else:
+                out = tuple(c.mp(*a) for c in self._hess_c)
+        with mpmath.workdps(dps):
+            return tuple(+v for v in out)
+
+
+def _derivative(sigma: sympy.Expr, order: int) -> sympy.Expr:
+    """``sigma^(order)`` with Dirac terms dropped where their weight vanishes (C^1 kinks).
+
+    A Dirac term with a non-zero weight means sigma^(order - 1) jumps: the derivative under the
+    integral sign is then not the a.e. derivative, and this raises ``CompverifyError``.
+    """
+    from compverify.errors import CompverifyError
+
+    d = sympy.diff(sigma, Z, order)
+    for delta in d.atoms(sympy.DiracDelta):
+        D = sympy.Dummy("D")
+        weight = sympy.diff(d.subs(delta, D), D)
+        for z0 in sympy.solve(delta.args[0], Z):
+            if sympy.simplify(weight.subs(D, 0).subs(Z, z0)) != 0:
+                raise CompverifyError(
+                    f"activation {sigma} has a jump in its derivative of order {order - 1} at "
+                    f"z = {z0}: its numeric kernel has no derivative of order {order}")
+        d = d.subs(delta, 0)
+    return d
+
+
+class _Quadrature:
+    """Expectations over ``(X, Y)`` for numeric kernels, with derivatives under the integral.
+
+    With ``T = Y / nv = rho z1 + s z2``, ``s = sqrt(1 - rho^2)``:
+    ``k_nu = E[z1 s'(X) s(Y)]``, ``k_nv = E[s(X) s'(Y) T]``, ``k_rho = nu nv E[s'(X) s'(Y)]``,
+    ``k_nunu = E[z1^2 s''(X) s(Y)]``, ``k_nunv = E[z1 s'(X) s'(Y) T]``,
+    ``k_nurho = nv E[s' s'] + nu nv E[z1 s''(X) s'(Y)]``, ``k_nvnv = E[s(X) s''(Y) T^2]``,
+    ``k_nvrho = nu E[s' s'] + nu nv E[s'(X) s''(Y) T]``, ``k_rhorho = nu^2 nv^2 E[s''(X) s''(Y)]``.
+    """
+
+    _CHUNK = 4096
+
+    def __init__(self, sigma: sympy.Expr) -> None:
+        d1 = _derivative(sigma, 1)
+        d2 = _derivative(sigma, 2)
+        self.f_np = [sympy.lambdify(Z, e, modules=_NUMPY_MODULES) for e in (sigma, d1, d2)]
+        self.f_mp = [sympy.lambdify(Z, e, modules="mpmath") for e in (sigma, d1, d2)]
+        x, w = np.polynomial.hermite_e.hermegauss(GH_NODES)
+        self.x, self.w = x, w / np.sqrt(2 * np.pi)
+
+    def _fn(self, k: int, t: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(np.asarray(self.f_np[k](t), dtype=float), t.shape)
+
+    def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray, order: int):
+        shape = np.broadcast_shapes(nu.shape, nv.shape, rho.shape)
+        nu, nv, rho = (np.broadcast_to(a, shape).ravel() for a in (nu, nv, rho))
+        nout = (1, 4, 10)[order]
+        out = np.empty((nout, nu.size))
+        z1 = self.x[:, None]
+        z2 = self.x[None, :]
+        W = np.outer(self.w, self.w)
+        for lo in range(0, nu.size, self._CHUNK):
+            sl = slice(lo, lo + self._CHUNK)
+            a, b, r = nu[sl, None, None], nv[sl, None, None], rho[sl, None, None]
+            s = np.sqrt(np.maximum(1 - r * r, 0.0))
+            T = r * z1 + s * z2
+            X = a * z1 + 0 * T
+            Y = b * T
+            E = lambda f: np.einsum("kij,ij->k", f, W)  # noqa: E731
+            sx, sy = self._fn(0, X), self._fn(0, Y)
+            res = [E(sx * sy)]
+            if order >= 1:
+                dx, dy = self._fn(1, X), self._fn(1, Y)
+                a1, b1 = a[:, 0, 0], b[:, 0, 0]
+                e11 = E(dx * dy)
+                res += [E(z1 * dx * sy), E(sx * dy * T), a1 * b1 * e11]
+            if order >= 2:
+                ddx, ddy = self._fn(2, X), self._fn(2, Y)
+                res += [E(z1 * z1 * ddx * sy), E(z1 * dx * dy * T),
+                        b1 * e11 + a1 * b1 * E(z1 * ddx * dy), E(sx * ddy * T * T),
+                        a1 * e11 + a1 * b1 * E(dx * ddy * T), (a1 * b1) ** 2 * E(ddx * ddy)]
+            out[:, sl] = np.array(res)
+        return tuple(o.reshape(shape) for o in out)
+
+    def mp(self, nu: mpmath.mpf, nv: mpmath.mpf, rho: mpmath.mpf, order: int):
+        s = mpmath.sqrt(max(1 - rho * rho, mpmath.mpf(0)))
+        f0, f1, f2 = self.f_mp
+        norm = 1 / (2 * mpmath.pi)
+
+        def E(g):
+            def integrand(z1, z2):
+                t = rho * z1 + s * z2
+                return g(z1, t) * mpmath.exp(-(z1 * z1 + z2 * z2) / 2)
+            return norm * mpmath.quad(integrand, [-mpmath.inf, 0, mpmath.inf],
+                                      [-mpmath.inf, 0, mpmath.inf])
+
+        res = [E(lambda z1, t: f0(nu * z1) * f0(nv * t))]
+        if order >= 1:
+            e11 = E(lambda z1, t: f1(nu * z1) * f1(nv * t))
+            res += [E(lambda z1, t: z1 * f1(nu * z1) * f0(nv * t)),
+                    E(lambda z1, t: f0(nu * z1) * f1(nv * t) * t), nu * nv * e11]
+        if order >= 2:
+            res += [E(lambda z1, t: z1 * z1 * f2(nu * z1) * f0(nv * t)),
+                    E(lambda z1, t: z1 * f1(nu * z1) * f1(nv * t) * t),
+                    nv * e11 + nu * nv * E(lambda z1, t: z1 * f2(nu * z1) * f1(nv * t)),
+                    E(lambda z1, t: f0(nu * z1) * f2(nv * t) * t * t),
+                    nu * e11 + nu * nv * E(lambda z1, t: f1(nu * z1) * f2(nv * t) * t),
+                    (nu * nv) ** 2 * E(lambda z1, t: f2(nu * z1) * f2(nv * t))]
+        return tuple(res)
