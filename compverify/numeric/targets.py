@@ -1,0 +1,451 @@
+"""Targets: the network being compressed, finite or mean-field, with ``h``, its derivatives and ``C``.
+
+Every target bound to an activation offers (docs/INTERFACES.md): ``d``, ``rotation_invariant``,
+``h(V)`` (M,), ``h_grad(V)`` (M, d), ``h_hess(V)`` (M, d, d) -- the derivatives of ``h(v_j)`` in
+``v_j`` -- ``C()``, their mpmath versions ``h_mp(V, dps)``, ``h_grad_mp``, ``h_hess_mp``,
+``C_mp(dps)``, ``sample(N, seed)`` (a finite realization, ``a_i = abar / N``) and ``describe()``.
+
+Families:
+
+* :class:`FiniteNetwork` -- explicit ``(a, W)``: ``h = h_N = sum_i a_i K(w_i, .)``, ``C = C_N``
+  (exact kernel sums, :mod:`compverify.numeric.kernel_sums`); ``.npz`` files with arrays ``a``, ``W``.
+* :class:`GaussianTarget` -- ``w ~ N(mu, s^2 I_d)``, mean second layer ``abar``: closed forms from
+  :mod:`compverify.symbolic.meanfield` (homogeneous sigma with ``mu = 0``; polynomial sigma, any
+  ``mu``). ``isotropic`` is ``mu = 0, s^2 = 1/d, abar = 1``; i.i.d. Gaussian entries with mean m are
+  ``mu = m 1``.
+* :class:`RademacherTarget` -- entries ``m + s eps``, ``eps = +-1``: for ``d <= 12`` the expectation is
+  the exact finite sum over the ``2^d`` sign patterns.
+
+Not available (a clear error, not an approximation): the Gaussian family for non-polynomial sigma
+with ``mu != 0`` or non-homogeneous sigma, i.i.d. uniform entries, Rademacher with ``d > 12``.
+
+>>> t = from_options("isotropic", d=3, mean=None, scale=None, activation="relu")
+>>> import numpy as np
+>>> import math
+>>> c3 = 1.5 * math.gamma(1.5) / (math.sqrt(math.pi) * math.gamma(2))    # SPEC A3: c_d, d = 3
+>>> h = float(t.h(np.array([[1.0, 0.0, 0.0]]))[0])
+>>> abs(h - c3 / math.sqrt(3) / math.sqrt(2 * math.pi)) < 1e-15          # s |v| c_d / sqrt(2 pi)
+True
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import Any
+
+import mpmath
+import numpy as np
+import sympy
+
+from compverify.errors import CompverifyError
+from compverify.numeric.kernel_sums import (
+    constant_term,
+    constant_term_mp,
+    cross_term,
+    cross_term_mp,
+)
+from compverify.validate import check_dps, check_finite_array, check_positive_int
+
+__all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "load_npz",
+           "MAX_RADEMACHER_D"]
+
+MAX_RADEMACHER_D = 12
+_GUARD = 10
+
+
+def _activation(activation: Any) -> Any:
+    if isinstance(activation, str):
+        from compverify.symbolic import get_activation
+
+        return get_activation(activation)
+    return activation
+
+
+def _mp_matrix(V: Any, dps: int) -> np.ndarray:
+    with mpmath.workdps(dps):
+        A = np.asarray(V, dtype=object)
+        return np.vectorize(lambda x: mpmath.mpf(x), otypes=[object])(A) if A.size else A
+
+
+def _round(x: Any, dps: int) -> Any:
+    with mpmath.workdps(dps):
+        if isinstance(x, np.ndarray):
+            return np.vectorize(lambda y: +y, otypes=[object])(x)
+        return +x
+
+
+# ----------------------------------------------------------------------------- finite
+class FiniteNetwork:
+    """An explicit network ``f(x) = sum_i a_i sigma(<w_i, x>)``; exact kernel sums."""
+
+    rotation_invariant = False
+    method = "exact kernel sums"
+
+    def __init__(self, activation: Any, a: Any, W: Any, *, name: str = "finite") -> None:
+        self.activation = _activation(activation)
+        W = check_finite_array(W, "W", ndim=2) if W is not None else W
+        a = check_finite_array(a, "a", ndim=1)
+        if a.shape[0] != W.shape[0]:
+            raise CompverifyError(f"a has length {a.shape[0]} but W has {W.shape[0]} rows")
+        if W.shape[0] < 1 or W.shape[1] < 1:
+            raise CompverifyError(f"W must have at least one row and column, got shape {W.shape}")
+        self.a, self.W = a, W
+        self.d = int(W.shape[1])
+        self.N = int(W.shape[0])
+        self.name = name
+        self._C: float | None = None
+
+    def __repr__(self) -> str:
+        return f"FiniteNetwork(N={self.N}, d={self.d}, activation={self.activation.spec!r})"
+
+    def describe(self) -> dict:
+        return {"family": "finite", "name": self.name, "N": self.N, "d": self.d,
+                "method": self.method}
+
+    def h(self, V: Any) -> np.ndarray:
+        return cross_term(self.activation, self.a, self.W, V, order=0).h
+
+    def h_grad(self, V: Any) -> np.ndarray:
+        return cross_term(self.activation, self.a, self.W, V, order=1).dh
+
+    def h_hess(self, V: Any) -> np.ndarray:
+        return cross_term(self.activation, self.a, self.W, V, order=2).d2h
+
+    def C(self) -> float:
+        if self._C is None:
+            self._C = float(constant_term(self.activation, self.a, self.W))
+        return self._C
+
+    def h_mp(self, V: Any, dps: int) -> np.ndarray:
+        return cross_term_mp(self.activation, self.a, self.W, V, order=0, dps=dps).h
+
+    def h_grad_mp(self, V: Any, dps: int) -> np.ndarray:
+        return cross_term_mp(self.activation, self.a, self.W, V, order=1, dps=dps).dh
+
+    def h_hess_mp(self, V: Any, dps: int) -> np.ndarray:
+        return cross_term_mp(self.activation, self.a, self.W, V, order=2, dps=dps).d2h
+
+    def C_mp(self, dps: int) -> mpmath.mpf:
+        return constant_term_mp(self.activation, self.a, self.W, dps=dps)
+
+    def sample(self, N: int, seed: int) -> FiniteNetwork:
+        raise CompverifyError("a finite network is already a realization; it has no sample()")
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``a`` and ``W`` to an ``.npz`` file atomically."""
+        import io
+
+        from compverify.io import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez(buf, a=self.a, W=self.W)
+        atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path: str | os.PathLike, activation: Any) -> FiniteNetwork:
+    """A :class:`FiniteNetwork` from an ``.npz`` file with arrays ``a`` (N,) and ``W`` (N, d)."""
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise CompverifyError(f"target file {p!r} does not exist")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            missing = [k for k in ("a", "W") if k not in data.files]
+            if missing:
+                raise CompverifyError(f"target file {p!r} lacks array(s) {', '.join(missing)} "
+                                      f"(has {', '.join(data.files) or 'none'})")
+            a, W = np.array(data["a"]), np.array(data["W"])
+    except CompverifyError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CompverifyError(f"target file {p!r} is not a readable .npz: {exc}") from None
+    if not (np.issubdtype(a.dtype, np.number) and np.issubdtype(W.dtype, np.number)):
+        raise CompverifyError(f"target file {p!r}: a and W must be numeric arrays")
+    if a.ndim != 1 or W.ndim != 2:
+        raise CompverifyError(f"target file {p!r}: a must have shape (N,) and W (N, d); got "
+                              f"{a.shape} and {W.shape}")
+    return FiniteNetwork(activation, a.astype(float), W.astype(float), name=os.path.basename(p))
+
+
+# ----------------------------------------------------------------------------- Gaussian
+class GaussianTarget:
+    """``w ~ N(mu, s^2 I_d)`` with mean second layer ``abar``; closed-form mean-field quantities.
+
+    ``h`` and ``C`` come from :mod:`compverify.symbolic.meanfield` (``method`` says which closed
+    form); both float64 and mpmath evaluate the same SymPy expressions.
+    """
+
+    def __init__(self, activation: Any, d: int, *, mean: Any = None, scale: Any = None,
+                 abar: Any = 1, name: str = "gaussian") -> None:
+        from compverify.symbolic import meanfield
+
+        self.activation = act = _activation(activation)
+        self.d = check_positive_int(d, "d")
+        self.name = name
+        self.scale = _positive(scale, "scale") if scale is not None else None
+        self.scale_str = str(scale) if scale is not None else None
+        mean = np.zeros(self.d) if mean is None else np.asarray(mean, dtype=float)
+        if mean.shape != (self.d,):
+            raise CompverifyError(f"mean must have d = {self.d} entries, got {mean.size}")
+        check_finite_array(mean, "mean")
+        self.mean = mean
+        self.mean_str = None
+        self.abar = abar
+        self.rotation_invariant = not np.any(mean)
+        if act.expr.is_polynomial(sympy.Symbol("z", real=True)):
+            self.mf = meanfield.polynomial_gaussian(act)
+        elif act.homogeneous_degree is not None and self.rotation_invariant:
+            self.mf = meanfield.homogeneous_isotropic(act)
+        else:
+            why = ("a nonzero mean" if act.homogeneous_degree is not None
+                   else "a non-homogeneous, non-polynomial activation")
+            raise CompverifyError(
+                f"no closed-form mean-field target for activation {act.spec!r} with {why}: "
+                "supported are homogeneous activations with mean 0 and polynomial activations "
+                "with any mean (or use a finite .npz target)")
+        self.method = f"closed form ({self.mf.kind})"
+        self._compile()
+
+    # scale symbolic value: default 1/sqrt(d), kept exact for the mpmath path
+    def _s_mp(self) -> mpmath.mpf:
+        return (1 / mpmath.sqrt(self.d)) if self.scale is None else mpmath.mpf(self.scale_str)
+
+    def _s(self) -> float:
+        return 1 / np.sqrt(self.d) if self.scale is None else float(self.scale)
+
+    def _compile(self) -> None:
+        from compverify.symbolic import meanfield as mfm
+        from compverify.symbolic.steps import NV
+
+        h, C = self.mf.h, self.mf.C
+        if self.mf.kind == "homogeneous-isotropic":
+            n = self.mf.degree
+            coef = h.subs(NV, 1)
+            self._coef = sympy.lambdify((mfm.D, mfm.S, mfm.ABAR), coef, "mpmath")
+            self._n = n
+            self._Cf = sympy.lambdify((mfm.D, mfm.S, mfm.ABAR), C, "mpmath")
+        else:
+            args = (mfm.VV, mfm.MUV, mfm.MM, mfm.D, mfm.S, mfm.ABAR)
+            H = h
+            derivs = {"H": H, "Hv": sympy.diff(H, mfm.VV), "Hm": sympy.diff(H, mfm.MUV),
+                      "Hvv": sympy.diff(H, mfm.VV, 2), "Hvm": sympy.diff(H, mfm.VV, mfm.MUV),
+                      "Hmm": sympy.diff(H, mfm.MUV, 2)}
+            self._poly_np = {k: sympy.lambdify(args, e, "numpy") for k, e in derivs.items()}
+            self._poly_mp = {k: sympy.lambdify(args, e, "mpmath") for k, e in derivs.items()}
+            self._Cf = sympy.lambdify((mfm.MM, mfm.D, mfm.S, mfm.ABAR), C, "mpmath")
+
+    def __repr__(self) -> str:
+        return (f"GaussianTarget({self.name}, d={self.d}, activation={self.activation.spec!r}, "
+                f"{self.method})")
+
+    def describe(self) -> dict:
+        return {"family": self.name, "d": self.d, "mean": [float(x) for x in self.mean],
+                "scale": self.scale_str if self.scale is not None else "1/sqrt(d)",
+                "abar": str(self.abar), "method": self.method,
+                "h": str(self.mf.h), "C": str(self.mf.C)}
+
+    # ---------------------------------------------------------------- evaluation core
+    def _eval(self, V: np.ndarray, order: int, mp: bool) -> Any:
+        """(h, grad, hess) with entries float (mp False) or mpf at the working precision."""
+        M, d = V.shape
+        if V.shape[1] != self.d:
+            raise CompverifyError(f"V must have d = {self.d} columns, got shape {V.shape}")
+        one = mpmath.mpf(1) if mp else 1.0
+        s = self._s_mp() if mp else self._s()
+        dd = mpmath.mpf(self.d) if mp else float(self.d)
+        abar = mpmath.mpf(str(self.abar)) if mp else float(self.abar)
+        mu = _mp_matrix(self.mean, mpmath.mp.dps) if mp else self.mean
+        dtype = object if mp else float
+        h = np.empty(M, dtype=dtype)
+        g = np.empty((M, d), dtype=dtype)
+        H = np.empty((M, d, d), dtype=dtype)
+        eye = np.eye(d, dtype=int)
+        for j in range(M):
+            v = V[j]
+            vv = sum(x * x for x in v) if mp else float(v @ v)
+            if self.mf.kind == "homogeneous-isotropic":
+                n = self._n
+                A = self._coef(dd, s, abar)
+                A = A if mp else float(A)
+                nv = mpmath.sqrt(vv) if mp else np.sqrt(vv)
+                if nv == 0 and (order >= 1 and n < 1 or order >= 2 and n < 2):
+                    raise CompverifyError(f"V row {j} has zero norm: h is not differentiable "
+                                          "there")
+                h[j] = A * nv**n
+                if order >= 1:
+                    g[j] = (n * A * nv ** (n - 2) * v) if nv != 0 else 0 * v
+                if order >= 2:
+                    if nv == 0:
+                        H[j] = (A * 2 * eye * one) if n == 2 else 0 * eye * one
+                    else:
+                        outer = np.outer(v, v) / vv
+                        H[j] = n * A * nv ** (n - 2) * (eye * one + (n - 2) * outer)
+            else:
+                fns = self._poly_mp if mp else self._poly_np
+                muv = sum(a * b for a, b in zip(mu, v, strict=True)) if mp else float(mu @ v)
+                mm = sum(a * a for a in mu) if mp else float(mu @ mu)
+                args = (vv, muv, mm, dd, s, abar)
+                ev = {k: (f(*args) if mp else float(f(*args))) for k, f in fns.items()}
+                h[j] = ev["H"]
+                if order >= 1:
+                    g[j] = 2 * ev["Hv"] * v + ev["Hm"] * mu
+                if order >= 2:
+                    H[j] = (2 * ev["Hv"] * eye * one + 4 * ev["Hvv"] * np.outer(v, v)
+                            + 2 * ev["Hvm"] * (np.outer(v, mu) + np.outer(mu, v))
+                            + ev["Hmm"] * np.outer(mu, mu))
+        return h, g, H
+
+    def _check(self, V: Any) -> np.ndarray:
+        V = check_finite_array(V, "V", ndim=2)
+        if V.shape[1] != self.d:
+            raise CompverifyError(f"V must have d = {self.d} columns like the target, got "
+                                  f"shape {V.shape}")
+        return V
+
+    def h(self, V: Any) -> np.ndarray:
+        return self._eval(self._check(V), 0, False)[0]
+
+    def h_grad(self, V: Any) -> np.ndarray:
+        return self._eval(self._check(V), 1, False)[1]
+
+    def h_hess(self, V: Any) -> np.ndarray:
+        return self._eval(self._check(V), 2, False)[2]
+
+    def C(self) -> float:
+        return float(self.C_mp(20))
+
+    def _mp_eval(self, V: Any, order: int, dps: int) -> Any:
+        dps = check_dps(dps)
+        Vm = np.asarray(V, dtype=object)
+        if Vm.ndim != 2 or Vm.shape[1] != self.d:
+            raise CompverifyError(f"V must have shape (M, {self.d}), got {Vm.shape}")
+        with mpmath.workdps(dps + _GUARD):
+            out = self._eval(_mp_matrix(Vm, dps + _GUARD), order, True)
+        return tuple(_round(x, dps) for x in out)
+
+    def h_mp(self, V: Any, dps: int) -> np.ndarray:
+        return self._mp_eval(V, 0, dps)[0]
+
+    def h_grad_mp(self, V: Any, dps: int) -> np.ndarray:
+        return self._mp_eval(V, 1, dps)[1]
+
+    def h_hess_mp(self, V: Any, dps: int) -> np.ndarray:
+        return self._mp_eval(V, 2, dps)[2]
+
+    def C_mp(self, dps: int) -> mpmath.mpf:
+        dps = check_dps(dps)
+        with mpmath.workdps(dps + _GUARD):
+            s, dd, abar = self._s_mp(), mpmath.mpf(self.d), mpmath.mpf(str(self.abar))
+            if self.mf.kind == "homogeneous-isotropic":
+                c = self._Cf(dd, s, abar)
+            else:
+                mm = sum(mpmath.mpf(x) ** 2 for x in self.mean)
+                c = self._Cf(mm, dd, s, abar)
+        with mpmath.workdps(dps):
+            return +mpmath.mpf(c)
+
+    def sample(self, N: int, seed: int) -> FiniteNetwork:
+        """A realization: ``w_i ~ N(mu, s^2 I)`` (seeded), ``a_i = abar / N``."""
+        N = check_positive_int(N, "N")
+        rng = np.random.default_rng(seed)
+        W = self.mean + self._s() * rng.standard_normal((N, self.d))
+        return FiniteNetwork(self.activation, np.full(N, float(self.abar) / N), W,
+                             name=f"{self.name} sample N={N} seed={seed}")
+
+
+# ----------------------------------------------------------------------------- Rademacher
+class RademacherTarget(FiniteNetwork):
+    """Entries ``w_k = m + s eps_k``, ``eps_k = +-1`` i.i.d.; exact: a sum over ``2^d`` patterns.
+
+    The mean-field ``h`` and ``C`` equal those of the finite network whose rows are all ``2^d``
+    patterns with weights ``abar / 2^d``, so they are exact kernel sums (``d <= 12``).
+    """
+
+    def __init__(self, activation: Any, d: int, *, mean: float = 0.0, scale: float | None = None,
+                 abar: float = 1.0) -> None:
+        d = check_positive_int(d, "d")
+        if d > MAX_RADEMACHER_D:
+            raise CompverifyError(f"the Rademacher target is exact only for d <= "
+                                  f"{MAX_RADEMACHER_D} (2^d sign patterns); got d = {d}")
+        s = 1 / np.sqrt(d) if scale is None else float(scale)
+        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * d, indexing="ij")).reshape(d, -1).T
+        super().__init__(activation, np.full(2**d, abar / 2**d), mean + s * signs,
+                         name="iid:rademacher")
+        self.m, self.s, self.abar = float(mean), s, abar
+        self.method = f"exact finite sum over the 2^{d} sign patterns"
+
+    def describe(self) -> dict:
+        return {"family": "iid:rademacher", "d": self.d, "mean": self.m, "scale": self.s,
+                "abar": self.abar, "method": self.method}
+
+    def sample(self, N: int, seed: int) -> FiniteNetwork:
+        N = check_positive_int(N, "N")
+        rng = np.random.default_rng(seed)
+        W = self.m + self.s * rng.choice([-1.0, 1.0], size=(N, self.d))
+        return FiniteNetwork(self.activation, np.full(N, self.abar / N), W,
+                             name=f"rademacher sample N={N} seed={seed}")
+
+
+# ----------------------------------------------------------------------------- options
+def _positive(text: Any, what: str) -> float:
+    try:
+        x = float(str(text).strip())
+    except ValueError:
+        raise CompverifyError(f"{what} must be a number, got {text!r}") from None
+    if not np.isfinite(x) or x <= 0:
+        raise CompverifyError(f"{what} must be a positive finite number, got {text!r}")
+    return x
+
+
+def _parse_mean(text: str | None, d: int) -> np.ndarray:
+    if text is None:
+        return np.zeros(d)
+    parts = [p for p in str(text).split(",")]
+    try:
+        vals = [float(p.strip()) for p in parts]
+    except ValueError:
+        raise CompverifyError(f"--target-mean must be a number or {d} comma-separated numbers, "
+                              f"got {text!r}") from None
+    if not all(np.isfinite(vals)):
+        raise CompverifyError(f"--target-mean must be finite, got {text!r}")
+    if len(vals) == 1:
+        return np.full(d, vals[0])
+    if len(vals) != d:
+        raise CompverifyError(f"--target-mean has {len(vals)} entries but d = {d}")
+    return np.array(vals)
+
+
+def from_options(target: str, *, d: int | None, mean: str | None, scale: str | None,
+                 activation: Any) -> Any:
+    """The target named on the command line: ``isotropic``, ``gaussian``, ``iid:LAW`` or ``.npz``."""
+    act = _activation(activation)
+    t = str(target).strip()
+    if t.endswith(".npz"):
+        if mean is not None or scale is not None:
+            raise CompverifyError("--target-mean/--target-scale do not apply to an .npz target")
+        return load_npz(t, act)
+    if d is None:
+        raise CompverifyError(f"--d is required for the target {t!r}")
+    d = check_positive_int(d, "--d")
+    if t == "isotropic":
+        if mean is not None or scale is not None:
+            raise CompverifyError("the isotropic target has mean 0 and scale 1/sqrt(d); use "
+                                  "--target gaussian to set them")
+        return GaussianTarget(act, d, name="isotropic")
+    mu = _parse_mean(mean, d)
+    if scale is not None:
+        _positive(scale, "--target-scale")
+    s = None if scale is None else str(scale).strip()
+    if t == "gaussian" or t == "iid:gaussian":
+        return GaussianTarget(act, d, mean=mu, scale=s, name=t)
+    if t == "iid:rademacher":
+        if np.ptp(mu) != 0:
+            raise CompverifyError("iid targets take one mean m (entries m + s eps), not a list")
+        return RademacherTarget(act, d, mean=float(mu[0]),
+                                scale=None if s is None else float(s))
+    if t == "iid:uniform":
+        raise CompverifyError("the iid:uniform target has no exact mean-field form here (its "
+                              "expectation is a d-dimensional integral); use iid:gaussian, "
+                              "iid:rademacher or a finite .npz target")
+    raise CompverifyError(f"unknown target {t!r}; expected isotropic, gaussian, iid:gaussian, "
+                          "iid:rademacher, iid:uniform or a path to an .npz file")
