@@ -256,9 +256,9 @@ class GaussianTarget:
         abar = mpmath.mpf(str(self.abar)) if mp else float(self.abar)
         mu = _mp_matrix(self.mean, mpmath.mp.dps) if mp else self.mean
         dtype = object if mp else float
-        h = np.empty(M, dtype=dtype)
-        g = np.empty((M, d), dtype=dtype)
-        H = np.empty((M, d, d), dtype=dtype)
+        h = np.zeros(M, dtype=dtype)
+        g = np.zeros((M, d), dtype=dtype)
+        H = np.zeros((M, d, d), dtype=dtype)
         eye = np.eye(d, dtype=int)
         for j in range(M):
             v = V[j]

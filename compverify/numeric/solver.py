@@ -1,0 +1,744 @@
+r"""High-precision minimisation of the compression objective (SPEC A5): :func:`solve`.
+
+Three stages, each recorded in the returned :class:`SolveResult`:
+
+1. **Search in float64.**  ``restarts`` seeded local minimisations (per-restart seeds spawned from
+   ``seed`` by :class:`numpy.random.SeedSequence`, so the answer does not depend on ``jobs``).  The
+   default method (``"varpro"``) minimises the reduced objective ``L*(V) = C - h' K^+ h`` (the output
+   weights solved exactly, :meth:`~compverify.numeric.objective.Problem.reduced`) with L-BFGS and
+   its analytic gradient; ``"lbfgs"`` works on the full ``theta = (b, V)``, ``"trust"`` on the full
+   ``theta`` with SciPy's ``trust-exact`` and the analytic Hessian.  Every local result then takes
+   a few Newton steps on the quotient by the symmetries (below) in float64.
+2. **Basins.**  Local minima are grouped by value (relative tolerance ``1e-8`` of ``max(C, |L|)``)
+   and by a rotation- and permutation-invariant signature: the sorted off-diagonal entries of the
+   Gram matrix of the unit directions and the sorted coefficients ``b_j |v_j|^n`` of the neurons whose
+   coefficient is not negligible (homogeneous activations; else the Gram of ``V`` and ``b``).  Each
+   basin carries how many restarts reached it.
+3. **Polish in mpmath.**  The best basin (and any basin tied with it to ``1e-8``, at most
+   ``polish`` of them) is refined by Newton's method with the analytic Hessian at ``dps + 10``
+   digits, precision doubling with the digits gained.  The symmetries (rotations fixing the target,
+   neuron rescaling for homogeneous activations) make the Hessian singular along their orbits;
+   each step solves ``(H + sigma P) delta = -g`` with ``P`` the orthogonal projector onto the
+   span of the orbit tangents (:meth:`~compverify.numeric.objective.Problem.symmetry_tangents`),
+   i.e. Newton on the quotient (a pseudo-inverse takes over if a degenerate minimiser leaves further
+   flat directions).
+
+Evidence (:class:`Evidence`): the gradient norm at ``dps``; the spectrum of the Hessian (null
+space dimension counted from the eigenvalues, compared with the dimension of the symmetry orbit);
+the smallest eigenvalue of the reduced Hessian (the Hessian on the orthogonal complement of the
+orbit tangents); and ``verified_digits``, the digits of the loss that agree between the polish at
+``dps`` and an actual re-polish at ``dps + 20`` started from it.
+
+>>> # see tests/test_solver.py; a run: solve(Problem("relu", isotropic(3), 4), restarts=8, dps=30)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import mpmath
+import numpy as np
+from scipy.optimize import minimize
+
+from compverify import __version__
+from compverify.errors import CompverifyError
+from compverify.io import mp_to_str, to_jsonable
+from compverify.numeric.objective import Problem, digits_agreeing, mp_array
+from compverify.validate import check_dps, check_positive_int
+
+__all__ = ["Basin", "Evidence", "LocalResult", "SolveResult", "METHODS", "solve", "polish"]
+
+#: Local float64 methods (see the module docstring).
+METHODS = ("varpro", "lbfgs", "trust")
+#: Extra digits of the Newton polish over the requested ``dps``.
+NEWTON_GUARD = 10
+#: Extra digits of the verification re-polish (the issue: ``dps + 20``).
+CHECK_EXTRA = 20
+#: Relative tolerance (of ``max(C, |L|)``) for two local minima to share a basin by value.
+BASIN_VALUE_TOL = 1e-8
+#: Absolute tolerance on the signature (Gram entries, coefficients) for the same basin.
+BASIN_SIGNATURE_TOL = 1e-4
+#: Coefficients below this fraction of the largest are inactive in a signature.
+INACTIVE = 1e-6
+#: Unit directions with ``1 - |<u_j, u_k>|`` below this are made exactly (anti)parallel before
+#: the polish (:func:`_snap_pairs`).
+SNAP_TOL = 1e-9
+
+
+# ------------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True, eq=False)
+class LocalResult:
+    """One float64 restart: value, point, gradient norm, basin signature, flat directions.
+
+    ``flat_directions`` counts Hessian null directions beyond the symmetry orbit (a degenerate
+    minimum, whose signature is not an invariant of the basin: such minima group by value).
+    """
+
+    index: int
+    value: float
+    theta: np.ndarray
+    grad_norm: float
+    converged: bool
+    iterations: int
+    signature: np.ndarray
+    flat_directions: int
+    message: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Basin:
+    """A group of local minima: best float64 value, how many restarts reached it, and its polish.
+
+    ``polished_loss`` is the loss after the mpmath polish (``None`` if this basin was not polished).
+    """
+
+    loss: float
+    count: int
+    representative: int
+    signature: tuple
+    polished_loss: Any = None
+
+    def to_dict(self, dps: int) -> dict:
+        polished = self.polished_loss is not None
+        return {"loss": mp_to_str(self.polished_loss, dps) if polished else repr(self.loss),
+                "loss_float64": repr(self.loss), "count": self.count, "polished": polished,
+                "representative_restart": self.representative}
+
+
+@dataclass(frozen=True, eq=False)
+class Evidence:
+    """What supports the answer (all reals are mpf at the precision they were computed with).
+
+    ``grad_norm``: Euclidean norm of the gradient in ``theta`` at ``dps``.  ``hessian_min_eig``: the
+    smallest eigenvalue of the reduced Hessian (the Hessian restricted to the orthogonal complement
+    of the symmetry orbit), computed at ``eig_dps`` digits.  ``symmetry_null_dim``: the dimension of
+    the symmetry orbit at the answer (rank of its tangents); ``hessian_null_dim``: eigenvalues of
+    the full Hessian with ``|lambda| <= null_threshold``; ``extra_null_dim`` = their difference
+    (flat directions that no symmetry explains: a degenerate minimiser).  ``symmetry_residual``:
+    ``max |H t|`` over unit orbit tangents ``t`` (0 at an exact critical point).
+    ``verified_digits``: digits of the loss agreeing between ``dps`` and the re-polish at
+    ``check_dps`` (whose loss is ``check_loss``), relative to ``|loss|`` or, if the loss is zero to
+    half the working precision, to ``C`` (``verified_relative_to`` says which).
+    """
+
+    grad_norm: Any
+    hessian_min_eig: Any
+    symmetry_null_dim: int
+    hessian_null_dim: int
+    extra_null_dim: int
+    null_threshold: Any
+    symmetry_residual: Any
+    reduced_spectrum: tuple
+    eig_dps: int
+    verified_digits: int
+    verified_relative_to: str
+    check_dps: int
+    check_loss: Any
+    check_grad_norm: Any
+    newton_iterations: int
+    newton_converged: bool
+    status: str
+
+    def to_dict(self, dps: int) -> dict:
+        def s(x, p=dps):
+            return mp_to_str(x, p)
+
+        return {
+            "grad_norm": s(self.grad_norm), "hessian_min_eig": s(self.hessian_min_eig, self.eig_dps),
+            "symmetry_null_dim": self.symmetry_null_dim, "hessian_null_dim": self.hessian_null_dim,
+            "extra_null_dim": self.extra_null_dim,
+            "null_threshold": s(self.null_threshold, self.eig_dps),
+            "symmetry_residual": s(self.symmetry_residual, self.eig_dps),
+            "reduced_spectrum": [s(x, self.eig_dps) for x in self.reduced_spectrum],
+            "eig_dps": self.eig_dps, "verified_digits": self.verified_digits,
+            "verified_relative_to": self.verified_relative_to, "check_dps": self.check_dps,
+            "check_loss": s(self.check_loss, self.check_dps),
+            "check_grad_norm": s(self.check_grad_norm, self.check_dps),
+            "newton_iterations": self.newton_iterations,
+            "newton_converged": self.newton_converged, "status": self.status,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class SolveResult:
+    """The answer of :func:`solve` with its evidence.
+
+    ``loss`` (mpf at ``dps``) is ``L(theta)`` at the polished point ``(b, V)`` (object arrays of
+    mpf); ``relative_loss = loss / C``; ``coefficients`` are ``b_j |v_j|^n`` for homogeneous
+    activations of degree ``n`` (else ``b``), ``directions`` the unit rows of ``V``.  ``basins``
+    are sorted by loss.  ``converged`` is ``True`` when the Newton polish converged and the point is
+    a local minimum on the quotient (possibly degenerate); ``status`` says which.
+    :meth:`to_dict` gives the JSON of issue 3 (every real a full-precision decimal string).
+    """
+
+    problem: dict
+    loss: Any
+    relative_loss: Any
+    C: Any
+    b: np.ndarray
+    V: np.ndarray
+    coefficients: np.ndarray
+    directions: np.ndarray
+    evidence: Evidence
+    basins: tuple
+    seed: int
+    dps: int
+    restarts: int
+    jobs: int
+    method: str
+    converged: bool
+    status: str
+    failed_restarts: int
+    seconds: dict = field(default_factory=dict)
+    version: str = __version__
+
+    def to_dict(self) -> dict:
+        """JSON-ready data: reals as decimal strings with ``dps`` significant digits."""
+        p = self.dps
+        out = {
+            "problem": to_jsonable(self.problem, p),
+            "loss": mp_to_str(self.loss, p), "relative_loss": mp_to_str(self.relative_loss, p),
+            "C": mp_to_str(self.C, p),
+            "coefficients": to_jsonable(self.coefficients, p),
+            "directions": to_jsonable(self.directions, p),
+            "b": to_jsonable(self.b, p), "V": to_jsonable(self.V, p),
+            "evidence": self.evidence.to_dict(p),
+            "basins": [bs.to_dict(p) for bs in self.basins],
+            "seed": self.seed, "dps": self.dps, "restarts": self.restarts, "jobs": self.jobs,
+            "method": self.method, "converged": self.converged, "status": self.status,
+            "failed_restarts": self.failed_restarts,
+            "seconds": {k: repr(round(float(v), 3)) for k, v in self.seconds.items()},
+            "version": self.version,
+        }
+        return out
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        ev = self.evidence
+        prob = self.problem
+        lines = [
+            f"compverify solve: {prob.get('activation')}, d = {prob.get('d')}, "
+            f"M = {prob.get('M')}, {self.restarts} restarts (seed {self.seed}), {self.dps} digits",
+            f"  loss          = {mp_to_str(self.loss, min(self.dps, 40))}",
+            f"  relative loss = {mp_to_str(self.relative_loss, min(self.dps, 40))}  (L / C)",
+            f"  verified digits {ev.verified_digits} (re-polish at {ev.check_dps} digits), "
+            f"|grad| = {mpmath.nstr(ev.grad_norm, 3)}, status: {self.status}",
+            f"  reduced Hessian min eigenvalue {mpmath.nstr(ev.hessian_min_eig, 6)}; null space "
+            f"{ev.hessian_null_dim} = {ev.symmetry_null_dim} (symmetries) + {ev.extra_null_dim}",
+            "  basins: " + ", ".join(
+                f"{(mpmath.nstr(b.polished_loss, 12) if b.polished_loss is not None else f'{b.loss:.12g}')}"
+                f" x{b.count}" for b in self.basins[:6])
+            + (" ..." if len(self.basins) > 6 else ""),
+        ]
+        if self.failed_restarts:
+            lines.append(f"  {self.failed_restarts} restart(s) failed (non-finite or singular)")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- float64 search
+
+
+def _orth(T: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
+    """Orthonormal basis of the column span of T (float64)."""
+    if T.shape[1] == 0:
+        return T
+    U, s, _ = np.linalg.svd(T, full_matrices=False)
+    if s.size == 0 or s[0] == 0:
+        return T[:, :0]
+    return U[:, s > rtol * s[0]]
+
+
+def _newton_float(problem: Problem, theta: np.ndarray, steps: int = 8) -> tuple[np.ndarray, int]:
+    """A few Newton steps on the quotient in float64 (a step that raises the loss is refused).
+
+    Returns the point and the number of flat directions of the Hessian beyond the symmetry orbit
+    (eigenvalues of ``H + sigma P`` below ``1e-8`` of the largest): > 0 flags a degenerate minimum.
+    """
+    ev = problem.evaluate(theta, 2)
+    scale = max(abs(problem.C), 1e-300)
+    extra = 0
+    for it in range(steps + 1):
+        g, H = ev.grad, ev.hess
+        Q = _orth(problem.symmetry_tangents(theta))
+        sigma = max(np.max(np.abs(np.diag(H))), 1e-300)
+        w, U = np.linalg.eigh(H + sigma * (Q @ Q.T))
+        wmax = np.max(np.abs(w))
+        extra = int(np.sum(np.abs(w) <= 1e-8 * wmax))
+        if it == steps:
+            break
+        keep = np.abs(w) > 1e-11 * wmax
+        delta = -U[:, keep] @ ((U[:, keep].T @ g) / w[keep])
+        if not np.all(np.isfinite(delta)) or np.linalg.norm(delta) > 0.1 * (
+                1 + np.linalg.norm(theta)):
+            break
+        cand = problem.normalize(theta + delta)
+        try:
+            new = problem.evaluate(cand, 2)
+        except CompverifyError:
+            break
+        if new.value > ev.value + 1e-13 * scale:
+            break
+        theta, ev = cand, new
+        if np.linalg.norm(delta) <= 1e-15 * (1 + np.linalg.norm(theta)):
+            steps = it + 1  # one more pass to refresh the flat-direction count, then stop
+    return theta, extra
+
+
+def _signature(problem: Problem, theta: np.ndarray) -> np.ndarray:
+    b, V = problem.split(theta)
+    if problem.homogeneous_degree is not None:
+        c = problem.coefficients(b, V)
+        U = problem.directions(V)
+    else:
+        c, U = b, V
+    act = np.abs(c) > INACTIVE * max(np.max(np.abs(c)), 1e-300)
+    U, c = U[act], c[act]
+    G = U @ U.T
+    iu = np.triu_indices(len(c), 1)
+    return np.concatenate([[float(len(c))], np.sort(G[iu]), np.sort(c)])
+
+
+def _local_search(problem: Problem, seed_seq: np.random.SeedSequence, index: int, method: str,
+                  maxiter: int) -> LocalResult:
+    rng = np.random.default_rng(seed_seq)
+    M, d = problem.M, problem.d
+    V0 = rng.standard_normal((M, d)) / math.sqrt(d)
+    try:
+        with np.errstate(all="ignore"):
+            if method == "varpro":
+                def fun(x):
+                    r = problem.reduced(x, 1)
+                    return r.value, r.grad
+
+                res = minimize(fun, V0.ravel(), jac=True, method="L-BFGS-B",
+                               options={"maxiter": maxiter, "gtol": 1e-12, "ftol": 1e-16,
+                                        "maxcor": 30})
+                V = res.x.reshape(M, d)
+                theta = problem.join(problem.optimal_coefficients(V), V)
+            else:
+                theta0 = problem.join(problem.optimal_coefficients(V0), V0)
+
+                def fun(x):
+                    ev = problem.evaluate(x, 1)
+                    return ev.value, ev.grad
+
+                if method == "lbfgs":
+                    res = minimize(fun, theta0, jac=True, method="L-BFGS-B",
+                                   options={"maxiter": maxiter, "gtol": 1e-12, "ftol": 1e-16,
+                                            "maxcor": 30})
+                else:
+                    res = minimize(fun, theta0, jac=True, hess=problem.hess, method="trust-exact",
+                                   options={"maxiter": maxiter, "gtol": 1e-10})
+                theta = res.x
+            theta, flat = _newton_float(problem, problem.normalize(theta))
+            ev = problem.evaluate(theta, 1)
+        value, gnorm = float(ev.value), float(np.linalg.norm(ev.grad))
+        if not (math.isfinite(value) and math.isfinite(gnorm)):
+            raise CompverifyError("non-finite loss or gradient")
+        return LocalResult(index, value, theta, gnorm, bool(res.success), int(res.nit),
+                           _signature(problem, theta), flat, str(res.message))
+    except (CompverifyError, np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
+        return LocalResult(index, math.inf, np.full(problem.n_params, np.nan), math.inf, False, 0,
+                           np.zeros(0), 0, f"failed: {exc}")
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(problem: Problem, method: str, maxiter: int) -> None:
+    _WORKER.update(problem=problem, method=method, maxiter=maxiter)
+
+
+def _worker(task) -> LocalResult:
+    index, ss = task
+    with _one_blas_thread():
+        return _local_search(_WORKER["problem"], ss, index, _WORKER["method"], _WORKER["maxiter"])
+
+
+def _one_blas_thread():
+    """Context limiting BLAS to one thread: the search makes many tiny BLAS calls, for which
+    waking OpenBLAS threads costs more than the work (measured: 8x slower with 2 threads)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1)
+
+
+def _run_restarts(problem, restarts, seed, method, maxiter, jobs, progress) -> list[LocalResult]:
+    seqs = np.random.SeedSequence(seed).spawn(restarts)
+    tasks = list(enumerate(seqs))
+    bar = _progress_bar(restarts, progress)
+    results: list[LocalResult] = []
+    try:
+        if jobs == 1 or restarts == 1:
+            with _one_blas_thread():
+                for i, ss in tasks:
+                    results.append(_local_search(problem, ss, i, method, maxiter))
+                    bar.update(1)
+        else:
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+            with ProcessPoolExecutor(max_workers=min(jobs, restarts), mp_context=ctx,
+                                     initializer=_init_worker,
+                                     initargs=(problem, method, maxiter)) as pool:
+                for res in pool.map(_worker, tasks):
+                    results.append(res)
+                    bar.update(1)
+    finally:
+        bar.close()
+    return results
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total: int, progress: bool | None):
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    if not progress:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return _NoBar()
+    return tqdm(total=total, desc="restarts", unit="restart", file=sys.stderr, leave=False)
+
+
+def _group(problem: Problem, results: list[LocalResult]) -> list[list[LocalResult]]:
+    ok = sorted((r for r in results if math.isfinite(r.value)), key=lambda r: (r.value, r.index))
+    basins: list[list[LocalResult]] = []
+    for r in ok:
+        tol = BASIN_VALUE_TOL * max(abs(problem.C), abs(r.value), 1e-300)
+        for group in basins:
+            rep = group[0]
+            same_sig = (rep.signature.shape == r.signature.shape
+                        and np.max(np.abs(rep.signature - r.signature), initial=0.0)
+                        <= BASIN_SIGNATURE_TOL)
+            flat = rep.flat_directions > 0 and rep.flat_directions == r.flat_directions
+            if abs(rep.value - r.value) <= tol and (same_sig or flat):
+                group.append(r)
+                break
+        else:
+            basins.append([r])
+    return basins
+
+
+# ------------------------------------------------------------------------------- mpmath polish
+
+
+def _mp_norm(x) -> Any:
+    return mpmath.sqrt(mpmath.fsum(v * v for v in x))
+
+
+def _mp_orth(T: np.ndarray, tol_exp: int) -> mpmath.matrix | None:
+    """Orthonormal basis (mpmath matrix, n x r) of the column span of T, or None if r = 0."""
+    n, s = T.shape
+    if s == 0:
+        return None
+    Tm = mpmath.matrix(T.tolist())
+    G = Tm.T * Tm
+    E, U = mpmath.eigsy(G)
+    lmax = max(abs(E[i]) for i in range(s))
+    if lmax == 0:
+        return None
+    keep = [i for i in range(s) if E[i] > lmax * mpmath.mpf(10) ** (-tol_exp)]
+    if not keep:
+        return None
+    Q = mpmath.matrix(n, len(keep))
+    for c, i in enumerate(keep):
+        col = Tm * U[:, i] / mpmath.sqrt(E[i])
+        for r in range(n):
+            Q[r, c] = col[r]
+    return Q
+
+
+def _mp_step(g: np.ndarray, H: np.ndarray, T: np.ndarray, p: int) -> tuple[np.ndarray, str]:
+    """Newton step on the quotient at the working precision: solve (H + sigma P) d = -g."""
+    n = len(g)
+    Hm = mpmath.matrix(H.tolist())
+    gm = mpmath.matrix(g.tolist())
+    Q = _mp_orth(T, p // 2)
+    sigma = max(abs(Hm[i, i]) for i in range(n))
+    A = Hm + sigma * (Q * Q.T) if Q is not None else Hm
+    gnorm = mpmath.norm(gm)
+    how = "cholesky"
+    try:
+        x = mpmath.cholesky_solve(A, -gm)
+    except (ZeroDivisionError, ValueError):
+        x = None
+    if x is None or mpmath.norm(x) * sigma > 1e6 * gnorm:
+        how = "pseudo-inverse"
+        E, U = mpmath.eigsy(A)
+        lmax = max(abs(E[i]) for i in range(n))
+        y = U.T * (-gm)
+        for i in range(n):
+            y[i] = y[i] / E[i] if abs(E[i]) > lmax * mpmath.mpf(10) ** (-(p // 2)) else 0
+        x = U * y
+    return np.array([x[i] for i in range(n)], dtype=object), how
+
+
+@dataclass(frozen=True, eq=False)
+class Polished:
+    """Result of :func:`polish`: point, loss, gradient and Hessian at ``dps``, Newton history."""
+
+    theta: np.ndarray
+    loss: Any
+    grad: np.ndarray
+    hess: Any
+    grad_norm: Any
+    iterations: int
+    converged: bool
+    history: tuple
+    dps: int
+    snapped_pairs: tuple = ()
+
+
+def _snap_pairs(problem: Problem, theta: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """Make nearly coinciding or antipodal unit directions exactly so (homogeneous activations).
+
+    For ReLU the loss behaves like ``|angle|^3`` near such a pair, so Newton converges only
+    linearly towards it; a float64 search leaves the pair at an angle of order ``1e-6``.  Pairs with
+    ``1 - |rho| <= SNAP_TOL`` get ``v_k = sign(rho) v_j`` exactly.  Returns the new point (mpf, at
+    the working precision) and the pairs ``(j, k, sign)``.
+    """
+    if problem.homogeneous_degree is None or problem.M < 2:
+        return theta, ()
+    b, V = problem.split(theta)
+    U = np.array(problem.directions(V), dtype=float)
+    G = U @ U.T
+    pairs = []
+    V = V.copy()
+    done: set[int] = set()
+    for j in range(problem.M):
+        for k in range(j + 1, problem.M):
+            if k not in done and 1 - abs(G[j, k]) <= SNAP_TOL:
+                sign = 1 if G[j, k] > 0 else -1
+                V[k] = V[j] * sign
+                done.add(k)
+                pairs.append((j, k, sign))
+    if not pairs:
+        return theta, ()
+    return _resnap(problem, problem.join(b, V), pairs), tuple(pairs)
+
+
+def _resnap(problem: Problem, theta: np.ndarray, pairs: tuple) -> np.ndarray:
+    """Project back onto ``v_k = sign v_j`` (unit rows): both become the normalised mean."""
+    if not pairs:
+        return theta
+    b, V = problem.split(theta)
+    V = V.copy()
+    for j, k, sign in pairs:
+        m = V[j] + sign * V[k]
+        m = m / _mp_norm(m) if V.dtype == object else m / np.linalg.norm(m)
+        V[j], V[k] = m, sign * m
+    return problem.join(b, V)
+
+
+def _newton_mp(problem: Problem, theta: np.ndarray, dps: int, p: int, max_iter: int,
+               pairs: tuple = ()):
+    w = dps + NEWTON_GUARD
+    history = []
+    converged = False
+    prev = None
+    it = 0
+    while it < max_iter:
+        it += 1
+        ev = problem.evaluate_mp(theta, 2, p)
+        with mpmath.workdps(p):
+            T = problem.symmetry_tangents(theta)
+            delta, how = _mp_step(ev.grad, ev.hess, T, p)
+        with mpmath.workdps(w):
+            theta = _resnap(problem, problem.normalize(theta + delta), pairs)
+            step = _mp_norm(delta) / max(mpmath.mpf(1), _mp_norm(theta))
+            gnorm = _mp_norm(ev.grad)
+        history.append({"dps": p, "step": step, "grad_norm": gnorm, "solve": how})
+        digits = float(-mpmath.log10(step)) if step > 0 else float(p)
+        if p < w:
+            p = min(w, max(p, int(4 * digits) + 20))
+            continue
+        if step <= mpmath.mpf(10) ** (-(w - 8)):
+            converged = True
+            break
+        if prev is not None and step > prev / 10:  # no longer quadratic: the precision floor
+            converged = step <= mpmath.mpf(10) ** (-dps)
+            break
+        prev = step
+    return theta, it, converged, history
+
+
+def polish(problem: Problem, theta0: Any, dps: int, *, start_dps: int | None = None,
+           max_iter: int = 40, want_hessian: bool = True, snap: bool = True) -> Polished:
+    """Newton's method on the quotient by the symmetries, in mpmath, to ``dps`` digits.
+
+    The working precision is ``dps + NEWTON_GUARD``; it starts at ``start_dps`` (default 40, or
+    the full precision if smaller) and grows with the digits gained (each step about doubles
+    them), so the early steps are cheap.  Converged when a step at full precision is below
+    ``10^-(dps - 2)`` relative to ``|theta|``; the iteration also stops when steps stop shrinking
+    quadratically (the precision floor, or a degenerate minimum where Newton is only linear).
+    With ``snap``, nearly coinciding or antipodal directions are first made exact
+    (:func:`_snap_pairs`); if Newton from there does not converge, the unsnapped point is
+    polished too and the better of the two (converged first, then smaller gradient) is kept.
+    The loss, gradient (and Hessian) are re-evaluated at the final point.
+    """
+    dps = check_dps(dps)
+    w = dps + NEWTON_GUARD
+    p0 = min(w, start_dps or 40)
+    with mpmath.workdps(w):
+        theta = problem.normalize(mp_array(theta0, w))
+    pairs: tuple = ()
+    runs = []
+    if snap:
+        snapped, pairs = _snap_pairs(problem, theta)
+        if pairs:
+            runs.append((_newton_mp(problem, snapped, dps, p0, max_iter, pairs), pairs))
+    if not runs or not runs[0][0][2]:
+        runs.append((_newton_mp(problem, theta, dps, p0, max_iter), ()))
+    finals = []
+    for (th, it, conv, hist), prs in runs:
+        ev = problem.evaluate_mp(th, 2 if want_hessian else 1, w)
+        with mpmath.workdps(w):
+            gnorm = _mp_norm(ev.grad)
+        finals.append(Polished(th, ev.value, ev.grad, ev.hess, gnorm, it, conv, tuple(hist), dps,
+                               prs))
+    return min(finals, key=lambda r: (not r.converged, r.grad_norm))
+
+
+def _evidence_spectrum(problem: Problem, pol: Polished, eig_dps: int):
+    """Null-space dimensions and the reduced Hessian's spectrum at ``eig_dps`` digits.
+
+    At a critical point the orbit tangents ``T`` span an invariant subspace of ``H`` on which
+    ``H`` vanishes (``H t = 0``), so the spectrum of ``H`` is ``r = rank T`` zeros together with the
+    spectrum of the reduced Hessian (``H`` on the orthogonal complement of ``T``): the latter is the
+    spectrum of ``H`` without its ``r`` eigenvalues of smallest modulus.  ``symmetry_residual``
+    (``max |H q|`` over an orthonormal basis ``q`` of ``T``) checks ``H T = 0``.
+    """
+    n = problem.n_params
+    with mpmath.workdps(eig_dps):
+        H = mpmath.matrix(pol.hess.tolist())
+        ev_full = mpmath.eigsy(H, eigvals_only=True)
+        lam = sorted((ev_full[i] for i in range(n)), key=abs)
+        lmax = abs(lam[-1])
+        thr = lmax * mpmath.mpf(10) ** (-(eig_dps // 2))
+        hess_null = sum(1 for x in lam if abs(x) <= thr)
+        T = problem.symmetry_tangents(mp_array(pol.theta, eig_dps))
+        Q = _mp_orth(T, eig_dps // 2)
+        r = 0 if Q is None else Q.cols
+        resid = max((mpmath.norm(H * Q[:, i]) for i in range(r)), default=mpmath.mpf(0))
+        red = tuple(sorted(lam[r:]))
+        return hess_null, r, thr, resid, red
+
+
+def _status(converged: bool, min_eig, thr, extra: int) -> str:
+    if not converged:
+        return "not converged"
+    if min_eig < -thr:
+        return "saddle point"
+    if extra > 0 or min_eig <= thr:
+        return "degenerate minimum"
+    return "strict local minimum (on the quotient by the symmetries)"
+
+
+# ------------------------------------------------------------------------------- front door
+
+
+def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jobs: int = 1, *,
+          method: str = "varpro", maxiter: int = 3000, polish_max: int = 3,
+          eig_dps: int | None = None, progress: bool | None = None) -> SolveResult:
+    """Minimise ``problem`` (a :class:`~compverify.numeric.objective.Problem`) to ``dps`` digits.
+
+    ``restarts`` seeded float64 local searches (``method`` in :data:`METHODS`, ``maxiter``
+    iterations each) over ``jobs`` processes; basins; the best basin(s) polished in mpmath
+    (at most ``polish_max`` tied ones); evidence, including an actual re-polish at ``dps + 20``.
+    ``eig_dps`` (default ``min(dps + 10, 60)``) is the precision of the eigenvalue computations.
+    ``progress``: a tqdm bar over restarts on stderr (``None``: only when stderr is a terminal).
+    Same arguments, same answer, whatever ``jobs``.
+    """
+    t0 = time.perf_counter()
+    if not isinstance(problem, Problem):
+        raise CompverifyError(f"problem must be a compverify Problem, got {type(problem).__name__}")
+    restarts = check_positive_int(restarts, "restarts")
+    seed = check_positive_int(seed, "seed", minimum=0)
+    dps = check_dps(dps, minimum=15)
+    jobs = check_positive_int(jobs, "jobs")
+    polish_max = check_positive_int(polish_max, "polish_max")
+    maxiter = check_positive_int(maxiter, "maxiter")
+    if method not in METHODS:
+        raise CompverifyError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    eig_dps = check_dps(eig_dps if eig_dps is not None else min(dps + NEWTON_GUARD, 60),
+                        name="eig_dps", minimum=15)
+
+    results = _run_restarts(problem, restarts, seed, method, maxiter, jobs, progress)
+    failed = sum(1 for r in results if not math.isfinite(r.value))
+    groups = _group(problem, results)
+    if not groups:
+        msgs = sorted({r.message for r in results})[:3]
+        raise CompverifyError(f"all {restarts} restarts failed: {'; '.join(msgs)}")
+    t_search = time.perf_counter() - t0
+
+    # polish the best basin and the basins tied with it
+    best = groups[0][0].value
+    tie = BASIN_VALUE_TOL * max(abs(problem.C), abs(best), 1e-300)
+    to_polish = [i for i, g in enumerate(groups) if g[0].value - best <= tie][:polish_max]
+    polished: dict[int, Polished] = {}
+    for i in to_polish:
+        polished[i] = polish(problem, groups[i][0].theta, dps)
+    chosen = min(polished, key=lambda i: (polished[i].loss, i))
+    pol = polished[chosen]
+    t_polish = time.perf_counter() - t0 - t_search
+
+    # verification: an actual re-polish at dps + 20, started from the answer
+    check = polish(problem, pol.theta, dps + CHECK_EXTRA, start_dps=dps + CHECK_EXTRA
+                   + NEWTON_GUARD, want_hessian=False)
+    C = problem.C_mp(dps + CHECK_EXTRA + NEWTON_GUARD)
+    with mpmath.workdps(dps + CHECK_EXTRA):
+        small = abs(check.loss) <= abs(C) * mpmath.mpf(10) ** (-(dps // 2))
+    rel_to = "C" if small else "loss"
+    verified = digits_agreeing(pol.loss, check.loss, dps, scale=C if small else None)
+    hess_null, sym_dim, thr, resid, red = _evidence_spectrum(problem, pol, eig_dps)
+    min_eig = red[0] if red else mpmath.mpf(0)
+    extra = max(0, hess_null - sym_dim)
+    status = _status(pol.converged, min_eig, thr, extra)
+    evidence = Evidence(
+        grad_norm=pol.grad_norm, hessian_min_eig=min_eig, symmetry_null_dim=sym_dim,
+        hessian_null_dim=hess_null, extra_null_dim=extra, null_threshold=thr,
+        symmetry_residual=resid, reduced_spectrum=red, eig_dps=eig_dps,
+        verified_digits=verified, verified_relative_to=rel_to, check_dps=dps + CHECK_EXTRA,
+        check_loss=check.loss, check_grad_norm=check.grad_norm,
+        newton_iterations=pol.iterations, newton_converged=pol.converged, status=status)
+    t_evidence = time.perf_counter() - t0 - t_search - t_polish
+
+    with mpmath.workdps(dps):
+        b, V = problem.split(np.array([+x for x in pol.theta], dtype=object))
+        Cd = problem.C_mp(dps)
+        loss = +pol.loss
+        rel = loss / Cd if Cd != 0 else mpmath.mpf("nan")
+        coefficients = problem.coefficients(b, V)
+        directions = problem.directions(V)
+    basins = tuple(
+        Basin(loss=g[0].value, count=len(g), representative=g[0].index,
+              signature=tuple(float(x) for x in g[0].signature),
+              polished_loss=polished[i].loss if i in polished else None)
+        for i, g in enumerate(groups))
+    return SolveResult(
+        problem=problem.describe(), loss=loss, relative_loss=rel, C=Cd, b=b, V=V,
+        coefficients=coefficients, directions=directions, evidence=evidence, basins=basins,
+        seed=seed, dps=dps, restarts=restarts, jobs=jobs, method=method,
+        converged=status != "not converged" and status != "saddle point", status=status,
+        failed_restarts=failed,
+        seconds={"search": t_search, "polish": t_polish, "evidence": t_evidence,
+                 "total": time.perf_counter() - t0})
