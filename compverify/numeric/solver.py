@@ -53,7 +53,8 @@ from compverify.io import mp_to_str, to_jsonable
 from compverify.numeric.objective import Problem, digits_agreeing, mp_array
 from compverify.validate import check_dps, check_positive_int
 
-__all__ = ["Basin", "Evidence", "LocalResult", "SolveResult", "METHODS", "solve", "polish"]
+__all__ = ["Basin", "Evidence", "LocalResult", "SolveResult", "METHODS", "solve", "polish",
+           "float64_search"]
 
 #: Local float64 methods (see the module docstring).
 METHODS = ("varpro", "lbfgs", "trust")
@@ -742,3 +743,17 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
         failed_restarts=failed,
         seconds={"search": t_search, "polish": t_polish, "evidence": t_evidence,
                  "total": time.perf_counter() - t0})
+
+
+def float64_search(problem: Problem, restarts: int = 8, seed: int = 0, *, method: str = "varpro",
+                   maxiter: int = 3000) -> LocalResult:
+    """The best float64 local minimum of ``restarts`` seeded restarts (no polish, no evidence).
+
+    For experiments that need many cheap minima (the error rate); ``solve`` is the verified path.
+    """
+    restarts = check_positive_int(restarts, "restarts")
+    results = _run_restarts(problem, restarts, seed, method, maxiter, 1, False)
+    best = min(results, key=lambda r: r.value)
+    if not math.isfinite(best.value):
+        raise CompverifyError(f"all {restarts} float64 restarts failed: {best.message}")
+    return best

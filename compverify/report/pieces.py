@@ -233,3 +233,46 @@ def conjecture_piece(table: dict, *, seed: int, jobs: int) -> dict:
     params = _sweep_params(table, ",".join(str(d) for d in table["d"]),
                            ",".join(str(m) for m in table["M"]), seed)
     return run_sweep(params, None, jobs=jobs, progress="off")
+
+
+def meanfield_piece(spec: str, table: dict) -> dict:
+    """The mean-field closed forms (``h``, ``C``) of one activation for the configured target."""
+    from compverify.numeric.targets import from_options
+    from compverify.symbolic import get_activation
+
+    act = get_activation(spec)
+    target = str(table.get("target", "isotropic"))
+    # the closed form is symbolic in d; d = 3 only builds the target (validates the family)
+    t = from_options(target, d=3, mean=table.get("target_mean"), scale=table.get("target_scale"),
+                     activation=act)
+    mf = getattr(t, "mf", None)
+    if mf is None:
+        return {"activation": act.spec, "target": target, "steps": [], "closed_forms": [],
+                "note": f"target {target} has no symbolic mean field ({t.describe()['method']})"}
+    steps = [{"description": st.description,
+              "formula": formula(_display(st.expr) if isinstance(st.expr, sympy.Basic) else None,
+                                 latex=st.latex)} for st in mf.steps]
+    h_lhs = sympy.Function("h")(sympy.Symbol("v"))
+    forms = [{"name": "h", "formula": formula(_display(mf.h), lhs=h_lhs)},
+             {"name": "C", "formula": formula(_display(mf.C), lhs=sympy.Symbol("Cbar"))}]
+    return {"activation": act.spec, "target": target, "kind": mf.kind, "h": str(mf.h),
+            "C": str(mf.C), "steps": steps, "closed_forms": forms,
+            "note": f"Evaluated as: {t.describe()['method']}."}
+
+
+def rate_piece(table: dict, *, seed: int, jobs: int) -> dict:
+    """The error-rate experiment (issue 5 item 1) on the configured grid."""
+    from compverify.numeric.experiments import run_rate
+
+    return run_rate(table.get("activation", "relu"), str(table.get("target", "isotropic")),
+                    list(table.get("d", [2, 4])), list(table.get("N", [64, 256, 1024])),
+                    samples=int(table.get("samples", 8)), seed=seed,
+                    target_mean=table.get("target_mean"), target_scale=table.get("target_scale"),
+                    restarts=4, progress=False)
+
+
+def rate_plot_png(rate: dict) -> bytes:
+    """The rate plot as PNG bytes (for the report's figures directory)."""
+    from compverify.report.rate_plot import plot_rate_bytes
+
+    return plot_rate_bytes(rate, "png")
