@@ -1,0 +1,102 @@
+"""The solver: a closed-form optimum to 40 digits, honest verified digits, determinism, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import mpmath
+import numpy as np
+import pytest
+
+from compverify.cli import main
+from compverify.numeric.objective import Problem
+from compverify.numeric.solver import solve
+from compverify.numeric.targets import from_options
+
+
+def _quadratic_optimum(d: int, M: int, dps: int) -> mpmath.mpf:
+    """sigma = z^2, isotropic target: f = x'Ax with A = I/d, g = x'Bx with rank B <= M, and
+    E[(x'(A - B)x)^2] = 2 ||A - B||_F^2 + tr(A - B)^2. By symmetry and convexity in the
+    eigenvalues, B = beta P (P a rank-M projector), beta = (2/d + 1)/(M + 2)."""
+    with mpmath.workdps(dps):
+        d_, M_ = mpmath.mpf(d), mpmath.mpf(M)
+        beta = (2 / d_ + 1) / (M_ + 2)
+        return 2 * M_ * (1 / d_ - beta) ** 2 + 2 * (d_ - M_) / d_**2 + (1 - M_ * beta) ** 2
+
+
+def _problem(spec="polynomial:0,0,1", d=3, M=2):
+    return Problem(spec, from_options("isotropic", d=d, mean=None, scale=None, activation=spec), M)
+
+
+def test_quadratic_optimum_to_40_digits():
+    res = solve(_problem(), restarts=4, seed=0, dps=50)
+    ref = _quadratic_optimum(3, 2, 60)
+    with mpmath.workdps(60):
+        assert abs(res.loss - ref) < mpmath.mpf(10) ** -40
+        # C-bar = 2 ||A||^2 + tr(A)^2 = 2/d + 1
+        assert abs(res.relative_loss - ref / (mpmath.mpf(2) / 3 + 1)) < mpmath.mpf(10) ** -40
+
+
+def test_verified_digits_are_honest():
+    prob = _problem("relu", 3, 4)
+    lo = solve(prob, restarts=4, seed=1, dps=30)
+    hi = solve(prob, restarts=4, seed=1, dps=70)
+    vd = lo.evidence.verified_digits
+    assert vd >= 20
+    with mpmath.workdps(80):
+        err = abs(lo.loss - hi.loss) / abs(hi.loss)
+        assert err <= mpmath.mpf(10) ** (-vd + 1), (vd, err)
+
+
+def test_same_seed_same_answer():
+    prob = _problem("relu", 2, 3)
+    a = solve(prob, restarts=6, seed=3, dps=20, jobs=1).to_dict()
+    b = solve(prob, restarts=6, seed=3, dps=20, jobs=2).to_dict()
+    for key in ("loss", "relative_loss", "directions", "b", "basins"):
+        assert a[key] == b[key], key
+
+
+def test_reduced_equals_full_at_optimal_coefficients(rng):
+    prob = _problem("relu", 3, 4)
+    V = rng.standard_normal((4, 3))
+    red = prob.reduced(V, 1)
+    theta = prob.join(prob.optimal_coefficients(V), V)
+    assert float(red.value) == pytest.approx(float(prob.value(theta)), rel=1e-12)
+
+
+def test_cli_solve_json_round_trip(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert main(["solve", "--d", "2", "--M", "3", "--restarts", "3", "--dps", "25",
+                 "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    for key in ("problem", "loss", "relative_loss", "coefficients", "directions", "b", "V",
+                "evidence", "basins", "seed", "dps", "restarts", "version", "frame"):
+        assert key in data, key
+    assert isinstance(data["loss"], str) and len(data["loss"].replace("-", "")) >= 20
+    with mpmath.workdps(25):
+        U = [[mpmath.mpf(x) for x in row] for row in data["directions"]]
+        for row in U:
+            assert abs(sum(x * x for x in row) - 1) < mpmath.mpf(10) ** -20
+    assert data["frame"]["verdict"] == "ETF"  # M = d + 1 for ReLU: the simplex
+
+
+@pytest.mark.parametrize("argv", [
+    ["solve", "--d", "0", "--M", "2"], ["solve", "--d", "2", "--M", "0"],
+    ["solve", "--d", "2", "--M", "2", "--dps", "10"],
+    ["solve", "--d", "2", "--M", "2", "--dps", "100000"],
+    ["solve", "--d", "2", "--M", "2", "--restarts", "0"],
+    ["solve", "--d", "3", "--M", "2", "--target", "gaussian", "--target-mean", "1,2"],
+    ["solve", "--d", "3", "--M", "2", "--target", "gaussian", "--target-scale", "-1"],
+    ["solve", "--d", "3", "--M", "2", "--target", "missing.npz"],
+])
+def test_cli_solve_bad_input(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err and "Traceback" not in err
+
+
+def test_cli_solve_npz_dimension_mismatch(tmp_path, capsys):
+    p = tmp_path / "t.npz"
+    np.savez(p, a=np.ones(4) / 4, W=np.random.default_rng(0).standard_normal((4, 3)))
+    assert main(["solve", "--d", "2", "--M", "2", "--target", str(p)]) == 2
+    assert "d = 3" in capsys.readouterr().err
