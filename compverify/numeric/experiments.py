@@ -140,7 +140,7 @@ def run_rate(activation: Any, target: str, d_list: list[int], N_list: list[int],
         if old.get("inputs") != inputs:
             raise CompverifyError(f"checkpoint {os.fspath(checkpoint)!r} has other inputs; use "
                                   "another --out or remove it")
-        done = {(p["d"], p["N"]): p for p in old.get("points", [])}
+        done = {(p["d"], p["N"]): _floats(p) for p in old.get("points", [])}
     seeds = np.random.SeedSequence(seed)
     cells = [(d, N) for d in d_list for N in N_list]
     child = dict(zip(cells, seeds.spawn(len(cells)), strict=True))
@@ -185,6 +185,17 @@ def run_rate(activation: Any, target: str, d_list: list[int], N_list: list[int],
            "seed": seed, "version": __version__}
     if checkpoint:
         atomic_write_json(checkpoint, out)
+    return out
+
+
+def _floats(point: dict) -> dict:
+    """A checkpointed point with its reals back to float (JSON stores decimal strings)."""
+    out = dict(point)
+    for key in ("delta", "shift", "gram_distance"):
+        if key in out:
+            out[key] = [float(x) for x in out[key]]
+    if "mean_delta" in out:
+        out["mean_delta"] = float(out["mean_delta"])
     return out
 
 
