@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from compverify.commands.solve import add_target_arguments
 from compverify.validate import MAX_DPS, check_dps, check_positive_int
 
 MIN_DPS = 15
@@ -30,13 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--M", default="d+1", metavar="GRID",
                    help="widths: integers, expressions of d (d+1, 2*d, d*(d+1)/2), ranges lo:hi "
                         "of those, comma lists (default d+1); M < 1 is skipped with a note")
-    p.add_argument("--target", default="isotropic",
-                   help="isotropic | gaussian | iid:LAW (gaussian, rademacher, uniform) | "
-                        "PATH.npz with arrays a (N,) and W (N, d) (default isotropic)")
-    p.add_argument("--target-mean", default=None, metavar="m|m1,...,md",
-                   help="mean of the target weights: a number m (meaning m*1) or d numbers")
-    p.add_argument("--target-scale", default=None, metavar="s",
-                   help="scale s of the target weights (default 1/sqrt(d))")
+    add_target_arguments(p)
     p.add_argument("--restarts", type=int, default=32, help="restarts per case (default 32)")
     p.add_argument("--dps", type=int, default=30,
                    help=f"decimal digits (default 30; {MIN_DPS} to {MAX_DPS})")

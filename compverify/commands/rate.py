@@ -7,6 +7,7 @@ import csv
 import io
 import sys
 
+from compverify.commands.solve import add_target_arguments
 from compverify.errors import CompverifyError
 from compverify.validate import check_positive_int
 
@@ -22,9 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--N", default="64,256,1024", help="target widths: list or range")
     p.add_argument("--samples", type=int, default=8, help="realizations per point (>= 2)")
     p.add_argument("--M", default=None, help="compressed width: integer, 'd' or 'd+k' (default d+1)")
-    p.add_argument("--target", default="isotropic")
-    p.add_argument("--target-mean", default=None)
-    p.add_argument("--target-scale", default=None)
+    add_target_arguments(p)
     p.add_argument("--restarts", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-optimum", action="store_true",

@@ -30,13 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--d", type=int, default=None,
                    help="input dimension (required unless --target is an .npz, whose W gives it)")
     p.add_argument("--M", type=int, required=True, help="neurons of the compressed network")
-    p.add_argument("--target", default="isotropic",
-                   help="isotropic | gaussian | iid:LAW (gaussian, rademacher, uniform) | "
-                        "PATH.npz with arrays a (N,) and W (N, d) (default isotropic)")
-    p.add_argument("--target-mean", default=None, metavar="m|m1,...,md",
-                   help="mean of the target weights: a number m (meaning m*1) or d numbers")
-    p.add_argument("--target-scale", default=None, metavar="s",
-                   help="scale s of the target weights (default 1/sqrt(d))")
+    add_target_arguments(p)
     p.add_argument("--restarts", type=int, default=32, help="float64 restarts (default 32)")
     p.add_argument("--dps", type=int, default=30,
                    help=f"decimal digits of the polish (default 30; {MIN_DPS} to {MAX_DPS})")
@@ -47,6 +41,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="varpro", choices=("varpro", "lbfgs", "trust"),
                    help="float64 local method (default varpro: L-BFGS on the reduced objective)")
     p.set_defaults(func=run)
+
+
+def add_target_arguments(p: argparse.ArgumentParser) -> None:
+    """``--target``, ``--target-mean``, ``--target-scale`` (shared by solve, conjecture, rate)."""
+    p.add_argument("--target", default="isotropic",
+                   help="isotropic | gaussian | iid:LAW (gaussian, rademacher, uniform) | "
+                        "PATH.npz with arrays a (N,) and W (N, d) (default isotropic)")
+    p.add_argument("--target-mean", default=None, metavar="m|m1,...,md",
+                   help="mean of the target weights: a number m (meaning m*1) or d numbers")
+    p.add_argument("--target-scale", default=None, metavar="s",
+                   help="scale s of the target weights (default 1/sqrt(d))")
 
 
 def _check_args(args: argparse.Namespace) -> None:
