@@ -79,17 +79,33 @@ class _Compiled:
                     direct = sympy.oo  # no finite limit: report it as divergent rather than NaN
             self.patches.append((sym, point, sympy.lambdify(args, direct, modules=_NUMPY_MODULES),
                                  sympy.lambdify(args, direct, modules="mpmath")))
+        # float64 patches that the compiled expression already honours are dropped (speed): they
+        # are checked on a grid of endpoint combinations, once
+        grid = np.array(np.meshgrid([0.0, 0.7, 1.9], [0.0, 0.6, 1.3], [-1.0, 1.0, 0.3],
+                                    indexing="ij")).reshape(3, -1)
+        self.np_patches = [pt for pt in self.patches if not self._honoured(pt, grid)]
+
+    def _honoured(self, patch: tuple, grid: np.ndarray) -> bool:
+        sym, point, fn, _ = patch
+        col = {NU: 0, NV: 1, RHO: 2}[sym]
+        pts = grid[:, grid[col] == point]
+        with np.errstate(all="ignore"):
+            got = np.broadcast_to(np.asarray(self.np_fn(*pts), dtype=float), pts.shape[1:])
+            want = np.broadcast_to(np.asarray(fn(*pts), dtype=float), pts.shape[1:])
+            return bool(np.all((got == want) | (np.abs(got - want) <= 1e-14 * np.abs(want))))
 
     def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        shape = np.broadcast_shapes(nu.shape, nv.shape, rho.shape)
         with np.errstate(all="ignore"):
             out = np.asarray(self.np_fn(nu, nv, rho), dtype=float)
-            out = np.broadcast_to(out, np.broadcast_shapes(nu.shape, nv.shape, rho.shape))
-            for sym, point, fn, _ in self.patches:
+            if out.shape != shape:
+                out = np.broadcast_to(out, shape).copy()
+            for sym, point, fn, _ in self.np_patches:
                 where = {NU: nu, NV: nv, RHO: rho}[sym] == point
                 if np.any(where):
-                    lim = np.broadcast_to(np.asarray(fn(nu, nv, rho), dtype=float), out.shape)
+                    lim = np.broadcast_to(np.asarray(fn(nu, nv, rho), dtype=float), shape)
                     out = np.where(where, lim, out)
-        return np.array(out, dtype=float)
+        return out
 
     def mp(self, nu: Any, nv: Any, rho: Any) -> mpmath.mpf:
         vals = {NU: nu, NV: nv, RHO: rho}
