@@ -95,9 +95,14 @@ class _Compiled:
             return bool(np.all((got == want) | (np.abs(got - want) <= 1e-14 * np.abs(want))))
 
     def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return self.finish(self.np_fn(nu, nv, rho), nu, nv, rho)
+
+    def finish(self, raw: Any, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        """Broadcast a raw compiled value and patch the endpoints."""
         shape = np.broadcast_shapes(nu.shape, nv.shape, rho.shape)
         with np.errstate(all="ignore"):
-            out = np.asarray(self.np_fn(nu, nv, rho), dtype=float)
+            out = np.asarray(raw, dtype=float)
             if out.shape != shape:
                 out = np.broadcast_to(out, shape).copy()
             for sym, point, fn, _ in self.np_patches:
@@ -186,19 +191,35 @@ class Kernel:
             return self._quad.numpy(*a, order=0)[0]
         return self._value_c.numpy(*a)
 
+    @cached_property
+    def _grad_joint(self) -> Callable:
+        # one compiled function for k and its partials: common subexpressions (acos, sqrt) once
+        exprs = [self.expr, *(self.partials[n] for n in PARTIAL_NAMES)]
+        return sympy.lambdify((NU, NV, RHO), exprs, modules=_NUMPY_MODULES, cse=True)
+
+    @cached_property
+    def _hess_joint(self) -> Callable:
+        exprs = [self.second_partials[n] for n in HESSIAN_NAMES]
+        return sympy.lambdify((NU, NV, RHO), exprs, modules=_NUMPY_MODULES, cse=True)
+
     def grad(self, nu: Any, nv: Any, rho: Any) -> tuple[np.ndarray, ...]:
         """``(k, k_nu, k_nv, k_rho)`` elementwise, float64."""
         a = _as_arrays(nu, nv, rho)
         if self.expr is None:
             return self._quad.numpy(*a, order=1)
-        return (self._value_c.numpy(*a), *(c.numpy(*a) for c in self._grad_c))
+        with np.errstate(all="ignore"):
+            raw = self._grad_joint(*a)
+        comps = [self._value_c, *self._grad_c]
+        return tuple(c.finish(r, *a) for c, r in zip(comps, raw, strict=True))
 
     def hess(self, nu: Any, nv: Any, rho: Any) -> tuple[np.ndarray, ...]:
         """``(k_nunu, k_nunv, k_nurho, k_nvnv, k_nvrho, k_rhorho)`` elementwise, float64."""
         a = _as_arrays(nu, nv, rho)
         if self.expr is None:
             return self._quad.numpy(*a, order=2)[4:]
-        return tuple(c.numpy(*a) for c in self._hess_c)
+        with np.errstate(all="ignore"):
+            raw = self._hess_joint(*a)
+        return tuple(c.finish(r, *a) for c, r in zip(self._hess_c, raw, strict=True))
 
     # ------------------------------------------------------------------ mpmath
     def value_mp(self, nu: Any, nv: Any, rho: Any, dps: int = 30) -> mpmath.mpf:
