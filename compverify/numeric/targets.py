@@ -47,7 +47,7 @@ from compverify.numeric.kernel_sums import (
 )
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
-__all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "load_npz",
+__all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "isotropic", "load_npz",
            "MAX_RADEMACHER_D"]
 
 MAX_RADEMACHER_D = 12
@@ -353,6 +353,11 @@ class GaussianTarget:
                              name=f"{self.name} sample N={N} seed={seed}")
 
 
+def isotropic(d: int, activation: Any) -> GaussianTarget:
+    """The isotropic target: ``w ~ N(0, I_d / d)``, ``abar = 1``."""
+    return GaussianTarget(activation, d, name="isotropic")
+
+
 # ----------------------------------------------------------------------------- Rademacher
 class RademacherTarget(FiniteNetwork):
     """Entries ``w_k = m + s eps_k``, ``eps_k = +-1`` i.i.d.; exact: a sum over ``2^d`` patterns.
@@ -431,7 +436,7 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
         if mean is not None or scale is not None:
             raise CompverifyError("the isotropic target has mean 0 and scale 1/sqrt(d); use "
                                   "--target gaussian to set them")
-        return GaussianTarget(act, d, name="isotropic")
+        return isotropic(d, act)
     mu = _parse_mean(mean, d)
     if scale is not None:
         _positive(scale, "--target-scale")
