@@ -18,7 +18,7 @@ from compverify.proofs_check.verdict import classify
 
 BUILDS = [lambda: catalogue.simplex(2, 40), lambda: catalogue.simplex(5, 40),
           lambda: catalogue.icosahedral(40), lambda: catalogue.paley(5, 40),
-          lambda: catalogue.paley(13, 40),
+          lambda: catalogue.paley(13, 40), lambda: catalogue.paley(9, 40),
           lambda: catalogue.naimark_complement(catalogue.icosahedral(40)),
           lambda: catalogue.naimark_complement(catalogue.paley(13, 40))]
 
@@ -105,7 +105,9 @@ def test_existence_table():
     assert catalogue.existence(5, 10)["status"] == "exists"
     assert catalogue.existence(4, 8)["status"] == "does not exist"   # 8 != 2 mod 4
     assert catalogue.existence(3, 3)["status"] == "not applicable"
-    assert catalogue.lookup(5, 10, dps=20) is None  # Paley q = 9 is a prime power: not built
+    assert catalogue.lookup(5, 10, dps=20).name == "paley(9)"  # GF(9) arithmetic
+    assert catalogue.existence(27, 40)["status"] == "does not exist"  # complement (13, 40) fails
+    assert catalogue.existence(23, 46)["status"] == "exists"  # Mathon 1978
 
 
 def test_bad_inputs():

@@ -5,8 +5,8 @@ Real ETFs of M unit vectors in R^d (SPEC A4) built here at any precision:
 * ``simplex`` -- the regular simplex, any d, M = d + 1 (Gram ``(1 + 1/d) I - J/d``);
 * ``icosahedral`` -- the 6 diagonals of the icosahedron in R^3, coordinates ``(0, +-1, phi)`` and
   cyclic permutations;
-* ``paley(q)`` -- from the Paley conference matrix of a prime ``q = 1 mod 4``: M = q + 1, d = M/2,
-  Gram ``I + C / sqrt(q)`` (prime powers such as 9, 25, 49 need GF(q) arithmetic: not built here);
+* ``paley(q)`` -- from the Paley conference matrix of ``q = 1 mod 4``, a prime or a prime square
+  (9, 25, 49, in GF(p)[x]/(x^2 - n)): M = q + 1, d = M/2, Gram ``I + C / sqrt(q)``;
 * Naimark complements of all of these: Gram ``(M/(M-d)) (I - (d/M) G)``, an ETF in R^(M-d).
 
 Vectors are recovered from a Gram matrix by its eigendecomposition in mpmath at the requested
@@ -56,8 +56,11 @@ def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % p for p in range(2, isqrt(n) + 1))
 
 
-#: primes q = 1 mod 4 with q + 1 <= 50 (Paley ETFs built here)
-PALEY_PRIMES = tuple(q for q in range(5, 50) if _is_prime(q) and q % 4 == 1)
+#: prime squares q = p^2 <= 49 with their field GF(p^2) = GF(p)[x]/(x^2 - n), n a non-residue mod p
+_SQUARES = {9: (3, 2), 25: (5, 2), 49: (7, 3)}
+#: q = 1 mod 4, q + 1 <= 50, a prime or a prime square: the Paley ETFs built here
+PALEY_PRIMES = tuple(q for q in range(5, 50)
+                     if q % 4 == 1 and (_is_prime(q) or q in _SQUARES))
 
 
 def gram_to_vectors(G: mpmath.matrix, d: int, dps: int) -> np.ndarray:
@@ -110,16 +113,47 @@ def _legendre(a: int, q: int) -> int:
     return 1 if pow(a, (q - 1) // 2, q) == 1 else -1
 
 
+def _field(q: int) -> tuple[list, object]:
+    """The elements of GF(q) and its quadratic character, for q prime or in ``_SQUARES``."""
+    if _is_prime(q):
+        return list(range(q)), lambda a: _legendre(a, q)
+    p, n = _SQUARES[q]  # a + b x with x^2 = n
+
+    def mul(u, v):
+        return ((u[0] * v[0] + n * u[1] * v[1]) % p, (u[0] * v[1] + u[1] * v[0]) % p)
+
+    def chi(u):
+        if u == (0, 0):
+            return 0
+        r, e, base = (1, 0), (q - 1) // 2, u
+        while e:  # u^((q-1)/2) = +-1 in GF(q)
+            if e & 1:
+                r = mul(r, base)
+            base = mul(base, base)
+            e >>= 1
+        return 1 if r == (1, 0) else -1
+
+    return [(a, b) for a in range(p) for b in range(p)], chi
+
+
 def paley_conference(q: int) -> np.ndarray:
-    """The symmetric conference matrix of order ``q + 1`` for a prime ``q = 1 mod 4``."""
-    if not (_is_prime(q) and q % 4 == 1):
-        raise CompverifyError(f"Paley ETFs are built here for primes q = 1 mod 4; got q = {q}")
+    """The symmetric conference matrix of order ``q + 1`` for ``q = 1 mod 4`` prime or a prime
+    square up to 49 (Paley 1933): ``C_0j = C_j0 = 1``, ``C_ij = chi(a_i - a_j)``."""
+    if q not in PALEY_PRIMES and not (_is_prime(q) and q % 4 == 1):
+        raise CompverifyError(f"Paley ETFs are built here for q = 1 mod 4 prime, or q in "
+                              f"{sorted(_SQUARES)}; got q = {q}")
+    elems, chi = _field(q)
+    if _is_prime(q):
+        diff = lambda u, v: (u - v) % q  # noqa: E731
+    else:
+        p = _SQUARES[q][0]
+        diff = lambda u, v: ((u[0] - v[0]) % p, (u[1] - v[1]) % p)  # noqa: E731
     C = np.zeros((q + 1, q + 1), dtype=int)
     C[0, 1:] = 1
     C[1:, 0] = 1
-    for i in range(q):
-        for j in range(q):
-            C[i + 1, j + 1] = _legendre(i - j, q)
+    for i, a in enumerate(elems):
+        for j, b in enumerate(elems):
+            C[i + 1, j + 1] = chi(diff(a, b))
     return C
 
 
@@ -191,8 +225,10 @@ def lookup(d: int, M: int, dps: int = 30) -> ETF | None:
 # 49 (Paley 1933; Strohmer & Heath 2003, "Grassmannian frames"); (6, 16), (7, 28), (15, 36) from
 # strongly regular graphs / Steiner systems (Fickus & Mixon, "Tables of the existence of equiangular
 # tight frames", arXiv:1504.00253, Table 1; Waldron, "An introduction to finite tight frames", 2018).
+# (23, 46): from Mathon's symmetric conference matrix of order 46 (Mathon 1978, "Symmetric
+# conference matrices of order pq^2 + 1"), listed in Fickus & Mixon's table.
 _KNOWN = {(3, 6), (5, 10), (6, 16), (7, 14), (7, 28), (9, 18), (13, 26), (15, 30), (15, 36),
-          (19, 38), (21, 42), (25, 50)}
+          (19, 38), (21, 42), (23, 46), (25, 50)}
 
 
 def existence(d: int, M: int) -> dict:
@@ -221,13 +257,15 @@ def existence(d: int, M: int) -> dict:
             return {"status": "does not exist", "reason": "M = 2d needs M = 2 mod 4 and M - 1 a "
                                                           "sum of two squares (Sustik et al. 2007)"}
     else:
-        # Sustik et al. 2007, Thm A: for M != 2d, 1/alpha = sqrt(d(M-1)/(M-d)) is an odd integer
-        num, den = d * (M - 1), M - d
-        inv2, rem = divmod(num, den)
-        r = isqrt(inv2)
-        if rem or r * r != inv2 or r % 2 == 0:
-            return {"status": "does not exist", "reason": "1/alpha = sqrt(d(M-1)/(M-d)) must be an "
-                                                          "odd integer (Sustik et al. 2007)"}
+        # Sustik et al. 2007, Thm A: for M != 2d, 1/alpha = sqrt(d(M-1)/(M-d)) is an odd integer;
+        # it applies to the frame and to its Naimark complement (M - d, M), which exist together
+        for dd in (d, M - d):
+            inv2, rem = divmod(dd * (M - 1), M - dd)
+            r = isqrt(inv2)
+            if rem or r * r != inv2 or r % 2 == 0:
+                return {"status": "does not exist",
+                        "reason": f"1/alpha = sqrt(d'(M-1)/(M-d')) must be an odd integer for "
+                                  f"d' = {dd} (Sustik et al. 2007; d' = M - d: the complement)"}
     if (d, M) in _KNOWN or (M - d, M) in _KNOWN:
         return {"status": "exists", "reason": "in the table of known constructions (or its "
                                               "Naimark complement)"}
