@@ -201,8 +201,8 @@ class GaussianTarget:
             if self.rotation_invariant and sympy.simplify(act.expr + act.expr.subs(z, -z)) == 0:
                 raise CompverifyError(
                     f"the mean-field target of the odd activation {act.spec!r} with mean 0 is "
-                    "identically zero (E_g sigma(s|x| g) = 0): nothing to compress; give the "
-                    "target weights a mean (--target gaussian --target-mean ...) or a finite .npz")
+                    "identically zero (E_g sigma(s|x| g) = 0): nothing to compress; use a finite "
+                    ".npz target")
             why = ("a nonzero mean" if act.homogeneous_degree is not None
                    else "a non-homogeneous, non-polynomial activation")
             raise CompverifyError(
