@@ -16,6 +16,10 @@ from compverify.errors import CompverifyError
 
 #: Subcommand modules, in the order ``--help`` lists them. A module missing here is not an error
 #: while the toolkit grows: it is simply not offered.
+DESCRIPTION = ("compverify: symbolic-numeric verification of claims about compressing two-layer "
+               "networks (derived Gaussian kernels, high-precision mean-field solutions, ETF "
+               "tests, error rates, derivation reports).")
+
 COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report")
 
 
@@ -27,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="compverify", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="compverify", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"compverify {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
