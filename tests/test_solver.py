@@ -78,6 +78,10 @@ def test_cli_solve_json_round_trip(tmp_path, capsys):
         for row in U:
             assert abs(sum(x * x for x in row) - 1) < mpmath.mpf(10) ** -20
     assert data["frame"]["verdict"] == "ETF"  # M = d + 1 for ReLU: the simplex
+    # the optimum is the simplex, so the gap to the catalogue's ETF is zero to the verified digits
+    fr = data["frame"]
+    assert fr["etf_gap_zero_within_uncertainty"] is True
+    assert abs(float(fr["etf_gap"])) <= float(fr["etf_gap_uncertainty"]) < 1e-10
 
 
 @pytest.mark.parametrize("argv", [

@@ -339,7 +339,9 @@ def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
     tightness_defect, equiangularity_spread, distance_lower_bound_etf, distance_lower_bound_tight)
     plus ``etf_relative_loss`` (best value on the catalogue's ETF for ``(d, M)`` divided by ``C``)
     and ``etf_gap = etf_relative_loss - relative_loss`` (both ``None`` when the catalogue has no
-    ETF for ``(d, M)``), ``etf_existence`` (the existence table's entry) and ``etf`` (the evidence
+    ETF for ``(d, M)``), ``etf_gap_uncertainty = |relative_loss|·10^-verified_digits`` (how well
+    the gap is known) with ``etf_gap_zero_within_uncertainty``,
+    ``etf_existence`` (the existence table's entry) and ``etf`` (the evidence
     of :class:`~compverify.proofs_check.etf_value.EtfValue`, or ``None``).
     """
     from compverify.proofs_check import catalogue
@@ -352,10 +354,16 @@ def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
     etf = best_on_etf(problem, dps=dps, seed=seed)
     block["etf_existence"] = catalogue.existence(d, M)
     if etf is None:
-        block.update(etf_relative_loss=None, etf_gap=None, etf=None)
+        block.update(etf_relative_loss=None, etf_gap=None, etf_gap_uncertainty=None,
+                     etf_gap_zero_within_uncertainty=None, etf=None)
     else:
         with mpmath.workdps(dps):
-            block.update(etf_relative_loss=etf.relative_value, etf_gap=etf.relative_value - rel,
+            gap = etf.relative_value - rel
+            # the gap is only known to the verified digits of the relative loss: say how well
+            unc = abs(rel) * mpmath.mpf(10) ** (-int(verified)) if verified else None
+            block.update(etf_relative_loss=etf.relative_value, etf_gap=gap,
+                         etf_gap_uncertainty=unc,
+                         etf_gap_zero_within_uncertainty=bool(unc is not None and abs(gap) <= unc),
                          etf=etf.to_dict())
     return block
 
