@@ -11,7 +11,7 @@ import pytest
 
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import kernel_matrix
-from compverify.numeric.targets import GaussianTarget, RademacherTarget, from_options, load_npz
+from compverify.numeric.targets import RademacherTarget, from_options, load_npz
 from compverify.symbolic import get_activation
 
 
@@ -23,7 +23,9 @@ def _mc_h(act, mean, s, v, n, rng):
 
 
 CASES = [("relu", 0.0, None), ("relu_power:2", 0.0, 0.7), ("polynomial:1,0,-2,1", 0.3, 0.5),
-         ("polynomial:0,0,1", -0.2, None), ("abs", 0.0, 0.4)]
+         ("polynomial:0,0,1", -0.2, None), ("abs", 0.0, 0.4),
+         # homogeneous with a mean: the series route (compverify.numeric.meanfield_series)
+         ("relu", 0.3, None), ("leaky_relu:0.2", -0.25, 0.5), ("relu_power:2", 0.2, 0.6)]
 
 
 @pytest.mark.parametrize("spec,m,scale", CASES)
@@ -135,7 +137,5 @@ def test_from_options_errors(kw, msg):
 
 
 def test_unsupported_family_is_an_error_not_an_approximation():
-    with pytest.raises(CompverifyError, match="no closed-form"):
-        GaussianTarget("relu", 3, mean=[0.1, 0, 0])
     with pytest.raises(CompverifyError, match="uniform"):
         from_options("iid:uniform", d=3, mean=None, scale=None, activation="relu")

@@ -11,7 +11,8 @@ Families:
   (exact kernel sums, :mod:`compverify.numeric.kernel_sums`); ``.npz`` files with arrays ``a``, ``W``.
 * :class:`GaussianTarget` -- ``w ~ N(mu, s^2 I_d)``, mean second layer ``abar``: closed forms from
   :mod:`compverify.symbolic.meanfield` (homogeneous sigma with ``mu = 0``; polynomial sigma, any
-  ``mu``). ``isotropic`` is ``mu = 0, s^2 = 1/d, abar = 1``; i.i.d. Gaussian entries with mean m are
+  ``mu``); homogeneous sigma with ``mu != 0``: the convergent series of
+  :mod:`compverify.numeric.meanfield_series` (tail bounded below the working precision). ``isotropic`` is ``mu = 0, s^2 = 1/d, abar = 1``; i.i.d. Gaussian entries with mean m are
   ``mu = m 1``.
 * :class:`RademacherTarget` -- entries ``m + s eps``, ``eps = +-1``: for ``d <= 12`` the expectation is
   the exact finite sum over the ``2^d`` sign patterns.
@@ -192,10 +193,28 @@ class GaussianTarget:
         self.mean_str = None
         self.abar = abar
         self.rotation_invariant = not np.any(mean)
+        self.series = None
         if act.expr.is_polynomial(sympy.Symbol("z", real=True)):
             self.mf = meanfield.polynomial_gaussian(act)
         elif act.homogeneous_degree is not None and self.rotation_invariant:
             self.mf = meanfield.homogeneous_isotropic(act)
+        elif act.homogeneous_degree is not None:
+            from compverify.numeric.meanfield_series import HomogeneousMeanSeries
+            from compverify.symbolic.derivation import piecewise_homogeneous_form
+
+            n, alpha, beta = piecewise_homogeneous_form(act.expr)
+            s_text = self.scale_str
+            if self.scale is None:
+                with mpmath.workdps(2100):  # 1/sqrt(d) to far beyond any working precision
+                    s_text = mpmath.nstr(1 / mpmath.sqrt(self.d), 2050)
+            self.mf = None
+            self.series = HomogeneousMeanSeries(
+                int(n), sympy.N(alpha, 60), sympy.N(beta, 60), d=self.d,
+                mu=[repr(float(x)) for x in mean], s=s_text, abar=str(abar))
+            self._n = int(n)
+            self.method = (f"series in the mean (order {self.series.order(30)[0]} at 30 digits, "
+                           "tail bounded)")
+            return
         else:
             z = sympy.Symbol("z", real=True)
             if self.rotation_invariant and sympy.simplify(act.expr + act.expr.subs(z, -z)) == 0:
@@ -248,7 +267,11 @@ class GaussianTarget:
         return {"family": self.name, "d": self.d, "mean": [float(x) for x in self.mean],
                 "scale": self.scale_str if self.scale is not None else "1/sqrt(d)",
                 "abar": str(self.abar), "method": self.method,
-                "h": str(self.mf.h), "C": str(self.mf.C)}
+                **({"h": str(self.mf.h), "C": str(self.mf.C)} if self.mf is not None else
+                   {"h": "abar E[r^(2n)] |v|^n G(<mu, v>/|v|), G a series in the mean "
+                         "(compverify.numeric.meanfield_series)",
+                    "series_tail_bound": {k: str(v) for k, v in
+                                          self.series.tail_bound(30).items()}})}
 
     # ---------------------------------------------------------------- evaluation core
     def _eval(self, V: np.ndarray, order: int, mp: bool) -> Any:
@@ -269,7 +292,9 @@ class GaussianTarget:
         for j in range(M):
             v = V[j]
             vv = sum(x * x for x in v) if mp else float(v @ v)
-            if self.mf.kind == "homogeneous-isotropic":
+            if self.series is not None:
+                h[j], g[j], H[j] = self._series_row(v, vv, mu, order, mp, eye * one, j)
+            elif self.mf.kind == "homogeneous-isotropic":
                 n = self._n
                 A = self._coef(dd, s, abar)
                 A = A if mp else float(A)
@@ -299,6 +324,37 @@ class GaussianTarget:
                     H[j] = (2 * ev["Hv"] * eye * one + 4 * ev["Hvv"] * np.outer(v, v)
                             + 2 * ev["Hvm"] * (np.outer(v, mu) + np.outer(mu, v))
                             + ev["Hmm"] * np.outer(mu, mu))
+        return h, g, H
+
+    def _series_row(self, v, vv, mu, order: int, mp: bool, eye, j: int) -> tuple:
+        """``h``, gradient, Hessian of ``A |v|^n G(t)``, ``t = <mu, v>/|v|`` (series route)."""
+        ser, n = self.series, self._n
+        nv = mpmath.sqrt(vv) if mp else np.sqrt(vv)
+        if nv == 0:
+            raise CompverifyError(f"V row {j} has zero norm: h is not differentiable there and "
+                                  "its direction is undefined")
+        muv = sum(a * b for a, b in zip(mu, v, strict=True)) if mp else float(mu @ v)
+        t = muv / nv
+        if mp:
+            A = ser.amplitude_mp(mpmath.mp.dps)
+            G, G1, G2 = ser.G_mp(t, mpmath.mp.dps)
+        else:
+            A = ser.A_float()
+            G, G1, G2 = (float(x[0]) for x in ser.G_float([t]))
+        h = A * nv**n * G
+        zero = 0 * v
+        if order < 1:
+            return h, zero, np.outer(zero, zero)
+        e = v / nv
+        dt = (mu - t * e) / nv
+        P, dP = nv**n, n * nv ** (n - 2) * v
+        g = A * (dP * G + P * G1 * dt)
+        if order < 2:
+            return h, g, np.outer(zero, zero)
+        d2P = n * nv ** (n - 2) * (eye + (n - 2) * np.outer(e, e))
+        d2t = (-(np.outer(mu, e) + np.outer(e, mu)) - t * eye + 3 * t * np.outer(e, e)) / vv
+        H = A * (d2P * G + G1 * (np.outer(dP, dt) + np.outer(dt, dP))
+                 + P * (G2 * np.outer(dt, dt) + G1 * d2t))
         return h, g, H
 
     def _check(self, V: Any) -> np.ndarray:
@@ -340,6 +396,8 @@ class GaussianTarget:
 
     def C_mp(self, dps: int) -> mpmath.mpf:
         dps = check_dps(dps)
+        if self.series is not None:
+            return self.series.C_mp(dps)
         with mpmath.workdps(dps + _GUARD):
             s, dd, abar = self._s_mp(), mpmath.mpf(self.d), mpmath.mpf(str(self.abar))
             if self.mf.kind == "homogeneous-isotropic":
