@@ -11,7 +11,7 @@ import pytest
 
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import kernel_matrix
-from compverify.numeric.targets import RademacherTarget, from_options, load_npz
+from compverify.numeric.targets import GaussianTarget, RademacherTarget, from_options, load_npz
 from compverify.symbolic import get_activation
 
 
@@ -128,7 +128,7 @@ def test_npz_round_trip_and_errors(tmp_path):
     (dict(target="gaussian", d=3, mean=None, scale="-1"), "positive"),
     (dict(target="gaussian", d=3, mean="a", scale=None), "number"),
     (dict(target="iid:cauchy", d=3, mean=None, scale=None), "unknown target"),
-    (dict(target="iid:rademacher", d=13, mean=None, scale=None), "d <= 12"),
+    (dict(target="iid:uniform", d=3, mean="0,1,2", scale=None), "one mean"),
     (dict(target="isotropic", d=0, mean=None, scale=None), "--d"),
 ])
 def test_from_options_errors(kw, msg):
@@ -137,5 +137,11 @@ def test_from_options_errors(kw, msg):
 
 
 def test_unsupported_family_is_an_error_not_an_approximation():
-    with pytest.raises(CompverifyError, match="uniform"):
-        from_options("iid:uniform", d=3, mean=None, scale=None, activation="relu")
+    # the iid weight rule needs a closed-form kernel; tanh's is numeric
+    with pytest.raises(CompverifyError, match="closed form"):
+        from_options("iid:uniform", d=3, mean=None, scale=None, activation="tanh")
+    # the class itself offers closed forms only and names the fallback
+    with pytest.raises(CompverifyError, match="gaussian_target"):
+        GaussianTarget("tanh", 3, mean=[0.1, 0, 0])
+    with pytest.raises(CompverifyError, match="d <= 12"):
+        RademacherTarget("relu", 13)

@@ -52,6 +52,10 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
                    help="mean of the target weights: a number m (meaning m*1) or d numbers")
     p.add_argument("--target-scale", default=None, metavar="s",
                    help="scale s of the target weights (default 1/sqrt(d))")
+    p.add_argument("--rule-points", type=int, default=None, metavar="N",
+                   help="points per replicate (a power of 2, default 1024) of the quadrature rule, "
+                        "for targets with no closed form (iid:uniform, iid:rademacher with d > 12, "
+                        "Gaussian with a non-homogeneous non-polynomial activation)")
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -73,36 +77,23 @@ def build_target(args: argparse.Namespace, activation):
     from compverify.numeric.targets import from_options
 
     target = from_options(args.target, d=args.d, mean=args.target_mean, scale=args.target_scale,
-                          activation=activation)
+                          activation=activation, rule_points=getattr(args, "rule_points", None))
     if args.d is not None and int(target.d) != args.d:
         raise CompverifyError(f"--target {args.target} has d = {target.d}, but --d is {args.d}")
     return target
 
 
 def frame_block(problem, result, seed: int = 0) -> dict | None:
-    """The ``frame`` block of the JSON (issue 4 item 5), from :mod:`compverify.proofs_check`.
-
-    Uses ``proofs_check.conjecture.frame_report(problem, result, seed=...)`` (verdict, coherence,
-    Welch bound, tightness defect, spread, certified distance bounds, and the ETF value and gap
-    when the catalogue has an ETF for (d, M)); failing that ``proofs_check.frames.frame_block(
-    directions, verified_digits, dps)`` (the diagnostics alone); ``None`` (no ``frame`` key) if
-    neither is available.
+    """The ``frame`` block of the JSON (issue 4 item 5): :func:`compverify.proofs_check.conjecture.
+    frame_report` (verdict, coherence, Welch bound, tightness defect, spread, certified distance
+    bounds, and the ETF value and gap when the catalogue has an ETF for (d, M)).  ``None`` (no
+    ``frame`` key) for ``M = 1``, where there is no frame to test.
     """
-    import importlib
+    if int(problem.M) < 2:
+        return None
+    from compverify.proofs_check.conjecture import frame_report
 
-    calls = (("compverify.proofs_check.conjecture", "frame_report",
-              lambda fn: fn(problem, result, seed=seed)),
-             ("compverify.proofs_check.frames", "frame_block",
-              lambda fn: fn(result.directions, result.evidence.verified_digits, result.dps)))
-    for module, name, call in calls:
-        try:
-            fn = getattr(importlib.import_module(module), name, None)
-            if fn is not None:
-                return call(fn)
-        except ModuleNotFoundError as exc:  # a proofs_check piece not there (yet): fall back
-            if not (exc.name or "").startswith("compverify.proofs_check"):
-                raise
-    return None
+    return frame_report(problem, result, seed=seed)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -128,7 +128,10 @@ class Evidence:
     ``max |H t|`` over unit orbit tangents ``t`` (0 at an exact critical point).
     ``verified_digits``: digits of the loss agreeing between ``dps`` and the re-polish at
     ``check_dps`` (whose loss is ``check_loss``), relative to ``|loss|`` or, if the loss is zero to
-    half the working precision, to ``C`` (``verified_relative_to`` says which).
+    half the working precision, to ``C`` (``verified_relative_to`` says which).  For a target
+    evaluated by a quadrature rule (:mod:`compverify.numeric.sampled`) ``rule_error`` is the rule's
+    estimated error of the loss and ``rule_digits`` the digits it leaves; ``verified_digits`` is
+    capped by them (both ``None`` for exact targets).
     """
 
     grad_norm: Any
@@ -148,6 +151,8 @@ class Evidence:
     newton_iterations: int
     newton_converged: bool
     status: str
+    rule_error: Any = None
+    rule_digits: int | None = None
 
     def to_dict(self, dps: int) -> dict:
         def s(x, p=dps):
@@ -166,6 +171,8 @@ class Evidence:
             "check_grad_norm": s(self.check_grad_norm, self.check_dps),
             "newton_iterations": self.newton_iterations,
             "newton_converged": self.newton_converged, "status": self.status,
+            "rule_error": None if self.rule_error is None else s(self.rule_error, 6),
+            "rule_digits": self.rule_digits,
         }
 
 
@@ -226,11 +233,13 @@ class SolveResult:
         """A few human-readable lines."""
         ev = self.evidence
         prob = self.problem
+        # a quadrature-rule target: print only the digits the rule supports
+        shown = min(self.dps, 40) if ev.rule_digits is None else max(2, ev.verified_digits)
         lines = [
             f"compverify solve: {prob.get('activation')}, d = {prob.get('d')}, "
             f"M = {prob.get('M')}, {self.restarts} restarts (seed {self.seed}), {self.dps} digits",
-            f"  loss          = {mp_to_str(self.loss, min(self.dps, 40))}",
-            f"  relative loss = {mp_to_str(self.relative_loss, min(self.dps, 40))}  (L / C)",
+            f"  loss          = {mp_to_str(self.loss, shown)}",
+            f"  relative loss = {mp_to_str(self.relative_loss, shown)}  (L / C)",
             f"  verified digits {ev.verified_digits} (re-polish at {ev.check_dps} digits), "
             f"|grad| = {mpmath.nstr(ev.grad_norm, 3)}, status: {self.status}",
             f"  reduced Hessian min eigenvalue {mpmath.nstr(ev.hessian_min_eig, 6)}; null space "
@@ -240,6 +249,10 @@ class SolveResult:
                 f" x{b.count}" for b in self.basins[:6])
             + (" ..." if len(self.basins) > 6 else ""),
         ]
+        if ev.rule_error is not None:
+            lines.append(f"  target by a quadrature rule: estimated loss error "
+                         f"{mpmath.nstr(ev.rule_error, 3)} (99%), so at most {ev.rule_digits} digits "
+                         "are claimed")
         if self.failed_restarts:
             lines.append(f"  {self.failed_restarts} restart(s) failed (non-finite or singular)")
         return "\n".join(lines)
@@ -657,6 +670,18 @@ def _status(converged: bool, min_eig, thr, extra: int) -> str:
 # ------------------------------------------------------------------------------- front door
 
 
+def _rule_cap(problem: Problem, pol: Polished, scale: Any) -> tuple[Any, int | None]:
+    """The target rule's error of the loss at the answer and the digits it leaves (or None)."""
+    loss_error = getattr(problem.target, "loss_error", None)
+    if loss_error is None:
+        return None, None
+    b, V = problem.split(np.array([float(x) for x in pol.theta]))
+    err = mpmath.mpf(loss_error(b, V))
+    if err == 0:
+        return err, None
+    return err, max(0, int(mpmath.floor(-mpmath.log10(err / abs(scale))))) if scale else 0
+
+
 def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jobs: int = 1, *,
           method: str = "varpro", maxiter: int = 3000, polish_max: int = 3,
           eig_dps: int | None = None, progress: bool | None = None) -> SolveResult:
@@ -710,6 +735,9 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
         small = abs(check.loss) <= abs(C) * mpmath.mpf(10) ** (-(dps // 2))
     rel_to = "C" if small else "loss"
     verified = digits_agreeing(pol.loss, check.loss, dps, scale=C if small else None)
+    rule_error, rule_digits = _rule_cap(problem, pol, C if small else pol.loss)
+    if rule_digits is not None:
+        verified = min(verified, rule_digits)
     hess_null, sym_dim, thr, resid, red = _evidence_spectrum(problem, pol, eig_dps)
     min_eig = red[0] if red else mpmath.mpf(0)
     extra = max(0, hess_null - sym_dim)
@@ -720,7 +748,8 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
         symmetry_residual=resid, reduced_spectrum=red, eig_dps=eig_dps,
         verified_digits=verified, verified_relative_to=rel_to, check_dps=dps + CHECK_EXTRA,
         check_loss=check.loss, check_grad_norm=check.grad_norm,
-        newton_iterations=pol.iterations, newton_converged=pol.converged, status=status)
+        newton_iterations=pol.iterations, newton_converged=pol.converged, status=status,
+        rule_error=rule_error, rule_digits=rule_digits)
     t_evidence = time.perf_counter() - t0 - t_search - t_polish
 
     with mpmath.workdps(dps):

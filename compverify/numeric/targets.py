@@ -12,13 +12,16 @@ Families:
 * :class:`GaussianTarget` -- ``w ~ N(mu, s^2 I_d)``, mean second layer ``abar``: closed forms from
   :mod:`compverify.symbolic.meanfield` (homogeneous sigma with ``mu = 0``; polynomial sigma, any
   ``mu``); homogeneous sigma with ``mu != 0``: the convergent series of
-  :mod:`compverify.numeric.meanfield_series` (tail bounded below the working precision). ``isotropic`` is ``mu = 0, s^2 = 1/d, abar = 1``; i.i.d. Gaussian entries with mean m are
+  :mod:`compverify.numeric.meanfield_series` (tail bounded below the working precision).
+  ``isotropic`` is ``mu = 0, s^2 = 1/d, abar = 1``; i.i.d. Gaussian entries with mean m are
   ``mu = m 1``.
 * :class:`RademacherTarget` -- entries ``m + s eps``, ``eps = +-1``: for ``d <= 12`` the expectation is
   the exact finite sum over the ``2^d`` sign patterns.
 
-Not available (a clear error, not an approximation): the Gaussian family for non-polynomial sigma
-with ``mu != 0`` or non-homogeneous sigma, i.i.d. uniform entries, Rademacher with ``d > 12``.
+Everything else -- Gaussian weights with a non-polynomial, non-homogeneous sigma, i.i.d. uniform
+entries, Rademacher entries with ``d > 12`` -- is served by the randomized quasi-Monte Carlo rules of
+:mod:`compverify.numeric.sampled`, which carry an error estimate (``loss_error``) that caps the
+solver's verified digits.  :func:`gaussian_target` and :func:`from_options` choose the route.
 
 >>> t = from_options("isotropic", d=3, mean=None, scale=None, activation="relu")
 >>> import numpy as np
@@ -48,8 +51,8 @@ from compverify.numeric.kernel_sums import (
 )
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
-__all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "isotropic", "load_npz",
-           "MAX_RADEMACHER_D"]
+__all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "gaussian_target",
+           "has_closed_form", "isotropic", "load_npz", "MAX_RADEMACHER_D"]
 
 MAX_RADEMACHER_D = 12
 _GUARD = 10
@@ -216,18 +219,11 @@ class GaussianTarget:
                            "tail bounded)")
             return
         else:
-            z = sympy.Symbol("z", real=True)
-            if self.rotation_invariant and sympy.simplify(act.expr + act.expr.subs(z, -z)) == 0:
-                raise CompverifyError(
-                    f"the mean-field target of the odd activation {act.spec!r} with mean 0 is "
-                    "identically zero (E_g sigma(s|x| g) = 0): nothing to compress; use a finite "
-                    ".npz target")
-            why = ("a nonzero mean" if act.homogeneous_degree is not None
-                   else "a non-homogeneous, non-polynomial activation")
+            _check_nonzero_target(act, self.rotation_invariant)
             raise CompverifyError(
-                f"no closed-form mean-field target for activation {act.spec!r} with {why}: "
-                "supported are homogeneous activations with mean 0 and polynomial activations "
-                "with any mean (or use a finite .npz target)")
+                f"no closed-form mean-field target for the non-homogeneous, non-polynomial "
+                f"activation {act.spec!r}: use gaussian_target(), which falls back to the "
+                "quadrature rule of compverify.numeric.sampled")
         self.method = f"closed form ({self.mf.kind})"
         self._compile()
 
@@ -417,6 +413,39 @@ class GaussianTarget:
                              name=f"{self.name} sample N={N} seed={seed}")
 
 
+def _check_nonzero_target(act: Any, mean_is_zero: bool) -> None:
+    z = sympy.Symbol("z", real=True)
+    if mean_is_zero and sympy.simplify(act.expr + act.expr.subs(z, -z)) == 0:
+        raise CompverifyError(
+            f"the mean-field target of the odd activation {act.spec!r} with mean 0 is "
+            "identically zero (E_g sigma(s|x| g) = 0): nothing to compress; use a finite "
+            ".npz target")
+
+
+def has_closed_form(activation: Any) -> bool:
+    """Whether Gaussian targets with this activation have closed-form (or series) ``h`` and ``C``."""
+    act = _activation(activation)
+    return bool(act.expr.is_polynomial(sympy.Symbol("z", real=True))
+                or act.homogeneous_degree is not None)
+
+
+def gaussian_target(activation: Any, d: int, *, mean: Any = None, scale: Any = None,
+                    abar: Any = 1, name: str = "gaussian", **rule: Any) -> Any:
+    """``w ~ N(mu, s^2 I_d)``: closed form or series where there is one, else the input rule.
+
+    The input rule (:class:`compverify.numeric.sampled.InputRuleTarget`, options ``points``,
+    ``replicates``, ``seed``) serves non-polynomial, non-homogeneous activations.
+    """
+    act = _activation(activation)
+    if has_closed_form(act):
+        return GaussianTarget(act, d, mean=mean, scale=scale, abar=abar, name=name)
+    from compverify.numeric.sampled import InputRuleTarget
+
+    mu = np.zeros(int(d)) if mean is None else np.asarray(mean, dtype=float)
+    _check_nonzero_target(act, not np.any(mu))
+    return InputRuleTarget(act, d, mean=mu, scale=scale, abar=abar, name=name, **rule)
+
+
 def isotropic(d: int, activation: Any) -> GaussianTarget:
     """The isotropic target: ``w ~ N(0, I_d / d)``, ``abar = 1``."""
     return GaussianTarget(activation, d, name="isotropic")
@@ -485,9 +514,14 @@ def _parse_mean(text: str | None, d: int) -> np.ndarray:
 
 
 def from_options(target: str, *, d: int | None, mean: str | None, scale: str | None,
-                 activation: Any) -> Any:
-    """The target named on the command line: ``isotropic``, ``gaussian``, ``iid:LAW`` or ``.npz``."""
+                 activation: Any, rule_points: int | None = None) -> Any:
+    """The target named on the command line: ``isotropic``, ``gaussian``, ``iid:LAW`` or ``.npz``.
+
+    ``rule_points``: points per replicate of the quadrature rule where one is needed
+    (:mod:`compverify.numeric.sampled`; default there).
+    """
     act = _activation(activation)
+    rule = {} if rule_points is None else {"points": check_positive_int(rule_points, "--rule-points")}
     t = str(target).strip()
     if t.endswith(".npz"):
         if mean is not None or scale is not None:
@@ -500,21 +534,27 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
         if mean is not None or scale is not None:
             raise CompverifyError("the isotropic target has mean 0 and scale 1/sqrt(d); use "
                                   "--target gaussian to set them")
-        return isotropic(d, act)
+        return gaussian_target(act, d, name="isotropic", **rule)
     mu = _parse_mean(mean, d)
     if scale is not None:
         _positive(scale, "--target-scale")
     s = None if scale is None else str(scale).strip()
     if t == "gaussian" or t == "iid:gaussian":
-        return GaussianTarget(act, d, mean=mu, scale=s, name=t)
+        return gaussian_target(act, d, mean=mu, scale=s, name=t, **rule)
+    if t in ("iid:rademacher", "iid:uniform") and np.ptp(mu) != 0:
+        raise CompverifyError(f"{t} takes one mean m (entries m + s xi), not a list")
     if t == "iid:rademacher":
-        if np.ptp(mu) != 0:
-            raise CompverifyError("iid targets take one mean m (entries m + s eps), not a list")
+        if d > MAX_RADEMACHER_D:
+            from compverify.numeric.sampled import rademacher_sampled_target
+
+            return rademacher_sampled_target(act, d, mean=float(mu[0]),
+                                             scale=None if s is None else float(s), **rule)
         return RademacherTarget(act, d, mean=float(mu[0]),
                                 scale=None if s is None else float(s))
     if t == "iid:uniform":
-        raise CompverifyError("the iid:uniform target has no exact mean-field form here (its "
-                              "expectation is a d-dimensional integral); use iid:gaussian, "
-                              "iid:rademacher or a finite .npz target")
+        from compverify.numeric.sampled import uniform_target
+
+        return uniform_target(act, d, mean=float(mu[0]), scale=None if s is None else float(s),
+                              **rule)
     raise CompverifyError(f"unknown target {t!r}; expected isotropic, gaussian, iid:gaussian, "
                           "iid:rademacher, iid:uniform or a path to an .npz file")

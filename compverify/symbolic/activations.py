@@ -154,6 +154,24 @@ class Activation:
         """``sigma^(order)(z)`` as a SymPy expression."""
         return sympy.diff(self.expr, Z, order)
 
+    def derivative_evaluators(self, order: int) -> tuple[Callable, Callable]:
+        """``(numpy, mpmath)`` evaluators of ``sigma^(order)``; the numpy one broadcasts."""
+        if order not in self._evaluators:
+            expr = self.derivative(order) if order else self.expr
+            f_np = sympy.lambdify(Z, expr, modules=_np_modules())
+            f_mp = sympy.lambdify(Z, expr, modules="mpmath")
+
+            def numpy_fn(z: Any, _f: Callable = f_np) -> np.ndarray:
+                z = np.asarray(z, dtype=float)
+                return np.broadcast_to(np.asarray(_f(z), dtype=float), z.shape)
+
+            self._evaluators[order] = (numpy_fn, f_mp)
+        return self._evaluators[order]
+
+    @cached_property
+    def _evaluators(self) -> dict:
+        return {}
+
     @cached_property
     def kernel(self) -> Kernel:
         return Kernel(_derive_cached(self.expr), self.expr)
