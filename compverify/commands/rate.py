@@ -97,5 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if fs:
         print(f"optimum shift |min L_N - min Lbar|/Cbar ~ N^{fs['N_exponent']:.3f} "
               f"(95% CI [{fs['N_exponent_ci'][0]:.3f}, {fs['N_exponent_ci'][1]:.3f}])")
+    for warning in res.get("warnings", []):
+        print(f"warning: {warning}")
     print(f"written: {args.out}.json, .csv, .png, .svg", file=sys.stderr)
     return 0
