@@ -63,3 +63,17 @@ def test_cli_rate_writes_outputs(tmp_path, capsys):
     for ext in ("json", "csv", "png", "svg"):
         assert (tmp_path / f"r.{ext}").stat().st_size > 0
     assert "N^" in capsys.readouterr().out
+
+
+def test_rule_target_error_is_recorded():
+    """A quadrature-rule target (iid:uniform) records its h error; an exact target records None."""
+    from compverify.numeric.experiments import run_rate
+
+    r = run_rate("relu", "iid:uniform", [2], [16, 64], samples=2, seed=0, restarts=2,
+                 progress=False, optimum=False)
+    errs = [p["target_h_error"] for p in r["points"]]
+    assert all(e is not None and 0 < e < 1e-3 for e in errs)
+    assert all(p["mean_delta"] > 3 * p["target_h_error"] for p in r["points"]) and not r["warnings"]
+    r = run_rate("relu", "isotropic", [2], [16, 64], samples=2, seed=0, restarts=2,
+                 progress=False, optimum=False)
+    assert all(p["target_h_error"] is None for p in r["points"])
