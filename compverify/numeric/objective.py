@@ -181,10 +181,9 @@ class Problem:
     """
 
     def __init__(self, activation: Any, target: Any, M: int):
-        if isinstance(activation, str):
-            from compverify.symbolic import get_activation
+        from compverify.symbolic.activations import as_activation
 
-            activation = get_activation(activation)
+        activation = as_activation(activation)
         kernel = getattr(activation, "kernel", None)
         if kernel is None or not hasattr(kernel, "value") or not hasattr(kernel, "grad"):
             raise CompverifyError(f"activation {activation!r} has no kernel with value and grad")

@@ -47,6 +47,7 @@ from scipy import stats
 
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import cross_term, cross_term_mp, kernel_matrix
+from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
 __all__ = ["InputRuleTarget", "WeightRuleTarget", "uniform_target", "rademacher_sampled_target",
@@ -54,14 +55,6 @@ __all__ = ["InputRuleTarget", "WeightRuleTarget", "uniform_target", "rademacher_
 
 DEFAULT_POINTS = 1024
 DEFAULT_REPLICATES = 8
-
-
-def _activation(activation: Any) -> Any:
-    if isinstance(activation, str):
-        from compverify.symbolic import get_activation
-
-        return get_activation(activation)
-    return activation
 
 
 def _sobol(d: int, points: int, replicates: int, seed: int) -> np.ndarray:
@@ -162,7 +155,7 @@ class InputRuleTarget(_RuleTarget):
     def __init__(self, activation: Any, d: int, *, mean: Any = None, scale: Any = None,
                  abar: Any = 1, name: str = "gaussian", points: int = DEFAULT_POINTS,
                  replicates: int = DEFAULT_REPLICATES, seed: int = 0) -> None:
-        self.activation = act = _activation(activation)
+        self.activation = act = as_activation(activation)
         self.d = d = check_positive_int(d, "d")
         self.name = name
         self.mean = np.zeros(d) if mean is None else check_finite_array(mean, "mean", ndim=1)
@@ -289,7 +282,7 @@ class WeightRuleTarget(_RuleTarget):
     def __init__(self, activation: Any, d: int, law: str, *, mean: float = 0.0,
                  scale: float | None = None, abar: float = 1.0, points: int = DEFAULT_POINTS,
                  replicates: int = DEFAULT_REPLICATES, seed: int = 0) -> None:
-        self.activation = act = _activation(activation)
+        self.activation = act = as_activation(activation)
         if act.kernel.route == "numeric":
             raise CompverifyError(
                 f"the iid:{law} target with activation {act.spec!r} needs its Gaussian kernel in "

@@ -49,6 +49,7 @@ from compverify.numeric.kernel_sums import (
     cross_term,
     cross_term_mp,
 )
+from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
 __all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "gaussian_target",
@@ -56,14 +57,6 @@ __all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options"
 
 MAX_RADEMACHER_D = 12
 _GUARD = 10
-
-
-def _activation(activation: Any) -> Any:
-    if isinstance(activation, str):
-        from compverify.symbolic import get_activation
-
-        return get_activation(activation)
-    return activation
 
 
 def _mp_matrix(V: Any, dps: int) -> np.ndarray:
@@ -87,7 +80,7 @@ class FiniteNetwork:
     method = "exact kernel sums"
 
     def __init__(self, activation: Any, a: Any, W: Any, *, name: str = "finite") -> None:
-        self.activation = _activation(activation)
+        self.activation = as_activation(activation)
         W = check_finite_array(W, "W", ndim=2) if W is not None else W
         a = check_finite_array(a, "a", ndim=1)
         if a.shape[0] != W.shape[0]:
@@ -183,7 +176,7 @@ class GaussianTarget:
                  abar: Any = 1, name: str = "gaussian") -> None:
         from compverify.symbolic import meanfield
 
-        self.activation = act = _activation(activation)
+        self.activation = act = as_activation(activation)
         self.d = check_positive_int(d, "d")
         self.name = name
         self.scale = _positive(scale, "scale") if scale is not None else None
@@ -424,7 +417,7 @@ def _check_nonzero_target(act: Any, mean_is_zero: bool) -> None:
 
 def has_closed_form(activation: Any) -> bool:
     """Whether Gaussian targets with this activation have closed-form (or series) ``h`` and ``C``."""
-    act = _activation(activation)
+    act = as_activation(activation)
     return bool(act.expr.is_polynomial(sympy.Symbol("z", real=True))
                 or act.homogeneous_degree is not None)
 
@@ -436,7 +429,7 @@ def gaussian_target(activation: Any, d: int, *, mean: Any = None, scale: Any = N
     The input rule (:class:`compverify.numeric.sampled.InputRuleTarget`, options ``points``,
     ``replicates``, ``seed``) serves non-polynomial, non-homogeneous activations.
     """
-    act = _activation(activation)
+    act = as_activation(activation)
     if has_closed_form(act):
         return GaussianTarget(act, d, mean=mean, scale=scale, abar=abar, name=name)
     from compverify.numeric.sampled import InputRuleTarget
@@ -520,7 +513,7 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
     ``rule_points``: points per replicate of the quadrature rule where one is needed
     (:mod:`compverify.numeric.sampled`; default there).
     """
-    act = _activation(activation)
+    act = as_activation(activation)
     rule = {} if rule_points is None else {"points": check_positive_int(rule_points, "--rule-points")}
     t = str(target).strip()
     if t.endswith(".npz"):

@@ -204,6 +204,12 @@ def _get(spec: str) -> Activation:
     return Activation("expression", spec, expr)
 
 
+def as_activation(activation: Any) -> Any:
+    """A spec string resolved by :func:`get_activation`; anything else (an Activation or an object
+    with a ``kernel``) returned as given."""
+    return get_activation(activation) if isinstance(activation, str) else activation
+
+
 def get_activation(spec: str) -> Activation:
     """The activation of a registry spec or a user expression in ``z`` (whitelist-parsed).
 
