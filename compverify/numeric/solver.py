@@ -251,7 +251,7 @@ class SolveResult:
         ]
         if ev.rule_error is not None:
             lines.append(f"  target by a quadrature rule: estimated loss error "
-                         f"{mpmath.nstr(ev.rule_error, 3)} (99%), so at most {ev.rule_digits} digits "
+                         f"{mpmath.nstr(ev.rule_error, 3)}, so at most {ev.rule_digits} digits "
                          "are claimed")
         if self.failed_restarts:
             lines.append(f"  {self.failed_restarts} restart(s) failed (non-finite or singular)")

@@ -216,7 +216,9 @@ def excerpt(results: dict, out: Path, files: list[str]) -> str:
         line = (f"  {p.get('activation')} d={p.get('d')} M={p.get('M')}: relative loss "
                 f"{rd(res.get('relative_loss'), 12)} ({ev.get('verified_digits', '?')} digits "
                 f"verified), verdict: {fr.get('verdict', '-')}")
-        if fr.get("etf_gap") is not None:
+        if fr.get("etf_gap_zero_within_uncertainty"):
+            line += f", ETF gap 0 within {rd(fr['etf_gap_uncertainty'], 2)}"
+        elif fr.get("etf_gap") is not None:
             line += f", ETF gap {rd(fr['etf_gap'], 3)}"
         lines.append(line)
     sweep = results.get("conjecture")
