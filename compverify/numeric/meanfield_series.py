@@ -141,7 +141,8 @@ class HomogeneousMeanSeries:
     def _tables(self, dps: int) -> dict:
         """Taylor coefficients ``f_k``, the ``c_{j,b}`` columns and constants at ``dps`` (+ guard)."""
         K, guard = self.order(dps)
-        wdps = dps + guard
+        # expanding (|mu|^2 - t^2)^m into monomials can cancel up to about m log10(2) more digits
+        wdps = dps + guard + int(math.ceil(0.16 * K)) + 5
         with mpmath.workdps(wdps):
             n, d = self.n, self.d
             s, alpha, beta = self._mp(self._s), self._mp(self._alpha), self._mp(self._beta)
@@ -162,6 +163,16 @@ class HomogeneousMeanSeries:
                 cols.append([f[j + b] * mpmath.binomial(j + b, j) * (alpha + (-1) ** j * beta) / 2
                              * sphere_moment(n + j, b) for j in range(K - b + 1)])
             mm = mpmath.fsum(self._mp(x) ** 2 for x in self._mu)
+            # monomial coefficients of G_K(t) = sum_m (mm - t^2)^m p_m(t), by Horner in q = mm - t^2
+            coef: list = []
+            for col in reversed(cols):
+                new = [mpmath.mpf(0)] * max(len(coef) + 2, len(col))
+                for i, a in enumerate(coef):
+                    new[i] += mm * a
+                    new[i + 2] -= a
+                for j, c in enumerate(col):
+                    new[j] += c
+                coef = new
             er2n = mpmath.mpf(2) ** n * mpmath.gamma(dd / 2 + n) / mpmath.gamma(dd / 2)
             B = s**n * (abs(alpha) + abs(beta)) * mpmath.sqrt(_half_moment(2 * n))
             tail = 2 * B * mpmath.mpf(self.u) ** (K + 1) / mpmath.sqrt(mpmath.factorial(K + 1))
@@ -172,7 +183,7 @@ class HomogeneousMeanSeries:
                 * mun**p * sphere_moment(p, 0) for p in range(0, 2 * K + 1, 2))
             Fmax = B * mpmath.fsum(mpmath.mpf(self.u) ** k / mpmath.sqrt(mpmath.factorial(k))
                                    for k in range(K + 1))
-        return {"K": K, "wdps": wdps, "cols": cols, "mm": mm, "er2n": er2n, "EF2": EF2,
+        return {"K": K, "wdps": wdps, "coef": coef, "mm": mm, "er2n": er2n, "EF2": EF2,
                 "tail": tail, "Fmax": Fmax, "abar": self._mp(self._abar)}
 
     # ------------------------------------------------------------------ G and C
@@ -182,23 +193,12 @@ class HomogeneousMeanSeries:
         tab = self._tables(dps)
         with mpmath.workdps(tab["wdps"]):
             t = mpmath.mpf(t)
-            q = tab["mm"] - t * t
-            G = G1 = G2 = mpmath.mpf(0)
-            qm2 = qm1 = None  # q^(m-2), q^(m-1)
-            qm = mpmath.mpf(1)
-            for m, col in enumerate(tab["cols"]):
-                p = p1 = p2h = mpmath.mpf(0)
-                for c in reversed(col):  # Horner with first and half second derivative
-                    p2h = p2h * t + p1
-                    p1 = p1 * t + p
-                    p = p * t + c
-                p2 = 2 * p2h
-                Q1 = -2 * t * m * qm1 if m >= 1 else 0
-                Q2 = (-2 * m * qm1 if m >= 1 else 0) + (4 * t * t * m * (m - 1) * qm2 if m >= 2 else 0)
-                G += qm * p
-                G1 += Q1 * p + qm * p1
-                G2 += Q2 * p + 2 * Q1 * p1 + qm * p2
-                qm2, qm1, qm = qm1, qm, qm * q
+            G = G1 = G2h = mpmath.mpf(0)
+            for c in reversed(tab["coef"]):  # Horner with first and half second derivative
+                G2h = G2h * t + G1
+                G1 = G1 * t + G
+                G = G * t + c
+            G2 = 2 * G2h
         with mpmath.workdps(dps):
             return +G, +G1, +G2
 
