@@ -1,8 +1,10 @@
 """Mean-field targets by randomized quasi-Monte Carlo rules, with an error estimate.
 
-For the families that have neither a closed form nor an exact finite sum: Gaussian weights with a
-non-polynomial, non-homogeneous activation (tanh, sigmoid, gelu, silu; erf with a mean), i.i.d.
-uniform entries, and Rademacher entries with ``d > 12``.
+The route for i.i.d. uniform entries and Rademacher entries with ``d > 12`` (the weight rule
+below), which have neither a closed form nor an exact finite sum here.  The input rule serves
+Gaussian weights with any activation; the default route for those is the more precise
+:mod:`compverify.numeric.gauss_rule`, and the input rule stays as an independent estimator (the
+tests compare the two).
 
 A *rule* is ``R`` independent scrambled Sobol point sets of ``n`` points each
 (:class:`scipy.stats.qmc.Sobol`, seeded).  The target's ``h`` and ``C`` are the rule's averages.
