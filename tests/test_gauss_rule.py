@@ -63,3 +63,17 @@ def test_routes_and_solve_caps_digits():
     ev = res.evidence
     assert ev.rule_error is not None
     assert 3 <= ev.verified_digits <= ev.rule_digits <= 16
+
+
+def test_bad_inputs():
+    from compverify.errors import CompverifyError
+
+    with pytest.raises(CompverifyError, match="mean must have d = 3"):
+        GaussRuleTarget("tanh", 3, mean=[0.1, 0.2])
+    with pytest.raises(CompverifyError, match="nodes"):
+        GaussRuleTarget("tanh", 3, nodes=(2, 8))
+    with pytest.raises(CompverifyError, match="scale"):
+        GaussRuleTarget("tanh", 3, scale=-1)
+    t = GaussRuleTarget("tanh", 2, mean=[0.1, 0.0], nodes=(16, 4))
+    with pytest.raises(CompverifyError, match="d = 2 columns"):
+        t.h(np.zeros((1, 3)))

@@ -142,3 +142,10 @@ def test_solve_with_a_mean_verifies_its_digits():
     V = np.array([[float(x) for x in row] for row in res.V])
     P = Problem("relu", t, 2)
     assert P.value(P.join(b, V)) == pytest.approx(float(res.loss), rel=1e-9, abs=1e-14)
+
+
+def test_a_mean_too_large_for_the_series_is_refused():
+    from compverify.errors import CompverifyError
+
+    with pytest.raises(CompverifyError, match="too large relative to the scale"):
+        from_options("gaussian", d=2, mean="100", scale=None, activation="relu")
