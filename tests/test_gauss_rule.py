@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from target_checks import check_derivatives, check_mp_matches_float
 
 from compverify.numeric.gauss_rule import GaussRuleTarget
 from compverify.numeric.objective import Problem
@@ -42,16 +43,8 @@ def test_derivatives_mp_and_the_axis(d, rng):
     t = GaussRuleTarget("gelu", d, mean=np.linspace(0.3, -0.2, d), nodes=(24, 12))
     V = rng.standard_normal((2, d))
     V = np.vstack([V, 0.7 * t.axis])  # a row along the mean: c = 0
-    g, H = t.h_grad(V), t.h_hess(V)
-    eps = 1e-6
-    for k in range(d):
-        E = np.zeros_like(V)
-        E[:, k] = eps
-        assert np.allclose((t.h(V + E) - t.h(V - E)) / (2 * eps), g[:, k], atol=1e-8)
-        assert np.allclose((t.h_grad(V + E) - t.h_grad(V - E)) / (2 * eps), H[:, :, k], atol=1e-6)
-    assert np.allclose(t.h_mp(V, 30).astype(float), t.h(V), rtol=1e-13, atol=1e-15)
-    assert np.allclose(t.h_grad_mp(V, 30).astype(float), g, rtol=1e-11, atol=1e-13)
-    assert np.allclose(t.h_hess_mp(V, 30).astype(float), H, rtol=1e-10, atol=1e-12)
+    check_derivatives(t, V, atol_g=1e-8, atol_H=1e-6)
+    check_mp_matches_float(t, V, rtol=(1e-13, 1e-11, 1e-10))
 
 
 def test_routes_and_solve_caps_digits():

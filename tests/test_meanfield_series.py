@@ -8,6 +8,7 @@ import mpmath
 import numpy as np
 import pytest
 from scipy import integrate
+from target_checks import check_derivatives, check_mp_matches_float
 
 from compverify.numeric.meanfield_series import HomogeneousMeanSeries, series_order
 from compverify.numeric.objective import Problem
@@ -61,17 +62,8 @@ def test_C_against_a_2d_integral_over_the_inputs():
 def test_derivatives_by_finite_differences_and_float_vs_mp(rng):
     t = GaussianTarget("relu", 3, mean=[0.3, -0.2, 0.5], scale="0.6")
     V = rng.standard_normal((3, 3))
-    g, H = t.h_grad(V), t.h_hess(V)
-    eps = 1e-6
-    for k in range(3):
-        E = np.zeros_like(V)
-        E[:, k] = eps
-        assert np.allclose((t.h(V + E) - t.h(V - E)) / (2 * eps), g[:, k], atol=1e-9)
-        assert np.allclose((t.h_grad(V + E) - t.h_grad(V - E)) / (2 * eps), H[:, :, k], atol=1e-8)
-    hm, gm, Hm = t.h_mp(V, 40), t.h_grad_mp(V, 40), t.h_hess_mp(V, 40)
-    assert np.allclose(hm.astype(float), t.h(V), rtol=1e-14, atol=1e-15)
-    assert np.allclose(gm.astype(float), g, rtol=1e-12, atol=1e-13)
-    assert np.allclose(Hm.astype(float), H, rtol=1e-10, atol=1e-11)
+    check_derivatives(t, V, atol_g=1e-9, atol_H=1e-8)
+    check_mp_matches_float(t, V, dps=40, rtol=(1e-14, 1e-12, 1e-10))
     # mp derivatives against mp finite differences (step 1e-20 at 60 digits)
     with mpmath.workdps(60):
         Vm = np.vectorize(mpmath.mpf, otypes=[object])(V)

@@ -8,6 +8,7 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from target_checks import check_derivatives, check_mp_matches_float
 
 from compverify.cli import main
 from compverify.numeric.objective import Problem
@@ -74,16 +75,8 @@ def test_rule_derivatives_and_mp_path(rng):
     for t in (InputRuleTarget("gelu", 2, mean=[0.3, 0.1], points=64, replicates=2),
               WeightRuleTarget("relu", 2, "uniform", mean=0.2, points=64, replicates=2)):
         V = rng.standard_normal((2, 2))
-        g, H = t.h_grad(V), t.h_hess(V)
-        eps = 1e-6
-        for k in range(2):
-            E = np.zeros_like(V)
-            E[:, k] = eps
-            assert np.allclose((t.h(V + E) - t.h(V - E)) / (2 * eps), g[:, k], atol=1e-8)
-            assert np.allclose((t.h_grad(V + E) - t.h_grad(V - E)) / (2 * eps), H[:, :, k], atol=1e-7)
-        assert np.allclose(t.h_mp(V, 30).astype(float), t.h(V), rtol=1e-13, atol=1e-15)
-        assert np.allclose(t.h_grad_mp(V, 30).astype(float), g, rtol=1e-12, atol=1e-14)
-        assert np.allclose(t.h_hess_mp(V, 30).astype(float), H, rtol=1e-11, atol=1e-13)
+        check_derivatives(t, V, atol_g=1e-8, atol_H=1e-7)
+        check_mp_matches_float(t, V)
 
 
 def test_same_seed_same_rule_and_bad_rule_options():

@@ -41,7 +41,7 @@ import numpy as np
 from scipy import special
 
 from compverify.errors import CompverifyError
-from compverify.symbolic.activations import as_activation
+from compverify.numeric.rule_base import GaussianWeights, RuleTarget
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
 __all__ = ["GaussRuleTarget", "DEFAULT_NODES"]
@@ -146,7 +146,7 @@ class _Rule:
         return {"H": H, "Ha": Ha, "Hc": Hc, "Haa": Haa, "Hac": Hac, "Hcc": Hcc}
 
 
-class GaussRuleTarget:
+class GaussRuleTarget(GaussianWeights, RuleTarget):
     """``w ~ N(mu, s^2 I_d)`` with a smooth activation: the reduced product Gauss rule (module doc).
 
     ``nodes = (n, nq)``: Gauss-Hermite nodes per axis and Laguerre nodes for ``q`` of the fine
@@ -156,20 +156,11 @@ class GaussRuleTarget:
     def __init__(self, activation: Any, d: int, *, mean: Any = None, scale: Any = None,
                  abar: Any = 1, name: str = "gaussian", nodes: tuple[int, int] = DEFAULT_NODES
                  ) -> None:
-        self.activation = act = as_activation(activation)
-        self.d = d = check_positive_int(d, "d")
-        self.name = name
-        self.mean = np.zeros(d) if mean is None else check_finite_array(mean, "mean", ndim=1)
-        if self.mean.shape != (d,):
-            raise CompverifyError(f"mean must have d = {d} entries, got {self.mean.size}")
-        self.s = 1 / math.sqrt(d) if scale is None else float(scale)
-        if not (math.isfinite(self.s) and self.s > 0):
-            raise CompverifyError(f"scale must be positive, got {scale!r}")
-        self.abar = float(abar)
+        self._init_law(activation, d, mean, scale, abar, name)
+        act, d = self.activation, self.d
         n, nq = (check_positive_int(k, "nodes", minimum=4) for k in nodes)
         self.nodes = (n, nq)
         mu_norm = float(np.linalg.norm(self.mean))
-        self.rotation_invariant = mu_norm == 0
         self.axis = self.mean / mu_norm if mu_norm else np.eye(d)[0]
         self._fns = [act.derivative_evaluators(k)[0] for k in (0, 1, 2)]
         self._fns_mp = [act.derivative_evaluators(k)[1] for k in (0, 1, 2)]
@@ -177,14 +168,6 @@ class GaussRuleTarget:
         self.coarse = _Rule(act, d, mu_norm, self.s, self.abar, (3 * n) // 4, (3 * nq) // 4)
         self.method = (f"product Gauss rule in reduced coordinates ({n} x {n} Hermite, {nq} "
                        f"Laguerre nodes); error estimated against a {(3 * n) // 4}-node rule")
-
-    # ------------------------------------------------------------------ geometry
-    def _check(self, V: Any) -> np.ndarray:
-        V = check_finite_array(V, "V", ndim=2)
-        if V.shape[1] != self.d:
-            raise CompverifyError(f"V must have d = {self.d} columns like the target, got shape "
-                                  f"{V.shape}")
-        return V
 
     def _assemble(self, V: np.ndarray, P: dict, a, c, order: int, mp: bool) -> tuple:
         """``h``, gradient, Hessian from the partials ``P`` of ``H`` at ``(a_j, c_j)``."""
@@ -225,15 +208,6 @@ class GaussRuleTarget:
         P = (rule or self.fine).partials(self._fns, a, c, order)
         return self._assemble(V, P, a, c, order, False)
 
-    def h(self, V: Any) -> np.ndarray:
-        return self._eval(self._check(V), 0)[0]
-
-    def h_grad(self, V: Any) -> np.ndarray:
-        return self._eval(self._check(V), 1)[1]
-
-    def h_hess(self, V: Any) -> np.ndarray:
-        return self._eval(self._check(V), 2)[2]
-
     def C(self) -> float:
         return self.fine.C
 
@@ -254,20 +228,6 @@ class GaussRuleTarget:
         with mpmath.workdps(dps):
             rnd = np.vectorize(lambda y: +y, otypes=[object])
             return tuple(rnd(x) for x in out)
-
-    def h_mp(self, V: Any, dps: int) -> np.ndarray:
-        return self._eval_mp(V, 0, dps)[0]
-
-    def h_grad_mp(self, V: Any, dps: int) -> np.ndarray:
-        return self._eval_mp(V, 1, dps)[1]
-
-    def h_hess_mp(self, V: Any, dps: int) -> np.ndarray:
-        return self._eval_mp(V, 2, dps)[2]
-
-    def C_mp(self, dps: int) -> mpmath.mpf:
-        check_dps(dps)
-        with mpmath.workdps(dps):
-            return mpmath.mpf(self.fine.C)
 
     # ------------------------------------------------------------------ error estimate
     def h_error(self, V: Any) -> np.ndarray:
@@ -292,11 +252,3 @@ class GaussRuleTarget:
                 "scale": self.s, "abar": self.abar, "method": self.method,
                 "nodes": list(self.nodes), "C_error": self.C_error()}
 
-    def sample(self, N: int, seed: int) -> Any:
-        from compverify.numeric.targets import FiniteNetwork
-
-        N = check_positive_int(N, "N")
-        rng = np.random.default_rng(seed)
-        W = self.mean + self.s * rng.standard_normal((N, self.d))
-        return FiniteNetwork(self.activation, np.full(N, self.abar / N), W,
-                             name=f"{self.name} sample N={N} seed={seed}")

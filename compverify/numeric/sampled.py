@@ -49,6 +49,7 @@ from scipy import stats
 
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import cross_term, cross_term_mp, kernel_matrix
+from compverify.numeric.rule_base import GaussianWeights, RuleTarget
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
@@ -86,20 +87,11 @@ def _mp_rows(V: Any, dps: int, d: int) -> np.ndarray:
         return np.vectorize(lambda x: mpmath.mpf(x), otypes=[object])(Vm)
 
 
-class _RuleTarget:
-    """What both rules share: validation, the error estimate of the loss, description."""
+class _RuleTarget(RuleTarget):
+    """QMC rules: the error estimates from the replicates."""
 
-    rotation_invariant = False
-    d: int
     name: str
     method: str
-
-    def _check(self, V: Any) -> np.ndarray:
-        V = check_finite_array(V, "V", ndim=2)
-        if V.shape[1] != self.d:
-            raise CompverifyError(f"V must have d = {self.d} columns like the target, got shape "
-                                  f"{V.shape}")
-        return V
 
     def replicate_h(self, V: Any) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -124,50 +116,16 @@ class _RuleTarget:
         L = self.replicate_C() - 2 * self.replicate_h(self._check(V)) @ b
         return float(_half_width(L))
 
-    def C_mp(self, dps: int) -> mpmath.mpf:
-        # C is a constant of the loss: it moves no minimiser, and its rule error (C_error) is far
-        # above float64 rounding, so its float64 value is all the precision it has
-        check_dps(dps)
-        with mpmath.workdps(dps):
-            return mpmath.mpf(self.C())
-
-    def h_mp(self, V: Any, dps: int) -> np.ndarray:
-        return self._eval_mp(V, 0, dps)[0]
-
-    def h_grad_mp(self, V: Any, dps: int) -> np.ndarray:
-        return self._eval_mp(V, 1, dps)[1]
-
-    def h_hess_mp(self, V: Any, dps: int) -> np.ndarray:
-        return self._eval_mp(V, 2, dps)[2]
-
-    def h(self, V: Any) -> np.ndarray:
-        return self._eval(self._check(V), 0)[0]
-
-    def h_grad(self, V: Any) -> np.ndarray:
-        return self._eval(self._check(V), 1)[1]
-
-    def h_hess(self, V: Any) -> np.ndarray:
-        return self._eval(self._check(V), 2)[2]
-
 
 # ----------------------------------------------------------------------------- input rule
-class InputRuleTarget(_RuleTarget):
+class InputRuleTarget(GaussianWeights, _RuleTarget):
     """Gaussian weights ``w ~ N(mu, s^2 I_d)``, any activation: the input rule (module docstring)."""
 
     def __init__(self, activation: Any, d: int, *, mean: Any = None, scale: Any = None,
                  abar: Any = 1, name: str = "gaussian", points: int = DEFAULT_POINTS,
                  replicates: int = DEFAULT_REPLICATES, seed: int = 0) -> None:
-        self.activation = act = as_activation(activation)
-        self.d = d = check_positive_int(d, "d")
-        self.name = name
-        self.mean = np.zeros(d) if mean is None else check_finite_array(mean, "mean", ndim=1)
-        if self.mean.shape != (d,):
-            raise CompverifyError(f"mean must have d = {d} entries, got {self.mean.size}")
-        self.s = 1 / math.sqrt(d) if scale is None else float(scale)
-        if not (math.isfinite(self.s) and self.s > 0):
-            raise CompverifyError(f"scale must be positive, got {scale!r}")
-        self.abar = float(abar)
-        self.rotation_invariant = not np.any(self.mean)
+        self._init_law(activation, d, mean, scale, abar, name)
+        act, d = self.activation, self.d
         self.points, self.replicates, self.seed = points, replicates, int(seed)
         U = _sobol(d, points, replicates, seed)
         self.X = stats.norm.ppf(U)  # (R, n, d)
@@ -259,15 +217,6 @@ class InputRuleTarget(_RuleTarget):
                 "scale": self.s, "abar": self.abar, "method": self.method,
                 "points": self.points, "replicates": self.replicates, "rule_seed": self.seed,
                 "C_error": self.C_error()}
-
-    def sample(self, N: int, seed: int) -> Any:
-        from compverify.numeric.targets import FiniteNetwork
-
-        N = check_positive_int(N, "N")
-        rng = np.random.default_rng(seed)
-        W = self.mean + self.s * rng.standard_normal((N, self.d))
-        return FiniteNetwork(self.activation, np.full(N, self.abar / N), W,
-                             name=f"{self.name} sample N={N} seed={seed}")
 
 
 # ----------------------------------------------------------------------------- weight rule
