@@ -11,8 +11,9 @@ exists; a divergent limit gives ``inf``.
 For a ``numeric`` kernel (no closed form: tanh, sigmoid, GELU, SiLU, user expressions) the kernel
 and its partials are expectations over ``X = nu z1``, ``Y = nv (rho z1 + sqrt(1 - rho^2) z2)``,
 differentiated under the integral sign (``dk/drho = nu nv E[sigma'(X) sigma'(Y)]`` by Price's
-theorem): float64 by a tensor trapezoidal rule (:data:`TRAPEZOID_STEP`), mpmath by
-``mpmath.quad`` over the plane at the requested precision.
+theorem): float64 by a tensor trapezoidal rule (:data:`TRAPEZOID_STEP`), mpmath by a finer tensor
+trapezoidal rule whose step is chosen for the working precision (``_Quadrature.mp``: exponential
+convergence for sigma analytic in a strip, assumed ``|Im z| < MP_STRIP``).
 
 >>> import mpmath
 >>> from compverify.symbolic import get_activation
@@ -25,6 +26,7 @@ theorem): float64 by a tensor trapezoidal rule (:data:`TRAPEZOID_STEP`), mpmath 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -50,6 +52,11 @@ _HESS_PAIRS = (("nu", "nu"), ("nu", "nv"), ("nu", "rho"), ("nv", "nv"), ("nv", "
 #: the Gaussian tail beyond |z| = 9 is below 1e-18.
 TRAPEZOID_STEP = 0.05
 TRAPEZOID_HALF_WIDTH = 9.0
+#: The mpmath rule of numeric kernels assumes sigma analytic in ``|Im z| < MP_STRIP`` (0.9 pi/2:
+#: tanh has poles at ``i pi / 2``; sigmoid, SiLU at ``i pi``; erf, GELU none).
+MP_STRIP = 0.9 * math.pi / 2
+#: Nodes per axis of that rule at most (cost grows as its square).
+MP_MAX_NODES = 801
 _GUARD = 10
 _NUMPY_MODULES = ["scipy", "numpy"]
 
@@ -333,27 +340,72 @@ class _Quadrature:
         return tuple(o.reshape(shape) for o in out)
 
     def mp(self, nu: mpmath.mpf, nv: mpmath.mpf, rho: mpmath.mpf, order: int):
+        """The expectations at the working precision by a tensor trapezoidal rule on the plane.
+
+        For an integrand analytic in the strip ``|Im z| < a`` the trapezoidal rule with step ``h``
+        errs by about ``exp(-2 pi a / h)``; sigma is assumed analytic for ``|Im| < MP_STRIP``
+        (tanh's poles are at ``i pi / 2``; for an entire sigma the growth off the real axis plays
+        the same part), so ``a = MP_STRIP / max(nu, nv)`` in ``z``, and ``h`` is
+        chosen for ``mp.dps - 5`` digits (and small enough for the Gaussian factor), with the
+        range cut where ``exp(-z^2 / 2)`` is below that.  At most :data:`MP_MAX_NODES` nodes per
+        axis: beyond, fewer digits are correct -- the solver's re-polish at a higher precision
+        (finer rule) is what measures the digits.
+        """
+        D = max(mpmath.mp.dps - 5, 10)
+        ln10 = math.log(10)
+        scale = max(float(nu), float(nv), 1e-3)
+        # the strip bounds the step for entire sigma too: |sigma| grows off the real axis
+        h = min(2 * math.pi * (MP_STRIP / scale) / (D * ln10),
+                math.pi * math.sqrt(2 / (D * ln10)), 0.5)
+        L = math.sqrt(2 * D * ln10) + 1
+        n = min(int(math.ceil(L / h)), MP_MAX_NODES // 2)
+        hm = mpmath.mpf(h)
+        z = [k * hm for k in range(-n, n + 1)]
+        c = hm / mpmath.sqrt(2 * mpmath.pi)
+        w = [c * mpmath.exp(-t * t / 2) for t in z]
         s = mpmath.sqrt(max(1 - rho * rho, mpmath.mpf(0)))
         f0, f1, f2 = self.f_mp
-        norm = 1 / (2 * mpmath.pi)
-
-        def E(g):
-            def integrand(z1, z2):
-                t = rho * z1 + s * z2
-                return g(z1, t) * mpmath.exp(-(z1 * z1 + z2 * z2) / 2)
-            return norm * mpmath.quad(integrand, [-mpmath.inf, 0, mpmath.inf],
-                                      [-mpmath.inf, 0, mpmath.inf])
-
-        res = [E(lambda z1, t: f0(nu * z1) * f0(nv * t))]
+        zero = mpmath.mpf(0)
+        acc = [zero] * 10  # the ten expectations (see the class docstring), accumulated
+        for z1, w1 in zip(z, w, strict=True):
+            X = nu * z1
+            fx0 = f0(X)
+            fx1 = f1(X) if order >= 1 else zero
+            fx2 = f2(X) if order >= 2 else zero
+            S0 = S1T = S1 = S2TT = S2T = S2 = zero
+            rz = rho * z1
+            for z2, w2 in zip(z, w, strict=True):
+                T = rz + s * z2
+                Y = nv * T
+                S0 += w2 * f0(Y)
+                if order >= 1:
+                    g1 = w2 * f1(Y)
+                    S1 += g1
+                    S1T += g1 * T
+                if order >= 2:
+                    g2 = w2 * f2(Y)
+                    S2 += g2
+                    S2T += g2 * T
+                    S2TT += g2 * T * T
+            a = w1 * fx0
+            acc[0] += a * S0
+            if order >= 1:
+                b = w1 * fx1
+                acc[1] += b * z1 * S0          # E[z1 s'(X) s(Y)]
+                acc[2] += a * S1T              # E[s(X) s'(Y) T]
+                acc[3] += b * S1               # E[s'(X) s'(Y)]
+            if order >= 2:
+                e = w1 * fx2
+                acc[4] += e * z1 * z1 * S0     # E[z1^2 s''(X) s(Y)]
+                acc[5] += b * z1 * S1T         # E[z1 s'(X) s'(Y) T]
+                acc[6] += e * z1 * S1          # E[z1 s''(X) s'(Y)]
+                acc[7] += a * S2TT             # E[s(X) s''(Y) T^2]
+                acc[8] += b * S2T              # E[s'(X) s''(Y) T]
+                acc[9] += e * S2               # E[s''(X) s''(Y)]
+        res = [acc[0]]
         if order >= 1:
-            e11 = E(lambda z1, t: f1(nu * z1) * f1(nv * t))
-            res += [E(lambda z1, t: z1 * f1(nu * z1) * f0(nv * t)),
-                    E(lambda z1, t: f0(nu * z1) * f1(nv * t) * t), nu * nv * e11]
+            res += [acc[1], acc[2], nu * nv * acc[3]]
         if order >= 2:
-            res += [E(lambda z1, t: z1 * z1 * f2(nu * z1) * f0(nv * t)),
-                    E(lambda z1, t: z1 * f1(nu * z1) * f1(nv * t) * t),
-                    nv * e11 + nu * nv * E(lambda z1, t: z1 * f2(nu * z1) * f1(nv * t)),
-                    E(lambda z1, t: f0(nu * z1) * f2(nv * t) * t * t),
-                    nu * e11 + nu * nv * E(lambda z1, t: f1(nu * z1) * f2(nv * t) * t),
-                    (nu * nv) ** 2 * E(lambda z1, t: f2(nu * z1) * f2(nv * t))]
+            res += [acc[4], acc[5], nv * acc[3] + nu * nv * acc[6], acc[7],
+                    nu * acc[3] + nu * nv * acc[8], (nu * nv) ** 2 * acc[9]]
         return tuple(res)
