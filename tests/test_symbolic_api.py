@@ -164,6 +164,12 @@ def test_numeric_kernel_mp_rule_converges(rng):
         v20, v30 = k.value_mp(a, b, r, dps=20), k.value_mp(a, b, r, dps=30)
         assert abs(v20 - v30) <= mpmath.mpf(10) ** -19 * abs(v30)
     assert float(v30) == pytest.approx(float(k.value(a, b, r)), rel=1e-12)
+    # rho = 1 (one node in z2) is the limit of rho -> 1 and matches float64
+    with mpmath.workdps(30):
+        at_one = k.value_mp(a, b, 1, dps=20)
+        near = k.value_mp(a, b, 1 - mpmath.mpf(10) ** -16, dps=20)
+        assert abs(at_one - near) < mpmath.mpf(10) ** -7
+    assert float(at_one) == pytest.approx(float(k.value(a, b, 1.0)), rel=1e-12)
     g20, g30 = k.grad_mp(a, b, r, dps=20), k.grad_mp(a, b, r, dps=30)
     for x, y, f in zip(g20, g30, k.grad(a, b, r), strict=True):
         assert abs(x - y) <= mpmath.mpf(10) ** -18 * (1 + abs(y))

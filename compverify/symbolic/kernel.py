@@ -364,6 +364,7 @@ class _Quadrature:
         c = hm / mpmath.sqrt(2 * mpmath.pi)
         w = [c * mpmath.exp(-t * t / 2) for t in z]
         s = mpmath.sqrt(max(1 - rho * rho, mpmath.mpf(0)))
+        wsum = mpmath.fsum(w)
         f0, f1, f2 = self.f_mp
         zero = mpmath.mpf(0)
         acc = [zero] * 10  # the ten expectations (see the class docstring), accumulated
@@ -374,7 +375,9 @@ class _Quadrature:
             fx2 = f2(X) if order >= 2 else zero
             S0 = S1T = S1 = S2TT = S2T = S2 = zero
             rz = rho * z1
-            for z2, w2 in zip(z, w, strict=True):
+            # rho = +-1 (a neuron with itself): T = rho z1 does not depend on z2, one node suffices
+            inner = ((rz, wsum),) if s == 0 else zip(z, w, strict=True)
+            for z2, w2 in inner:
                 T = rz + s * z2
                 Y = nv * T
                 S0 += w2 * f0(Y)
