@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     target = build_target(args, activation)
     if activation.kernel.route == "numeric":
         print(f"note: the kernel of {activation.spec} is numeric; the mpmath polish evaluates it by "
-              "2-D quadrature, which can take minutes", file=sys.stderr)
+              "a 2-D trapezoidal rule at each step, which can take tens of minutes", file=sys.stderr)
     problem = Problem(activation, target, args.M)
     result = solve(problem, restarts=args.restarts, seed=args.seed, dps=args.dps, jobs=args.jobs,
                    method=args.method)
