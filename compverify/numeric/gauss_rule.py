@@ -40,8 +40,8 @@ import mpmath
 import numpy as np
 from scipy import special
 
-from compverify.errors import CompverifyError
 from compverify.numeric.rule_base import GaussianWeights, RuleTarget
+from compverify.numeric.targets import round_mp
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
 __all__ = ["GaussRuleTarget", "DEFAULT_NODES"]
@@ -213,11 +213,8 @@ class GaussRuleTarget(GaussianWeights, RuleTarget):
 
     def _eval_mp(self, V: Any, order: int, dps: int) -> tuple:
         dps = check_dps(dps)
-        Vm = np.asarray(V, dtype=object)
-        if Vm.ndim != 2 or Vm.shape[1] != self.d:
-            raise CompverifyError(f"V must have shape (M, {self.d}), got {Vm.shape}")
+        Vm = self._mp_rows(V, dps + 5)
         with mpmath.workdps(dps + 5):
-            Vm = np.vectorize(mpmath.mpf, otypes=[object])(Vm)
             axis = [mpmath.mpf(float(x)) for x in self.axis]
             a = [mpmath.fdot(list(row), axis) for row in Vm]
             c = [mpmath.norm([x - aj * u for x, u in zip(row, axis, strict=True)])
@@ -225,9 +222,7 @@ class GaussRuleTarget(GaussianWeights, RuleTarget):
             P = [self.fine.partials_mp(self._fns_mp, aj, cj, order)
                  for aj, cj in zip(a, c, strict=True)]
             out = self._assemble(Vm, P, a, c, order, True)
-        with mpmath.workdps(dps):
-            rnd = np.vectorize(lambda y: +y, otypes=[object])
-            return tuple(rnd(x) for x in out)
+        return tuple(round_mp(x, dps) for x in out)
 
     # ------------------------------------------------------------------ error estimate
     def h_error(self, V: Any) -> np.ndarray:
@@ -243,9 +238,9 @@ class GaussRuleTarget(GaussianWeights, RuleTarget):
         """Estimated error of the loss at ``(b, V)``: the two rules' difference plus the floor."""
         b = check_finite_array(b, "b", ndim=1)
         V = self._check(V)
-        dh = self._eval(V, 0)[0] - self._eval(V, 0, self.coarse)[0]
-        diff = abs(self.fine.C - self.coarse.C - 2 * float(b @ dh))
-        return diff + FLOAT_FLOOR * (self.fine.C + 2 * float(np.abs(b) @ np.abs(self.h(V))))
+        hf, hc = self._eval(V, 0)[0], self._eval(V, 0, self.coarse)[0]
+        diff = abs(self.fine.C - self.coarse.C - 2 * float(b @ (hf - hc)))
+        return diff + FLOAT_FLOOR * (self.fine.C + 2 * float(np.abs(b) @ np.abs(hf)))
 
     def describe(self) -> dict:
         return {"family": self.name, "d": self.d, "mean": [float(x) for x in self.mean],

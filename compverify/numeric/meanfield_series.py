@@ -42,7 +42,7 @@ True
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import mpmath
@@ -244,8 +244,12 @@ class HomogeneousMeanSeries:
         t = np.clip(np.asarray(t, dtype=float), -self.mu_norm, self.mu_norm)
         return S(t), S1(t), S2(t)
 
+    @cached_property
     def A_float(self) -> float:
+        """``A = abar E[r^(2n)]`` in float64 (computed once: the float64 path uses it per row)."""
         return float(self.amplitude_mp(_FLOAT_DPS))
 
+    @cached_property
     def C_float(self) -> float:
+        """``C`` in float64, from the same tables as the float64 ``G``."""
         return float(self.C_mp(_FLOAT_DPS))

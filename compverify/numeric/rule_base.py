@@ -16,6 +16,7 @@ import mpmath
 import numpy as np
 
 from compverify.errors import CompverifyError
+from compverify.numeric.targets import check_rows, mp_rows
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
@@ -29,11 +30,10 @@ class RuleTarget:
     d: int
 
     def _check(self, V: Any) -> np.ndarray:
-        V = check_finite_array(V, "V", ndim=2)
-        if V.shape[1] != self.d:
-            raise CompverifyError(f"V must have d = {self.d} columns like the target, got shape "
-                                  f"{V.shape}")
-        return V
+        return check_rows(V, self.d)
+
+    def _mp_rows(self, V: Any, dps: int) -> np.ndarray:
+        return mp_rows(V, self.d, dps)
 
     def _eval(self, V: np.ndarray, order: int) -> tuple:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -50,6 +50,7 @@ from scipy import stats
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import cross_term, cross_term_mp, kernel_matrix
 from compverify.numeric.rule_base import GaussianWeights, RuleTarget
+from compverify.numeric.targets import round_mp
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
@@ -77,14 +78,6 @@ def _half_width(values: np.ndarray, axis: int = 0) -> np.ndarray:
     """99% Student half-width of the mean over ``axis``."""
     R = values.shape[axis]
     return stats.t.ppf(0.995, R - 1) * np.std(values, axis=axis, ddof=1) / math.sqrt(R)
-
-
-def _mp_rows(V: Any, dps: int, d: int) -> np.ndarray:
-    Vm = np.asarray(V, dtype=object)
-    if Vm.ndim != 2 or Vm.shape[1] != d:
-        raise CompverifyError(f"V must have shape (M, {d}), got {Vm.shape}")
-    with mpmath.workdps(dps):
-        return np.vectorize(lambda x: mpmath.mpf(x), otypes=[object])(Vm)
 
 
 class _RuleTarget(RuleTarget):
@@ -176,7 +169,7 @@ class InputRuleTarget(GaussianWeights, _RuleTarget):
 
     def _eval_mp(self, V: Any, order: int, dps: int) -> tuple:
         dps = check_dps(dps)
-        V = _mp_rows(V, dps, self.d)
+        V = self._mp_rows(V, dps)
         X = self.X.reshape(-1, self.d)
         N = X.shape[0]
         M, d = V.shape
@@ -208,9 +201,7 @@ class InputRuleTarget(GaussianWeights, _RuleTarget):
                 for k in range(d):
                     for l in range(d):
                         H[j, k, l] = acc2[min(k, l)][max(k, l)]
-        with mpmath.workdps(dps):
-            rnd = np.vectorize(lambda y: +y, otypes=[object])
-            return rnd(h), rnd(g), rnd(H)
+        return round_mp(h, dps), round_mp(g, dps), round_mp(H, dps)
 
     def describe(self) -> dict:
         return {"family": self.name, "d": self.d, "mean": [float(x) for x in self.mean],
@@ -287,7 +278,7 @@ class WeightRuleTarget(_RuleTarget):
 
     def _eval_mp(self, V: Any, order: int, dps: int) -> tuple:
         a, W = self._flat
-        ct = cross_term_mp(self.activation.kernel, a, W, _mp_rows(V, dps, self.d), order=order,
+        ct = cross_term_mp(self.activation.kernel, a, W, self._mp_rows(V, dps), order=order,
                            dps=dps)
         return ct.h, getattr(ct, "dh", None), getattr(ct, "d2h", None)
 

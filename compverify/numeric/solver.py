@@ -129,7 +129,7 @@ class Evidence:
     ``verified_digits``: digits of the loss agreeing between ``dps`` and the re-polish at
     ``check_dps`` (whose loss is ``check_loss``), relative to ``|loss|`` or, if the loss is zero to
     half the working precision, to ``C`` (``verified_relative_to`` says which).  For a target
-    evaluated by a quadrature rule (:mod:`compverify.numeric.sampled`) ``rule_error`` is the rule's
+    evaluated by a quadrature rule (``numeric.gauss_rule``, ``numeric.sampled``) ``rule_error`` is the rule's
     estimated error of the loss and ``rule_digits`` the digits it leaves; ``verified_digits`` is
     capped by them (both ``None`` for exact targets).
     """

@@ -60,13 +60,30 @@ MAX_RADEMACHER_D = 12
 _GUARD = 10
 
 
+def check_rows(V: Any, d: int) -> np.ndarray:
+    """``V`` as a finite float64 (M, d) array, or an error naming its shape."""
+    V = check_finite_array(V, "V", ndim=2)
+    if V.shape[1] != d:
+        raise CompverifyError(f"V must have d = {d} columns like the target, got shape {V.shape}")
+    return V
+
+
+def mp_rows(V: Any, d: int, dps: int) -> np.ndarray:
+    """``V`` (M, d) as an object array of ``mpf`` at ``dps`` digits, or an error naming its shape."""
+    Vm = np.asarray(V, dtype=object)
+    if Vm.ndim != 2 or Vm.shape[1] != d:
+        raise CompverifyError(f"V must have shape (M, {d}), got {Vm.shape}")
+    return _mp_matrix(Vm, dps)
+
+
 def _mp_matrix(V: Any, dps: int) -> np.ndarray:
     with mpmath.workdps(dps):
         A = np.asarray(V, dtype=object)
         return np.vectorize(lambda x: mpmath.mpf(x), otypes=[object])(A) if A.size else A
 
 
-def _round(x: Any, dps: int) -> Any:
+def round_mp(x: Any, dps: int) -> Any:
+    """``x`` (an mpf or an object array of them) rounded to ``dps`` digits."""
     with mpmath.workdps(dps):
         if isinstance(x, np.ndarray):
             return np.vectorize(lambda y: +y, otypes=[object])(x)
@@ -217,7 +234,7 @@ class GaussianTarget:
             raise CompverifyError(
                 f"no closed-form mean-field target for the non-homogeneous, non-polynomial "
                 f"activation {act.spec!r}: use gaussian_target(), which falls back to the "
-                "quadrature rule of compverify.numeric.sampled")
+                "product Gauss rule of compverify.numeric.gauss_rule")
         self.method = f"closed form ({self.mf.kind})"
         self._compile()
 
@@ -329,7 +346,7 @@ class GaussianTarget:
             A = ser.amplitude_mp(mpmath.mp.dps)
             G, G1, G2 = ser.G_mp(t, mpmath.mp.dps)
         else:
-            A = ser.A_float()
+            A = ser.A_float
             G, G1, G2 = (float(x[0]) for x in ser.G_float([t]))
         h = A * nv**n * G
         zero = 0 * v
@@ -348,11 +365,7 @@ class GaussianTarget:
         return h, g, H
 
     def _check(self, V: Any) -> np.ndarray:
-        V = check_finite_array(V, "V", ndim=2)
-        if V.shape[1] != self.d:
-            raise CompverifyError(f"V must have d = {self.d} columns like the target, got "
-                                  f"shape {V.shape}")
-        return V
+        return check_rows(V, self.d)
 
     def h(self, V: Any) -> np.ndarray:
         return self._eval(self._check(V), 0, False)[0]
@@ -364,16 +377,16 @@ class GaussianTarget:
         return self._eval(self._check(V), 2, False)[2]
 
     def C(self) -> float:
+        if self.series is not None:
+            return self.series.C_float
         return float(self.C_mp(20))
 
     def _mp_eval(self, V: Any, order: int, dps: int) -> Any:
         dps = check_dps(dps)
-        Vm = np.asarray(V, dtype=object)
-        if Vm.ndim != 2 or Vm.shape[1] != self.d:
-            raise CompverifyError(f"V must have shape (M, {self.d}), got {Vm.shape}")
+        Vm = mp_rows(V, self.d, dps + _GUARD)
         with mpmath.workdps(dps + _GUARD):
-            out = self._eval(_mp_matrix(Vm, dps + _GUARD), order, True)
-        return tuple(_round(x, dps) for x in out)
+            out = self._eval(Vm, order, True)
+        return tuple(round_mp(x, dps) for x in out)
 
     def h_mp(self, V: Any, dps: int) -> np.ndarray:
         return self._mp_eval(V, 0, dps)[0]
@@ -512,8 +525,9 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
                  activation: Any, rule_points: int | None = None) -> Any:
     """The target named on the command line: ``isotropic``, ``gaussian``, ``iid:LAW`` or ``.npz``.
 
-    ``rule_points``: points per replicate of the quadrature rule where one is needed
-    (:mod:`compverify.numeric.sampled`; default there).
+    ``rule_points``: points per replicate of the quasi-Monte Carlo rule (iid:uniform,
+    iid:rademacher with ``d > 12``; :mod:`compverify.numeric.sampled`, default there); an error for
+    any other target.
     """
     act = as_activation(activation)
     rule = {} if rule_points is None else {"points": check_positive_int(rule_points, "--rule-points")}
