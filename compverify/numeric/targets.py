@@ -558,6 +558,12 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
     if t in ("iid:rademacher", "iid:uniform") and np.ptp(mu) != 0:
         raise CompverifyError(f"{t} takes one mean m (entries m + s xi), not a list")
     if t == "iid:rademacher":
+        if d > MAX_RADEMACHER_D and not rule:
+            from compverify.numeric.spectral import SpectralTarget, supports
+
+            if supports(act):
+                return SpectralTarget(act, d, "rademacher", mean=float(mu[0]),
+                                      scale=None if s is None else float(s))
         if d > MAX_RADEMACHER_D:
             from compverify.numeric.sampled import rademacher_sampled_target
 

@@ -1,0 +1,114 @@
+"""The spectral route (numeric/spectral.py) against independent computations.
+
+References: the exact 2^d sum of RademacherTarget (d <= 12, kernel sums), the closed-form and
+series Gaussian targets (the gaussian law goes through the same spectral machinery), numerical
+integration of the spectral densities, finite differences, and the mpmath path (plain formulas at
+raised precision) against the float64 path (cancellation-free rewriting).
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from scipy import integrate
+from target_checks import check_derivatives
+
+from compverify.errors import CompverifyError
+from compverify.numeric.spectral import SpectralTarget, supports
+from compverify.numeric.targets import RademacherTarget, from_options, gaussian_target
+from compverify.symbolic.activations import get_activation
+from compverify.symbolic.spectral import spectral_form
+
+
+@pytest.mark.parametrize("spec", ["tanh", "sigmoid", "erf", "tanh(2*z) + 1", "erf(z/3)"])
+def test_odd_density_reproduces_activation(spec):
+    act = get_activation(spec)
+    f = spectral_form(act.expr)
+    c0 = float(f.c0)
+    for z in (-1.3, 0.4, 2.2):
+        val, _ = integrate.quad(lambda w, z=z: float(f.q(np.array([w]))[0]) * math.sin(w * z),
+                                0, np.inf, limit=400)
+        assert abs(c0 + float(f.c1) * z + val - float(act.numpy(np.array(z)))) < 1e-8
+
+
+@pytest.mark.parametrize("spec,expect", [("relu", (0, 0.5, 0.5)), ("abs", (0, 0, 1)),
+                                         ("leaky_relu:0.1", (0, 0.55, 0.45)),
+                                         ("step", (0.5, 0, 0))])
+def test_spectral_form_coefficients(spec, expect):
+    f = spectral_form(get_activation(spec).expr)
+    assert tuple(float(c) for c in (f.c0, f.c1, f.c2)) == pytest.approx(expect)
+    assert not supports("gelu") and not supports("relu_power:2")
+
+
+@pytest.mark.parametrize("spec", ["relu", "leaky_relu:0.3", "abs", "tanh", "erf", "sigmoid"])
+@pytest.mark.parametrize("d", [3, 6])
+def test_rademacher_matches_exact_sum(spec, d):
+    rng = np.random.default_rng(d)
+    V = rng.normal(size=(3, d)) / math.sqrt(d)
+    t = SpectralTarget(spec, d, "rademacher", mean=0.2)
+    exact = RademacherTarget(spec, d, mean=0.2)
+    err = np.abs(t.h(V) - exact.h(V))
+    est = t.h_error(V)
+    assert np.all(err <= est + 2e-14), (err, est)
+    assert np.all(est < 1e-7)
+    assert abs(t.C() - exact.C()) < 1e-13 * max(1.0, abs(exact.C()))
+
+
+@pytest.mark.parametrize("spec,mean", [("relu", 0.0), ("relu", 0.3), ("erf", 0.3), ("abs", 0.0)])
+def test_gaussian_law_matches_closed_form(spec, mean):
+    d = 3
+    V = np.array([[0.5, -0.2, 0.4], [-0.3, 0.9, 0.1]])
+    t = SpectralTarget(spec, d, "gaussian", mean=mean)
+    ref = gaussian_target(spec, d, mean=[mean] * d)
+    tol = 1e-12 + (ref.h_error(V) if hasattr(ref, "h_error") else 0)
+    assert np.all(np.abs(t.h(V) - ref.h(V)) <= tol)
+    assert np.all(t.h_error(V) < 1e-8)
+
+
+@pytest.mark.parametrize("spec", ["relu", "tanh"])
+def test_derivatives_finite_differences(spec):
+    V = np.array([[0.5, -0.2, 0.4], [-0.3, 0.9, 0.1]])
+    t = SpectralTarget(spec, 3, "rademacher", mean=0.2)
+    check_derivatives(t, V, atol_g=1e-8, atol_H=1e-7)
+
+
+def test_mp_path_matches_float_path():
+    # two independent evaluations of one rule: plain formulas at raised precision (mpmath) and
+    # the cancellation-free rewriting (float64)
+    V = np.array([[0.6, -0.3]])
+    t = SpectralTarget("relu", 2, "rademacher", mean=0.2)
+    h, g, H = t._eval_mp(V, 2, 20)
+    assert np.allclose(h.astype(float), t.h(V), rtol=1e-13, atol=1e-15)
+    assert np.allclose(g.astype(float), t.h_grad(V), rtol=1e-11, atol=1e-13)
+    assert np.allclose(H.astype(float), t.h_hess(V), rtol=1e-9, atol=1e-11)
+    # and the mp path is a smooth function at higher precision: 20 vs 30 digits
+    h30 = t.h_mp(V, 30)
+    with mpmath.workdps(30):
+        assert abs(h30[0] - h[0]) < mpmath.mpf(10) ** -18
+
+
+def test_routing_and_bad_input():
+    t = from_options("iid:rademacher", d=13, mean="0.1", scale=None, activation="relu")
+    assert isinstance(t, SpectralTarget)
+    assert t.describe()["family"] == "iid:rademacher"
+    q = from_options("iid:rademacher", d=13, mean=None, scale=None, activation="relu_power:2")
+    assert not isinstance(q, SpectralTarget)  # no spectral form: the QMC rule
+    with pytest.raises(CompverifyError, match="spectral form"):
+        SpectralTarget("gelu", 3, "rademacher")
+    with pytest.raises(CompverifyError, match="scale"):
+        SpectralTarget("relu", 3, "rademacher", scale=-1.0)
+    with pytest.raises(CompverifyError, match="nonzero"):
+        SpectralTarget("relu", 3, "rademacher").h(np.zeros((1, 3)))
+
+
+def test_rademacher_d13_error_estimate_and_sample():
+    d = 13
+    t = SpectralTarget("relu", d, "rademacher", mean=0.1)
+    V = np.random.default_rng(0).normal(size=(2, d)) / math.sqrt(d)
+    assert np.all(t.h_error(V) < 1e-11)
+    # the finite network approaches the mean field: N = 4000 neurons, Monte Carlo tolerance
+    net = t.sample(4000, seed=1)
+    assert np.all(np.abs(net.h(V) - t.h(V)) < 5 * 0.05 / math.sqrt(4000) * 10)
