@@ -55,6 +55,7 @@ from typing import Any
 
 import mpmath
 import numpy as np
+from scipy import special
 
 from compverify.errors import CompverifyError
 from compverify.numeric.rule_base import RuleTarget
@@ -68,7 +69,11 @@ __all__ = ["SpectralTarget", "supports", "LAWS", "STEP", "X_LO"]
 STEP = 0.125
 SAFETY = 100.0
 X_LO = -3.75
-LAWS = ("rademacher", "gaussian")
+LAWS = ("rademacher", "uniform", "gaussian")
+_SQRT3 = math.sqrt(3)
+_SMALL = 0.5  # |beta| max|w| below which the uniform law's tilted Taylor series is used
+_TAYLOR = 22  # terms of that series: 0.5^22 / 22! ~ 1e-28
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(48)
 
 
 def x_hi(d: int) -> float:
@@ -154,7 +159,11 @@ class _Rademacher(_Law):
         O1 = -m + s / 2 * (tm - tp)
         E2 = s * s / 2 * ((1 - tm * tm) + (1 - tp * tp))
         O2 = s * s / 2 * ((1 - tm * tm) - (1 - tp * tp))
-        return E, O, E1, O1, E2, O2
+        w1b = w1.reshape((-1,) + (1,) * (beta.ndim - 1))
+        t = beta / w1b
+        lf = [np.logaddexp(-(w1b * (m + s) + u) ** 2 / 2, -(w1b * (m - s) + u) ** 2 / 2)
+              - math.log(2) for u in (t, -t)]
+        return E, O, E1, O1, E2, O2, lf[0], lf[1]
 
     def f_mp(self, w1: Any, t: Any) -> tuple:
         ys = [w1 * (self.m + self.s) + t, w1 * (self.m - self.s) + t]
@@ -180,8 +189,11 @@ class _Gaussian(_Law):
         m, s = self.m, self.s
         k = 1 + (w1.reshape((-1,) + (1,) * (beta.ndim - 1)) * s) ** 2
         k = np.broadcast_to(k, beta.shape)
+        w1b = w1.reshape((-1,) + (1,) * (beta.ndim - 1))
+        t = beta / w1b
+        lf = [-0.5 * np.log(k) - (w1b * m + u) ** 2 / (2 * k) for u in (t, -t)]
         return (beta**2 * s * s / (2 * k), -m * beta / k, beta * s * s / k, -m / k + 0 * beta,
-                s * s / k + 0 * beta, 0 * beta)
+                s * s / k + 0 * beta, 0 * beta, lf[0], lf[1])
 
     def f_mp(self, w1: Any, t: Any) -> tuple:
         k = 1 + (w1 * self.s) ** 2
@@ -198,7 +210,186 @@ class _Gaussian(_Law):
         return g0, g0 * (s2 / k + m * m / (k * k))
 
 
-_LAW_CLASSES = {"rademacher": _Rademacher, "gaussian": _Gaussian}
+def _trunc_moments(y1: np.ndarray, y2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``log Z``, mean and variance of a standard normal cut to ``[y1, y2]`` (``y1 < y2``).
+
+    An interval in a tail is reflected to the right tail and written with ``erfcx`` (``Phi(-y) =
+    erfcx(y/sqrt2) exp(-y^2/2) / 2``), so nothing overflows or cancels catastrophically.
+    """
+    flip = y2 <= 0
+    a = np.where(flip, -y2, y1)
+    b = np.where(flip, -y1, y2)
+    tail = a >= 0
+    with np.errstate(all="ignore"):
+        # right tail: Z = exp(-a^2/2) (erfcx(a/r2) - erfcx(b/r2) e) / 2, e = exp(-(b-a)(b+a)/2)
+        ra, rb = special.erfcx(a / math.sqrt(2)), special.erfcx(b / math.sqrt(2))
+        e = np.exp(-(b - a) * (b + a) / 2)
+        den = (ra - rb * e) / 2
+        logZ_t = -a * a / 2 + np.log(den)
+        pa_t = 1 / (math.sqrt(2 * math.pi) * den)
+        pb_t = pa_t * e
+        # straddling 0: direct
+        Z_s = special.ndtr(b) - special.ndtr(a)
+        logZ_s = np.log(Z_s)
+        pa_s = np.exp(-a * a / 2) / math.sqrt(2 * math.pi) / Z_s
+        pb_s = np.exp(-b * b / 2) / math.sqrt(2 * math.pi) / Z_s
+    logZ = np.where(tail, logZ_t, logZ_s)
+    pa = np.where(tail, pa_t, pa_s)
+    pb = np.where(tail, pb_t, pb_s)
+    mean = pa - pb
+    var = np.maximum(1 + a * pa - b * pb - mean * mean, 0.0)
+    return logZ, np.where(flip, -mean, mean), var
+
+
+class _Uniform(_Law):
+    def __init__(self, m: float, s: float) -> None:
+        self.m, self.s = m, s
+        half = _SQRT3 * s
+        self.lo, self.hi = m - half, m + half
+        self.a = (self.hi - self.lo) / 2  # the half-width the float endpoints describe
+
+    def _a_mp(self) -> Any:
+        return (mpmath.mpf(self.hi) - mpmath.mpf(self.lo)) / 2
+
+    def bound(self) -> float:
+        return max(abs(self.lo), abs(self.hi))
+
+    def _tilted(self, w1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per ``w1``: ``log f(w1, 0)``, tilted moments ``E_tilt w^j`` (j <= TAYLOR+2), max|w|.
+
+        Gauss-Legendre (48 nodes) on the support cut to 12 tilted standard deviations around
+        the tilted mode, where the tilted density is a smooth Gaussian piece.
+        """
+        c = min(max(0.0, self.lo), self.hi)
+        half = 12.0 / w1
+        wl = np.maximum(self.lo, c - half)
+        wr = np.minimum(self.hi, c + half)
+        mid, rad = (wl + wr) / 2, (wr - wl) / 2
+        nodes = mid[:, None] + rad[:, None] * _GL_NODES[None, :]
+        logu = (np.log(rad[:, None] * _GL_WEIGHTS[None, :] / (2 * self.a))
+                - (w1[:, None] * nodes) ** 2 / 2)
+        logf0 = special.logsumexp(logu, axis=1)
+        u = np.exp(logu - logf0[:, None])
+        powers = nodes[:, :, None] ** np.arange(_TAYLOR + 3)[None, None, :]
+        mom = np.einsum("ij,ijk->ik", u, powers)
+        R = np.maximum(np.abs(wl), np.abs(wr))
+        return logf0, mom, R
+
+    def log_f0(self, w1: np.ndarray) -> np.ndarray:
+        return self._tilted(np.asarray(w1, dtype=float))[0]
+
+    def eo(self, w1: np.ndarray, beta: np.ndarray) -> tuple:
+        shape = (-1,) + (1,) * (beta.ndim - 1)
+        logf0, mom, R = self._tilted(w1)
+        small = np.abs(beta) * R.reshape(shape) <= _SMALL
+        w1b = w1.reshape(shape)
+        out_small = self._eo_series(mom, np.where(small, beta, 0.0), shape)
+        t = beta / w1b
+        base = logf0.reshape(shape) - t * t / 2
+        out_small = out_small + (base + out_small[0] + out_small[1],
+                                 base + out_small[0] - out_small[1])
+        with np.errstate(all="ignore"):
+            out_large = self._eo_closed(w1b, np.where(small, 1.0, beta))
+        return tuple(np.where(small, a, b) for a, b in zip(out_small, out_large, strict=True))
+
+    @staticmethod
+    def _eo_series(mom: np.ndarray, beta: np.ndarray, shape: tuple) -> tuple:
+        # r(beta) = sum_j mu_j (-beta)^j / j!; e and o its even and odd parts minus 1
+        J = _TAYLOR
+        mu = [mom[:, j].reshape(shape) for j in range(J + 3)]
+        fact = [math.factorial(j) for j in range(J + 3)]
+        e = sum(mu[j] * beta**j / fact[j] for j in range(2, J + 1, 2))
+        o = -sum(mu[j] * beta**j / fact[j] for j in range(1, J + 1, 2))
+
+        def r_deriv(sign: int, k: int) -> np.ndarray:
+            # d^k r / dbeta^k at sign*beta: (-1)^k sum_j mu_{j+k} (-sign beta)^j / j!
+            x = -sign * beta
+            return (-1) ** k * sum(mu[j + k] * x**j / fact[j] for j in range(J + 1))
+
+        rp, rm = 1 + e + o, 1 + e - o
+        E = 0.5 * np.log1p(2 * e + e * e - o * o)
+        O = np.arctanh(o / (1 + e))
+        l1p, l1m = r_deriv(1, 1) / rp, r_deriv(-1, 1) / rm
+        l2p = r_deriv(1, 2) / rp - l1p**2
+        l2m = r_deriv(-1, 2) / rm - l1m**2
+        return E, O, (l1p - l1m) / 2, (l1p + l1m) / 2, (l2p + l2m) / 2, (l2p - l2m) / 2
+
+    def _eo_closed(self, w1: np.ndarray, beta: np.ndarray) -> tuple:
+        # tilted at beta: y = w1 w + t with t = beta / w1 is a standard normal cut to [y1, y2]
+        t = beta / w1
+        lz0 = _trunc_moments(w1 * self.lo + 0 * t, w1 * self.hi + 0 * t)[0]
+        lp, mp_, vp = _trunc_moments(w1 * self.lo + t, w1 * self.hi + t)
+        lm, mm, vm = _trunc_moments(w1 * self.lo - t, w1 * self.hi - t)
+        lrp = lp - lz0 + t * t / 2
+        lrm = lm - lz0 + t * t / 2
+        l1p, l1m = (t - mp_) / w1, (-t - mm) / w1
+        l2p, l2m = vp / w1**2, vm / w1**2
+        norm = 0.5 * math.log(2 * math.pi) - np.log(2 * self.a * w1)
+        return ((lrp + lrm) / 2, (lrp - lrm) / 2, (l1p - l1m) / 2, (l1p + l1m) / 2,
+                (l2p + l2m) / 2, (l2p - l2m) / 2, norm + lp, norm + lm)
+
+    def f_mp(self, w1: Any, t: Any) -> tuple:
+        y1, y2 = w1 * self.lo + t, w1 * self.hi + t
+        r2 = mpmath.sqrt(2)
+        if y1 > 0:
+            Z = (mpmath.erfc(y1 / r2) - mpmath.erfc(y2 / r2)) / 2
+        else:
+            Z = (mpmath.erfc(-y2 / r2) - mpmath.erfc(-y1 / r2)) / 2
+        p1, p2 = mpmath.npdf(y1), mpmath.npdf(y2)
+        f = Z * mpmath.sqrt(2 * mpmath.pi) / (2 * self._a_mp() * w1)
+        return f, -(p1 - p2) / Z, (y1 * p1 - y2 * p2) / Z
+
+    def pair_mp(self, w1: Any, w2: Any) -> Any:
+        """``E exp(-(w1 w + w2 w')^2/2)`` for independent entries (``w2`` signed).
+
+        ``(1/(4 a^2 w1 w2))`` times the second difference over the corners of
+        ``L(y) = sqrt(pi/2) |y| + l(y)``, ``l(y) = exp(-y^2/2) - sqrt(pi/2) |y| erfc(|y|/sqrt2)``
+        (``L'' = exp(-y^2/2)``); the ``|y|`` part's second difference is exactly 0 unless the
+        corners straddle 0, and ``l`` decays, so large frequencies cancel nothing.
+        """
+        def tail(y: Any) -> Any:
+            return mpmath.exp(-y * y / 2) - mpmath.sqrt(mpmath.pi / 2) * abs(y) * mpmath.erfc(
+                abs(y) / mpmath.sqrt(2))
+
+        lo, hi = mpmath.mpf(self.lo), mpmath.mpf(self.hi)
+        ys = [w1 * hi + w2 * hi, w1 * lo + w2 * hi, w1 * hi + w2 * lo, w1 * lo + w2 * lo]
+        sg = [1, -1, -1, 1]
+        with mpmath.extraprec(int(8 * mpmath.log(2 + max(abs(y) for y in ys), 2)) + 10):
+            sec = mpmath.fsum(c * tail(y) for c, y in zip(sg, ys, strict=True))
+            if min(ys) < 0 < max(ys):
+                sec += mpmath.sqrt(mpmath.pi / 2) * mpmath.fsum(
+                    c * abs(y) for c, y in zip(sg, ys, strict=True))
+        return sec / (4 * self._a_mp() ** 2 * w1 * w2)
+
+    def expect_mp(self, fn: Any) -> Any:
+        return mpmath.quad(fn, [self.lo, self.hi]) / (2 * self._a_mp())
+
+    def g01_mp(self, lam: Any) -> tuple:
+        lo, hi, a = mpmath.mpf(self.lo), mpmath.mpf(self.hi), self._a_mp()
+        R2 = max(lo * lo, hi * hi)
+
+        def moment(k: int) -> Any:  # E w^k
+            return (hi ** (k + 1) - lo ** (k + 1)) / ((k + 1) * 2 * a)
+
+        if lam * R2 < 0.5:  # Taylor series in lam: terms below 0.5^n / n!
+            g0 = g1 = mpmath.mpf(0)
+            term = mpmath.mpf(1)
+            n = 0
+            while True:
+                t0, t1 = term * moment(2 * n), term * moment(2 * n + 2)
+                g0 += t0
+                g1 += t1
+                if abs(t1) < mpmath.eps * abs(g1) and n > 2:
+                    return g0, g1
+                n += 1
+                term *= -lam / n
+        r = mpmath.sqrt(lam)
+        g0 = mpmath.sqrt(mpmath.pi) * (mpmath.erf(r * hi) - mpmath.erf(r * lo)) / (4 * a * r)
+        edge = -(hi * mpmath.exp(-lam * hi * hi) - lo * mpmath.exp(-lam * lo * lo)) / (2 * lam)
+        return g0, (edge / (2 * a) + g0 / (2 * lam))
+
+
+_LAW_CLASSES = {"rademacher": _Rademacher, "uniform": _Uniform, "gaussian": _Gaussian}
 
 
 # ----------------------------------------------------------------------------- the rule
@@ -216,6 +407,38 @@ def _grid(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _levels(T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sums over the first two axes (the node grid) at steps STEP, 2 STEP, 4 STEP."""
     return T.sum(axis=(0, 1)), 4 * T[::2, ::2].sum(axis=(0, 1)), 16 * T[::4, ::4].sum(axis=(0, 1))
+
+
+def _lift(r: Any, U: Any, out: tuple, n: int, order: int) -> tuple:
+    """``h(v) = r^n H(u)`` (``v = r u``, ``|u| = 1``) and its derivatives from those of ``H`` at ``u``.
+
+    With ``P = I - u u^T`` and ``F(v) = H(v/r)``: ``grad F = P g / r``, ``hess F = (P H2 P -
+    (u.g) P - u (P g)^T - (P g) u^T) / r^2``; then the product rule with ``r^n`` (``grad r^n = n
+    r^(n-1) u``, ``hess r^n = n (n-1) r^(n-2) u u^T + n r^(n-2) P``).  Works on float64 and on
+    object (mpmath) arrays.
+    """
+    H0, G0, HH = out
+    M, d = U.shape
+    h = np.empty(M, dtype=U.dtype)
+    g = np.empty((M, d), dtype=U.dtype) if order >= 1 else None
+    H = np.empty((M, d, d), dtype=U.dtype) if order >= 2 else None
+    eye = np.eye(d, dtype=int)
+    for j in range(M):
+        rj, u = r[j], U[j]
+        h[j] = rj**n * H0[j]
+        if order < 1:
+            continue
+        ug = np.dot(u, G0[j])
+        Pg = G0[j] - u * ug
+        dF = Pg / rj
+        g[j] = n * rj ** (n - 1) * u * H0[j] + rj**n * dF
+        if order < 2:
+            continue
+        P = eye - np.outer(u, u)
+        d2F = (P.dot(HH[j]).dot(P) - ug * P - np.outer(u, Pg) - np.outer(Pg, u)) / rj**2
+        H[j] = (H0[j] * (n * (n - 1) * rj ** (n - 2) * np.outer(u, u) + n * rj ** (n - 2) * P)
+                + n * rj ** (n - 1) * (np.outer(u, dF) + np.outer(dF, u)) + rj**n * d2F)
+    return h, g, H
 
 
 def _edge(T: np.ndarray) -> np.ndarray:
@@ -255,6 +478,11 @@ class SpectralTarget(RuleTarget):
             raise CompverifyError(f"need a finite mean and a positive scale, got {mean!r}, {scale!r}")
         self.abar = float(abar)
         self.law = _LAW_CLASSES[law](self.m, self.s)
+        # a positively homogeneous activation gets an exactly homogeneous h: the rule runs on
+        # unit directions (the frequency grid is not invariant under rescaling v, so otherwise h
+        # would be homogeneous only to the rule's error, and Newton on the quotient by the
+        # rescaling symmetry could not converge)
+        self.degree = act.homogeneous_degree
         f = self.form
         self._c = tuple(float(c) for c in (f.c0, f.c1, f.c2))
         self.x, self.w, self.ww = _grid(d)
@@ -296,17 +524,25 @@ class SpectralTarget(RuleTarget):
                      axis=-1)
         with np.errstate(all="ignore"):
             parts_eo = self.law.eo(w, np.where(far[..., None], 0.0, beta))
-        E, O, E1, O1, E2, O2 = (np.where(far[..., None], 0.0, p) for p in parts_eo)
+        E, O, E1, O1, E2, O2, LP, LM = (np.where(far[..., None], 0.0, p) for p in parts_eo)
         S, Od = E.sum(-1), O.sum(-1)
         logB = d * self.logf0[:, None, None] - w2**2 * np.sum(V * V, axis=1)[None, None, :] / 2
         logB = np.where(far, -np.inf, logB)
         big = logB + S + np.abs(Od)
-        with np.errstate(over="ignore", under="ignore"):
-            Bu = np.exp(big) * (1 + np.exp(-2 * np.abs(Od))) / 2
-            Bw = np.sign(Od) * np.exp(big) * (-np.expm1(-2 * np.abs(Od))) / 2
+        # where S is large, logB + S +- O would cancel digits: take log P(+-) directly
+        direct = np.abs(S) + np.abs(Od) > 30
+        logP = np.where(direct | far, -np.inf, 0.0)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            lp = np.where(direct, LP.sum(-1), -np.inf)
+            lm = np.where(direct, LM.sum(-1), -np.inf)
+            Bu = np.where(direct, (np.exp(lp) + np.exp(lm)) / 2,
+                          np.exp(big) * (1 + np.exp(-2 * np.abs(Od))) / 2)
+            Bw = np.where(direct, (np.exp(lp) - np.exp(lm)) / 2,
+                          np.sign(Od) * np.exp(big) * (-np.expm1(-2 * np.abs(Od))) / 2)
             Sc, Oc = np.minimum(S, 1.0), np.clip(Od, -1.0, 1.0)
             stable = np.exp(logB) * (np.expm1(Sc) * np.cosh(Oc) + 2 * np.sinh(Oc / 2) ** 2)
             BG = np.where((S < 1) & (np.abs(Od) < 1), stable, Bu - np.exp(logB))
+        del logP
         parts = {}
         ww = self.ww
         if self._c[2] != 0:
@@ -385,19 +621,30 @@ class SpectralTarget(RuleTarget):
             raise CompverifyError("the spectral target needs nonzero directions v (|v| = 0 given)")
         return V
 
+    def _eval_rule(self, V: np.ndarray, order: int) -> tuple:
+        return self._assemble(V, self._integrals(V, order), 0, order)
+
     def _eval(self, V: np.ndarray, order: int) -> tuple:
         V = self._check_v(V)
-        return self._assemble(V, self._integrals(V, order), 0, order)
+        if self.degree is None:
+            return self._eval_rule(V, order)
+        r = np.linalg.norm(V, axis=1)
+        out = self._eval_rule(V / r[:, None], order)
+        return _lift(r, V / r[:, None], out, self.degree, order)
 
     def h_error(self, V: Any) -> np.ndarray:
         """Estimated error of ``h(v_j)`` (module docstring), shape (M,)."""
         V = self._check_v(V)
+        scale = 1.0
+        if self.degree is not None:  # the rule runs on unit directions (exact homogeneity)
+            r = np.linalg.norm(V, axis=1)
+            V, scale = V / r[:, None], r**self.degree
         integ = self._integrals(V, 0)
         levels = [self._assemble(V, integ, k, 0)[0] for k in range(3)]
         k_abs = self._c[2] ** 2 * 4 / math.pi**2
         edge = sum((k_abs if key == "abs" else 1.0) * r["edge"] for key, r in integ.items())
         absum = sum((k_abs if key == "abs" else 1.0) * r["abs"] for key, r in integ.items())
-        return _estimate(*levels, self.abar * edge, self.abar * absum + np.abs(levels[0]))
+        return scale * _estimate(*levels, self.abar * edge, self.abar * absum + np.abs(levels[0]))
 
     def loss_error(self, b: Any, V: Any) -> float:
         """Estimated error of ``C - 2 sum_j b_j h(v_j) + b^T K b``: ``C_error + 2 sum |b_j| e_j``."""
@@ -436,7 +683,18 @@ class SpectralTarget(RuleTarget):
 
     def _eval_mp(self, V: Any, order: int, dps: int) -> tuple:
         dps = check_dps(dps)
-        Vm = self._mp_rows(V, dps)
+        if self.degree is None:
+            return self._eval_mp_rule(self._mp_rows(V, dps), order, dps)
+        with mpmath.workdps(dps + 10):
+            Vm = self._mp_rows(V, dps + 10)
+            r = np.array([mpmath.sqrt(mpmath.fsum(x * x for x in row)) for row in Vm], dtype=object)
+            U = np.array([[x / rj for x in row] for row, rj in zip(Vm, r, strict=True)],
+                         dtype=object)
+            out = self._eval_mp_rule(U, order, dps + 10)
+            lifted = _lift(r, U, out, self.degree, order)
+        return tuple(None if x is None else round_mp(x, dps) for x in lifted)
+
+    def _eval_mp_rule(self, Vm: Any, order: int, dps: int) -> tuple:
         Vf = self._check_v(np.array([[float(x) for x in row] for row in Vm]))
         parts, _ = self._parts(Vf, 0)
         T_abs = sum(np.abs(W[:, :, None] * val).sum(-1) for val, _, _, W in parts.values())
@@ -517,6 +775,39 @@ class SpectralTarget(RuleTarget):
         return (round_mp(h, dps), round_mp(g, dps) if order >= 1 else None,
                 round_mp(H, dps) if order >= 2 else None)
 
+    def _C_levels_mp(self, dps: int) -> tuple:
+        """``C`` at the three rule levels, mpmath at ``dps`` digits (continuous laws)."""
+        n, d, law = self.w.size, self.d, self.law
+        sums = {key: [mpmath.mpf(0)] * 3 for key in ("abs", "odd")}
+        for i in range(n):
+            for j in range(n):
+                with mpmath.workdps(dps + self._extra_digits(i, j)):
+                    wt = self._weights_mp(i, j)
+                    w1, w2 = wt["w1"], wt["w2"]
+                    Fp = law.pair_mp(w1, w2) ** d
+                    Fm = law.pair_mp(w1, -w2) ** d
+                    B = (law.f_mp(w1, 0)[0] * law.f_mp(w2, 0)[0]) ** d
+                    vals = {"abs": (Fp + Fm) / 2 - B, "odd": (Fm - Fp) / 2}
+                    for key in sums:
+                        if key not in wt:
+                            continue
+                        T = wt[key] * vals[key]
+                        sums[key][0] += T
+                        if i % 2 == 0 and j % 2 == 0:
+                            sums[key][1] += 4 * T
+                        if i % 4 == 0 and j % 4 == 0:
+                            sums[key][2] += 16 * T
+        with mpmath.workdps(dps + 10):
+            c0, c1, c2 = (mpmath.mpf(sympy_rational(c)) for c in (self.form.c0, self.form.c1,
+                                                                   self.form.c2))
+            Ew = self.mean_norm_mp(dps + 5)
+            m = mpmath.mpf(self.m)
+            base = (c0 * c0 + 2 * c0 * c2 * mpmath.sqrt(2 / mpmath.pi) * Ew + c1 * c1 * d * m * m
+                    + c2 * c2 * 2 / mpmath.pi * Ew**2)
+            k_abs = c2 * c2 * 4 / mpmath.pi**2
+            a2 = mpmath.mpf(self.abar) ** 2
+            return tuple(+(a2 * (base + k_abs * sums["abs"][k] + sums["odd"][k])) for k in range(3))
+
     def C_mp(self, dps: int) -> mpmath.mpf:
         dps = check_dps(dps)
         cache = self.__dict__.setdefault("_C_cache", {})
@@ -526,10 +817,12 @@ class SpectralTarget(RuleTarget):
                 # probability 2^-d), and the sum over sign-count classes is O(d^3)
                 c = rademacher_C(self.activation.kernel, self.d, self.m, self.s, self.abar, dps)
                 cache[dps] = (c, c, c)
+            elif self.law_name == "uniform":
+                cache[dps] = self._C_levels_mp(dps)
             else:
                 raise CompverifyError(
-                    "the spectral route computes C for rademacher entries only (the gaussian law "
-                    "is a check of h; its C is in closed form in gaussian_target)")
+                    "the spectral route computes C for rademacher and uniform entries (the "
+                    "gaussian law is a check of h; its C is in closed form in gaussian_target)")
         with mpmath.workdps(dps):
             return +cache[dps][0]
 
