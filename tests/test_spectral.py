@@ -84,6 +84,11 @@ def test_mp_path_matches_float_path():
     assert np.allclose(h.astype(float), t.h(V), rtol=1e-13, atol=1e-15)
     assert np.allclose(g.astype(float), t.h_grad(V), rtol=1e-11, atol=1e-13)
     assert np.allclose(H.astype(float), t.h_hess(V), rtol=1e-9, atol=1e-11)
+    # an activation with an odd part
+    t2 = SpectralTarget("tanh", 2, "rademacher", mean=0.2)
+    h2, g2, _ = t2._eval_mp(V, 1, 20)
+    assert np.allclose(h2.astype(float), t2.h(V), rtol=1e-13, atol=1e-15)
+    assert np.allclose(g2.astype(float), t2.h_grad(V), rtol=1e-11, atol=1e-13)
     # and the mp path is a smooth function at higher precision: 20 vs 30 digits
     h30 = t.h_mp(V, 30)
     with mpmath.workdps(30):
@@ -112,3 +117,71 @@ def test_rademacher_d13_error_estimate_and_sample():
     # the finite network approaches the mean field: N = 4000 neurons, Monte Carlo tolerance
     net = t.sample(4000, seed=1)
     assert np.all(np.abs(net.h(V) - t.h(V)) < 5 * 0.05 / math.sqrt(4000) * 10)
+
+
+# ----------------------------------------------------------------------------- uniform entries
+def _kernel_1d(spec):
+    K = get_activation(spec).kernel
+
+    def k(w, u):
+        if w == 0 or u == 0:
+            return float(K.value(np.array([abs(w)]), np.array([abs(u)]), np.array([0.0]))[0])
+        return float(K.value(np.array([abs(w)]), np.array([abs(u)]), np.array([np.sign(w * u)]))[0])
+
+    return k
+
+
+@pytest.mark.parametrize("spec,mean", [("relu", 0.0), ("relu", 0.3), ("erf", 0.3), ("tanh", 0.3),
+                                       ("leaky_relu:0.2", -0.4)])
+def test_uniform_d1_matches_quadrature(spec, mean):
+    # d = 1: h(v) = E_w K(w, v) is a one-dimensional integral of the kernel (adaptive quad)
+    t = SpectralTarget(spec, 1, "uniform", mean=mean, scale=0.8)
+    lo, hi = mean - math.sqrt(3) * 0.8, mean + math.sqrt(3) * 0.8
+    k = _kernel_1d(spec)
+    V = np.array([[0.7], [-1.2]])
+    ref = [integrate.quad(lambda w, v=v: k(w, v[0]), lo, hi, points=[0.0] if lo < 0 < hi else None,
+                          epsabs=1e-14, epsrel=1e-13)[0] / (hi - lo) for v in V]
+    err, est = np.abs(t.h(V) - ref), t.h_error(V)
+    assert np.all(err <= est + 1e-14), (err, est)
+    assert np.all(est < 1e-4)
+
+
+def test_uniform_C_is_the_mean_of_h():
+    # C = abar E_w' h(w'): Gauss-Legendre over the square (split at 0, where h has a kink),
+    # evaluated with the float64 h; the frequency rule's C is an independent mpmath computation
+    t = SpectralTarget("relu", 2, "uniform", mean=0.2)
+    lo, hi = t.law.lo, t.law.hi
+    n = 10
+    x, wt = np.polynomial.legendre.leggauss(n)
+    pts, wts = [], []
+    for p, q in ((lo, 0.0), (0.0, hi)):
+        for r, s in ((lo, 0.0), (0.0, hi)):
+            X, Y = (p + q) / 2 + (q - p) / 2 * x, (r + s) / 2 + (s - r) / 2 * x
+            for i in range(n):
+                for j in range(n):
+                    pts.append((X[i], Y[j]))
+                    wts.append((q - p) / 2 * wt[i] * (s - r) / 2 * wt[j])
+    P = np.array(pts)
+    mean_h = np.array(wts) @ np.concatenate([t.h(P[k:k + 256]) for k in range(0, len(P), 256)])
+    mean_h /= (hi - lo) ** 2
+    assert t.C_error() < 1e-6
+    assert abs(t.C() - mean_h) < 1e-7  # 16 nodes per half-axis agree to 6e-9, 32 to 3e-10
+
+
+def test_uniform_derivatives_and_mp_path():
+    V = np.array([[0.6, -0.3]])
+    for spec in ("relu", "tanh"):
+        t = SpectralTarget(spec, 2, "uniform", mean=0.2)
+        check_derivatives(t, V, atol_g=1e-8, atol_H=1e-7)
+    t = SpectralTarget("relu", 2, "uniform", mean=0.2)
+    h, g, H = t._eval_mp(V[:1], 2, 20)
+    assert np.allclose(h.astype(float), t.h(V[:1]), rtol=1e-13, atol=1e-15)
+    assert np.allclose(g.astype(float), t.h_grad(V[:1]), rtol=1e-11, atol=1e-13)
+    assert np.allclose(H.astype(float), t.h_hess(V[:1]), rtol=1e-9, atol=1e-11)
+
+
+def test_uniform_routing():
+    t = from_options("iid:uniform", d=3, mean="0.1", scale=None, activation="tanh")
+    assert isinstance(t, SpectralTarget) and t.name == "iid:uniform"
+    q = from_options("iid:uniform", d=3, mean="0.1", scale=None, activation="relu", rule_points=64)
+    assert not isinstance(q, SpectralTarget)  # --rule-points asks for the QMC rule

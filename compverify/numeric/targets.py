@@ -573,6 +573,11 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
                                 scale=None if s is None else float(s))
     if t == "iid:uniform":
         from compverify.numeric.sampled import uniform_target
+        from compverify.numeric.spectral import SpectralTarget, supports
+
+        if not rule and supports(act):
+            return SpectralTarget(act, d, "uniform", mean=float(mu[0]),
+                                  scale=None if s is None else float(s))
 
         return uniform_target(act, d, mean=float(mu[0]), scale=None if s is None else float(s),
                               **rule)
