@@ -53,9 +53,9 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-scale", default=None, metavar="s",
                    help="scale s of the target weights (default 1/sqrt(d))")
     p.add_argument("--rule-points", type=int, default=None, metavar="N",
-                   help="points per replicate (a power of 2, default 1024) of the quadrature rule, "
-                        "for targets with no closed form (iid:uniform, iid:rademacher with d > 12, "
-                        "Gaussian with a non-homogeneous non-polynomial activation)")
+                   help="use the quasi-Monte Carlo rule with N points per replicate (a power of 2; "
+                        "default rule 1024) for iid:uniform or iid:rademacher with d > 12; without "
+                        "it they use the spectral rule when the activation has a spectral form")
 
 
 def _check_args(args: argparse.Namespace) -> None:

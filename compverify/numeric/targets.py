@@ -525,9 +525,11 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
                  activation: Any, rule_points: int | None = None) -> Any:
     """The target named on the command line: ``isotropic``, ``gaussian``, ``iid:LAW`` or ``.npz``.
 
-    ``rule_points``: points per replicate of the quasi-Monte Carlo rule (iid:uniform,
-    iid:rademacher with ``d > 12``; :mod:`compverify.numeric.sampled`, default there); an error for
-    any other target.
+    iid:uniform and iid:rademacher with ``d > 12`` use the spectral rule
+    (:mod:`compverify.numeric.spectral`) when the activation has a spectral form, else the
+    quasi-Monte Carlo rule (:mod:`compverify.numeric.sampled`).  ``rule_points``: points per
+    replicate of the quasi-Monte Carlo rule (asking for it selects that rule); an error for any
+    other target.
     """
     act = as_activation(activation)
     rule = {} if rule_points is None else {"points": check_positive_int(rule_points, "--rule-points")}
