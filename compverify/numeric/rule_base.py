@@ -20,7 +20,19 @@ from compverify.numeric.targets import check_rows, mp_rows
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
-__all__ = ["RuleTarget", "GaussianWeights"]
+__all__ = ["RuleTarget", "GaussianWeights", "iid_fields"]
+
+
+def iid_fields(d: Any, mean: Any, scale: Any) -> tuple[int, float, float]:
+    """Checked ``(d, m, s)`` of i.i.d. entries ``m + s xi``; ``scale=None`` means ``1/sqrt(d)``."""
+    d = check_positive_int(d, "d")
+    m = float(mean)
+    s = 1 / math.sqrt(d) if scale is None else float(scale)
+    if not math.isfinite(m):
+        raise CompverifyError(f"the mean must be finite, got {mean!r}")
+    if not (math.isfinite(s) and s > 0):
+        raise CompverifyError(f"scale must be positive, got {scale!r}")
+    return d, m, s
 
 
 class RuleTarget:

@@ -49,12 +49,13 @@ from scipy import stats
 
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import cross_term, cross_term_mp, kernel_matrix
-from compverify.numeric.rule_base import GaussianWeights, RuleTarget
+from compverify.numeric.rule_base import GaussianWeights, RuleTarget, iid_fields
 from compverify.numeric.targets import round_mp
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
 __all__ = ["InputRuleTarget", "WeightRuleTarget", "uniform_target", "rademacher_sampled_target",
+           "sample_iid",
            "DEFAULT_POINTS", "DEFAULT_REPLICATES"]
 
 DEFAULT_POINTS = 1024
@@ -232,12 +233,9 @@ class WeightRuleTarget(_RuleTarget):
                 "finite .npz target")
         if law not in _LAWS:
             raise CompverifyError(f"unknown law {law!r}; expected one of {', '.join(_LAWS)}")
-        self.d = d = check_positive_int(d, "d")
+        d, m, s = iid_fields(d, mean, scale)
+        self.d, self.m, self.s = d, m, s
         self.law, self.name = law, f"iid:{law}"
-        self.m = float(mean)
-        self.s = 1 / math.sqrt(d) if scale is None else float(scale)
-        if not (math.isfinite(self.s) and self.s > 0):
-            raise CompverifyError(f"scale must be positive, got {scale!r}")
         self.abar = float(abar)
         self.points, self.replicates, self.seed = points, replicates, int(seed)
         self.W = self.m + self.s * _LAWS[law](_sobol(d, points, replicates, seed))  # (R, n, d)
@@ -288,13 +286,22 @@ class WeightRuleTarget(_RuleTarget):
                 "replicates": self.replicates, "rule_seed": self.seed, "C_error": self.C_error()}
 
     def sample(self, N: int, seed: int) -> Any:
-        from compverify.numeric.targets import FiniteNetwork
+        return sample_iid(self.activation, self.law, self.d, self.m, self.s, self.abar, N, seed)
 
-        N = check_positive_int(N, "N")
-        rng = np.random.default_rng(seed)
-        W = self.m + self.s * _LAWS[self.law](rng.random((N, self.d)))
-        return FiniteNetwork(self.activation, np.full(N, self.abar / N), W,
-                             name=f"{self.name} sample N={N} seed={seed}")
+
+def sample_iid(activation: Any, law: str, d: int, m: float, s: float, abar: float, N: int,
+               seed: int) -> Any:
+    """A finite network of ``N`` neurons with i.i.d. entries ``m + s xi`` (seeded), ``a_i = abar/N``."""
+    from compverify.numeric.targets import FiniteNetwork
+
+    N = check_positive_int(N, "N")
+    rng = np.random.default_rng(seed)
+    if law == "gaussian":
+        W = m + s * rng.standard_normal((N, d))
+    else:
+        W = m + s * _LAWS[law](rng.random((N, d)))
+    return FiniteNetwork(activation, np.full(N, abar / N), W,
+                         name=f"iid:{law} sample N={N} seed={seed}")
 
 
 def uniform_target(activation: Any, d: int, *, mean: float = 0.0, scale: float | None = None,

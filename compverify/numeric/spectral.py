@@ -59,11 +59,11 @@ import numpy as np
 from scipy import special
 
 from compverify.errors import CompverifyError
-from compverify.numeric.rule_base import RuleTarget
+from compverify.numeric.rule_base import RuleTarget, iid_fields
 from compverify.numeric.targets import round_mp
 from compverify.symbolic.activations import as_activation
 from compverify.symbolic.spectral import SpectralForm, spectral_form
-from compverify.validate import check_dps, check_finite_array, check_positive_int
+from compverify.validate import check_dps, check_finite_array
 
 __all__ = ["SpectralTarget", "supports", "LAWS", "STEP", "X_LO"]
 
@@ -481,12 +481,9 @@ class SpectralTarget(RuleTarget):
                 "sigmoid, erf")
         if law not in _LAW_CLASSES:
             raise CompverifyError(f"unknown law {law!r}; expected one of {', '.join(LAWS)}")
-        self.d = d = check_positive_int(d, "d")
+        d, m, s = iid_fields(d, mean, scale)
+        self.d, self.m, self.s = d, m, s
         self.law_name, self.name = law, f"iid:{law}"
-        self.m = float(mean)
-        self.s = 1 / math.sqrt(d) if scale is None else float(scale)
-        if not (math.isfinite(self.m) and math.isfinite(self.s) and self.s > 0):
-            raise CompverifyError(f"need a finite mean and a positive scale, got {mean!r}, {scale!r}")
         self.abar = float(abar)
         self.law = _LAW_CLASSES[law](self.m, self.s)
         # a positively homogeneous activation gets an exactly homogeneous h: the rule runs on
@@ -851,17 +848,10 @@ class SpectralTarget(RuleTarget):
                 "abar": self.abar, "method": self.method, "C_error": self.C_error()}
 
     def sample(self, N: int, seed: int) -> Any:
-        from compverify.numeric.sampled import _LAWS as _INV
-        from compverify.numeric.targets import FiniteNetwork
+        from compverify.numeric.sampled import sample_iid
 
-        N = check_positive_int(N, "N")
-        rng = np.random.default_rng(seed)
-        if self.law_name == "gaussian":
-            W = self.m + self.s * rng.standard_normal((N, self.d))
-        else:
-            W = self.m + self.s * _INV[self.law_name](rng.random((N, self.d)))
-        return FiniteNetwork(self.activation, np.full(N, self.abar / N), W,
-                             name=f"{self.name} sample N={N} seed={seed}")
+        return sample_iid(self.activation, self.law_name, self.d, self.m, self.s, self.abar, N,
+                          seed)
 
 
 def sympy_rational(c: Any) -> Any:
