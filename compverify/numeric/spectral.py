@@ -539,7 +539,6 @@ class SpectralTarget(RuleTarget):
         big = logB + S + np.abs(Od)
         # where S is large, logB + S +- O would cancel digits: take log P(+-) directly
         direct = np.abs(S) + np.abs(Od) > 30
-        logP = np.where(direct | far, -np.inf, 0.0)
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             lp = np.where(direct, LP.sum(-1), -np.inf)
             lm = np.where(direct, LM.sum(-1), -np.inf)
@@ -550,7 +549,6 @@ class SpectralTarget(RuleTarget):
             Sc, Oc = np.minimum(S, 1.0), np.clip(Od, -1.0, 1.0)
             stable = np.exp(logB) * (np.expm1(Sc) * np.cosh(Oc) + 2 * np.sinh(Oc / 2) ** 2)
             BG = np.where((S < 1) & (np.abs(Od) < 1), stable, Bu - np.exp(logB))
-        del logP
         parts = {}
         ww = self.ww
         if self._c[2] != 0:
@@ -667,12 +665,6 @@ class SpectralTarget(RuleTarget):
         lw2 = -math.log10(self.w[j]) if self.w[j] < 1 else 0.0
         return int(12 + 3 * lw + 3 * lw2)
 
-    def _nodes_mp(self, mask: np.ndarray) -> list:
-        out = []
-        for i, j in zip(*np.nonzero(mask), strict=True):
-            out.append((int(i), int(j)))
-        return out
-
     def _weights_mp(self, i: int, j: int) -> dict:
         x1, x2 = mpmath.mpf(float(self.x[i])), mpmath.mpf(float(self.x[j]))
         w1, w2 = mpmath.exp(x1 - mpmath.exp(-x1)), mpmath.exp(x2 - mpmath.exp(-x2))
@@ -714,7 +706,7 @@ class SpectralTarget(RuleTarget):
             acc[key][1][:] = mpmath.mpf(0)
             acc[key][2][:] = mpmath.mpf(0)
         law = self.law
-        for i, j in self._nodes_mp(self._keep(T_abs, dps)):
+        for i, j in zip(*(idx.tolist() for idx in np.nonzero(self._keep(T_abs, dps))), strict=True):
             with mpmath.workdps(dps + self._extra_digits(i, j)):
                 wt = self._weights_mp(i, j)
                 w1, w2 = wt["w1"], wt["w2"]
