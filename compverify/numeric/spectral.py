@@ -62,7 +62,6 @@ from compverify.errors import CompverifyError
 from compverify.numeric.rule_base import RuleTarget, iid_fields
 from compverify.numeric.targets import round_mp
 from compverify.symbolic.activations import as_activation
-from compverify.symbolic.spectral import SpectralForm, spectral_form
 from compverify.validate import check_dps, check_finite_array
 
 __all__ = ["SpectralTarget", "supports", "LAWS", "STEP", "X_LO"]
@@ -84,15 +83,7 @@ def x_hi(d: int) -> float:
 
 def supports(activation: Any) -> bool:
     """Whether the activation has a spectral form (so this route applies)."""
-    return _form(as_activation(activation)) is not None
-
-
-def _form(act: Any) -> SpectralForm | None:
-    cached = getattr(act, "_spectral_form", False)
-    if cached is False:
-        cached = spectral_form(act.expr)
-        act._spectral_form = cached
-    return cached
+    return as_activation(activation).spectral_form is not None
 
 
 def _logcosh(x: np.ndarray) -> np.ndarray:
@@ -115,8 +106,9 @@ class _Law:
         raise NotImplementedError
 
     def eo(self, w1: np.ndarray, beta: np.ndarray) -> tuple:  # pragma: no cover - abstract
-        """``(E, O, E', O', E'', O'')`` of ``log E_tilt exp(-beta w)`` at ``beta``; ``w1`` is
-        the first axis of ``beta``."""
+        """``(E, O, E', O', E'', O'', log f(w1, t), log f(w1, -t))`` at ``beta`` (``t = beta /
+        w1``): even and odd parts of ``log E_tilt exp(-beta w)`` with their derivatives, and the
+        coordinate factor's logarithm itself; ``w1`` is the first axis of ``beta``."""
         raise NotImplementedError
 
     def f_mp(self, w1: Any, t: Any) -> tuple:  # pragma: no cover - abstract
@@ -473,7 +465,7 @@ class SpectralTarget(RuleTarget):
     def __init__(self, activation: Any, d: int, law: str, *, mean: float = 0.0,
                  scale: float | None = None, abar: float = 1.0) -> None:
         self.activation = act = as_activation(activation)
-        self.form = _form(act)
+        self.form = act.spectral_form
         if self.form is None:
             raise CompverifyError(
                 f"activation {act.spec!r} has no spectral form (c0 + c1 z + c2 |z| + odd sine "
@@ -504,6 +496,9 @@ class SpectralTarget(RuleTarget):
     def mean_norm_mp(self, dps: int) -> mpmath.mpf:
         """``E|w|`` to ``dps`` digits (module docstring; mpmath quad, checked against its own
         error estimate)."""
+        cache = self.__dict__.setdefault("_mean_norm_cache", {})
+        if dps in cache:
+            return cache[dps]
         d, law = self.d, self.law
         with mpmath.workdps(dps + 15):
             def integrand(u: Any) -> Any:  # lam = u^2
@@ -513,7 +508,8 @@ class SpectralTarget(RuleTarget):
             val, err = mpmath.quad(integrand, [0, 1, mpmath.inf], error=True)
             if err > mpmath.mpf(10) ** (-dps) * abs(val):
                 raise CompverifyError(f"E|w| quadrature did not converge (error {err})")
-            return +(d * val / mpmath.sqrt(mpmath.pi))
+            cache[dps] = +(d * val / mpmath.sqrt(mpmath.pi))
+            return cache[dps]
 
     @cached_property
     def mean_norm(self) -> float:
@@ -746,8 +742,7 @@ class SpectralTarget(RuleTarget):
 
     def _assemble_mp(self, Vm: np.ndarray, acc: dict, order: int, dps: int) -> tuple:
         M, d = Vm.shape
-        c0, c1, c2 = (mpmath.mpf(sympy_rational(c)) for c in (self.form.c0, self.form.c1,
-                                                               self.form.c2))
+        c0, c1, c2 = self.form.coefficients_mp()
         Ew = self.mean_norm_mp(dps + 5)
         m = mpmath.mpf(self.m)
         k_abs = c2 * c2 * 4 / mpmath.pi**2
@@ -799,8 +794,7 @@ class SpectralTarget(RuleTarget):
                         if i % 4 == 0 and j % 4 == 0:
                             sums[key][2] += 16 * T
         with mpmath.workdps(dps + 10):
-            c0, c1, c2 = (mpmath.mpf(sympy_rational(c)) for c in (self.form.c0, self.form.c1,
-                                                                   self.form.c2))
+            c0, c1, c2 = self.form.coefficients_mp()
             Ew = self.mean_norm_mp(dps + 5)
             m = mpmath.mpf(self.m)
             base = (c0 * c0 + 2 * c0 * c2 * mpmath.sqrt(2 / mpmath.pi) * Ew + c1 * c1 * d * m * m
@@ -845,15 +839,6 @@ class SpectralTarget(RuleTarget):
         return sample_iid(self.activation, self.law_name, self.d, self.m, self.s, self.abar, N,
                           seed)
 
-
-def sympy_rational(c: Any) -> Any:
-    """A SymPy number as an mpmath-ready value (exact rationals stay exact)."""
-    import sympy
-
-    r = sympy.nsimplify(c)
-    if r.is_Rational:
-        return mpmath.mpf(int(r.p)) / int(r.q)
-    return mpmath.mpf(sympy.Float(c, mpmath.mp.dps + 10))
 
 
 def rademacher_C(kernel: Any, d: int, m: float, s: float, abar: float, dps: int) -> Any:

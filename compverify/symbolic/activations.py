@@ -129,6 +129,14 @@ class Activation:
         return f"Activation({self.spec!r}, sigma(z) = {self.expr})"
 
     @cached_property
+    def spectral_form(self) -> Any:
+        """``c0 + c1 z + c2 |z| + odd sine transform`` (:mod:`compverify.symbolic.spectral`), or
+        ``None``."""
+        from compverify.symbolic.spectral import spectral_form
+
+        return spectral_form(self.expr)
+
+    @cached_property
     def homogeneous_degree(self) -> int | None:
         form = piecewise_homogeneous_form(self.expr)
         return None if form is None else int(form[0])

@@ -70,11 +70,15 @@ class SpectralForm:
                 out += c * (2 / math.pi) * np.exp(-w * w / (4 * lm * lm)) / w
         return out
 
+    def coefficients_mp(self) -> tuple[mpmath.mpf, mpmath.mpf, mpmath.mpf]:
+        """``(c0, c1, c2)`` in mpmath at the caller's precision."""
+        return _mpf(self.c0), _mpf(self.c1), _mpf(self.c2)
+
     def q_mp(self, w: mpmath.mpf) -> mpmath.mpf:
         """``q(w)`` in mpmath at the caller's precision."""
         out = mpmath.mpf(0)
         for coef, kind, lam in self.odd:
-            c, lm = mpmath.mpf(sympy.Rational(coef).p) / sympy.Rational(coef).q, _mpf(lam)
+            c, lm = _mpf(coef), _mpf(lam)
             if kind == "sign":
                 out += c * 2 / (mpmath.pi * w)
             elif kind == "tanh":
