@@ -521,11 +521,21 @@ def _parse_mean(text: str | None, d: int) -> np.ndarray:
     return np.array(vals)
 
 
+def _iid_closed_form(act: Any, law: str, d: int, m: float, scale: str | None) -> Any:
+    """The exact target for a polynomial sigma with i.i.d. entries, or None for other sigma."""
+    from compverify.numeric.polynomial_iid import PolynomialIidTarget, supports
+
+    if not supports(act):
+        return None
+    return PolynomialIidTarget(act, d, law, mean=m, scale=scale)
+
+
 def from_options(target: str, *, d: int | None, mean: str | None, scale: str | None,
                  activation: Any, rule_points: int | None = None) -> Any:
     """The target named on the command line: ``isotropic``, ``gaussian``, ``iid:LAW`` or ``.npz``.
 
-    iid:uniform and iid:rademacher with ``d > 12`` use the spectral rule
+    iid:uniform and iid:rademacher with ``d > 12`` are exact for a polynomial sigma
+    (:mod:`compverify.numeric.polynomial_iid`); otherwise they use the spectral rule
     (:mod:`compverify.numeric.spectral`) when the activation has a spectral form, else the
     quasi-Monte Carlo rule (:mod:`compverify.numeric.sampled`).  ``rule_points``: points per
     replicate of the quasi-Monte Carlo rule (asking for it selects that rule); an error for any
@@ -559,6 +569,10 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
         return gaussian_target(act, d, mean=mu, scale=s, name=t)
     if t in ("iid:rademacher", "iid:uniform") and np.ptp(mu) != 0:
         raise CompverifyError(f"{t} takes one mean m (entries m + s xi), not a list")
+    if t in ("iid:rademacher", "iid:uniform") and not rule and (t == "iid:uniform" or big_d):
+        exact = _iid_closed_form(act, t[4:], d, float(mu[0]), s)
+        if exact is not None:
+            return exact
     if t == "iid:rademacher":
         if d > MAX_RADEMACHER_D and not rule:
             from compverify.numeric.spectral import SpectralTarget, supports
