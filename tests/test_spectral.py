@@ -185,3 +185,41 @@ def test_uniform_routing():
     assert isinstance(t, SpectralTarget) and t.name == "iid:uniform"
     q = from_options("iid:uniform", d=3, mean="0.1", scale=None, activation="relu", rule_points=64)
     assert not isinstance(q, SpectralTarget)  # --rule-points asks for the QMC rule
+
+
+def test_finer_rule_estimate_in_mpmath_goes_beyond_float64():
+    # the rule of half the step, its nested levels summed in mpmath: the estimate is no longer
+    # floored at float64 rounding, and it still bounds the error against the exact 2^d sum
+    d = 6
+    V = np.random.default_rng(0).normal(size=(2, d)) / math.sqrt(d)
+    coarse = SpectralTarget("relu", d, "rademacher", mean=0.25, scale=0.5)
+    fine = coarse.finer()
+    assert fine.step == coarse.step / 2 and fine.w.size > 2 * coarse.w.size
+    exact = RademacherTarget("relu", d, mean=0.25, scale=0.5)
+    h, g, e = fine.h_grad_estimate_mp(V, 40)
+    with mpmath.workdps(40):
+        err = [abs(a - b) for a, b in zip(h, exact.h_mp(V, 40), strict=True)]
+        assert all(x <= y for x, y in zip(err, e, strict=True)), (err, e)
+        assert max(e) < mpmath.mpf(10) ** -18
+        gx = exact.h_grad_mp(V, 40)
+        assert max(abs(a - b) for a, b in zip(g.ravel(), gx.ravel(), strict=True)) < 1e-18
+    C, Ce = fine.C_estimate_mp(30)
+    assert abs(C - exact.C_mp(30)) <= Ce
+
+
+def test_solve_refines_the_loss_with_the_finer_rule():
+    # d = 4, M = 1: the optimal direction is the mean direction, an atom of the law, where the
+    # rule converges only algebraically; the refined loss must still be within its estimate
+    from compverify.numeric.objective import Problem
+    from compverify.numeric.solver import solve
+
+    spectral = solve(Problem("relu", SpectralTarget("relu", 4, "rademacher", mean=0.25, scale=0.5),
+                             1), restarts=2, seed=0, dps=20)
+    exact = solve(Problem("relu", RademacherTarget("relu", 4, mean=0.25, scale=0.5), 1),
+                  restarts=2, seed=0, dps=20)
+    ref = spectral.evidence.rule_refinement
+    assert ref is not None and ref["step"] == 0.0625
+    with mpmath.workdps(30):
+        actual = abs(spectral.loss - exact.loss)
+        assert actual <= spectral.evidence.rule_error
+        assert actual <= abs(exact.loss) * mpmath.mpf(10) ** -spectral.evidence.verified_digits

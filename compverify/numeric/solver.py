@@ -131,7 +131,10 @@ class Evidence:
     half the working precision, to ``C`` (``verified_relative_to`` says which).  For a target
     evaluated by a quadrature rule (``numeric.gauss_rule``, ``numeric.sampled``) ``rule_error`` is the rule's
     estimated error of the loss and ``rule_digits`` the digits it leaves; ``verified_digits`` is
-    capped by them (both ``None`` for exact targets).
+    capped by them (both ``None`` for exact targets).  ``rule_refinement`` (or ``None``): when the
+    target has a finer rule (``target.finer()``) and the cap binds at a strict minimum, the loss
+    is re-evaluated at the answer with the finer rule (:func:`refine_rule`); ``loss`` is then that
+    value and ``rule_error`` its estimate.
     """
 
     grad_norm: Any
@@ -153,6 +156,7 @@ class Evidence:
     status: str
     rule_error: Any = None
     rule_digits: int | None = None
+    rule_refinement: dict | None = None
 
     def to_dict(self, dps: int) -> dict:
         def s(x, p=dps):
@@ -173,6 +177,7 @@ class Evidence:
             "newton_converged": self.newton_converged, "status": self.status,
             "rule_error": None if self.rule_error is None else s(self.rule_error, 6),
             "rule_digits": self.rule_digits,
+            "rule_refinement": self.rule_refinement,
         }
 
 
@@ -250,9 +255,12 @@ class SolveResult:
             + (" ..." if len(self.basins) > 6 else ""),
         ]
         if ev.rule_error is not None:
+            finer = ("" if ev.rule_refinement is None else
+                     f" (loss re-evaluated with the rule of step {ev.rule_refinement['step']}; "
+                     f"{ev.rule_refinement['coarse_rule_error']} before)")
             lines.append(f"  target by a quadrature rule: estimated loss error "
-                         f"{mpmath.nstr(ev.rule_error, 3)}, so at most {ev.rule_digits} digits "
-                         "are claimed")
+                         f"{mpmath.nstr(ev.rule_error, 3)}{finer}, so at most {ev.rule_digits} "
+                         "digits are claimed")
         if self.failed_restarts:
             lines.append(f"  {self.failed_restarts} restart(s) failed (non-finite or singular)")
         return "\n".join(lines)
@@ -682,9 +690,45 @@ def _rule_cap(problem: Problem, pol: Polished, scale: Any) -> tuple[Any, int | N
     return err, max(0, int(mpmath.floor(-mpmath.log10(err / abs(scale))))) if scale else 0
 
 
+def refine_rule(problem: Problem, theta: Any, dps: int, min_eig: Any) -> dict | None:
+    """The loss at ``theta`` (a strict minimiser of the rule's loss) with the target's finer rule.
+
+    The finer rule changes the loss by ``dL = (C_f - C) - 2 sum_j b_j (h_f - h)(v_j)`` and its
+    gradient by ``dg`` (``-2 (h_f - h)(v_j)`` in ``b_j``, ``-2 b_j grad(h_f - h)(v_j)`` in ``v_j``).
+    ``theta`` is stationary for the rule's loss, so it misses the finer rule's minimum by about
+    ``dg^T H^-1 dg / 2 <= |dg|^2 / (2 lambda_min)`` (``lambda_min`` the smallest eigenvalue of the
+    reduced Hessian): second order in the rule's error.  The returned ``error`` adds that bound to
+    the finer rule's own estimate (``C`` error plus ``2 sum |b_j| e_j``).  ``None`` when the target
+    has no finer rule or ``min_eig <= 0``.
+    """
+    target = problem.target
+    if not hasattr(target, "finer") or not min_eig > 0:
+        return None
+    fine = target.finer()
+    work = dps + NEWTON_GUARD
+    with mpmath.workdps(work):
+        b, V = problem.split(np.array([+x for x in theta], dtype=object))
+    h_c, g_c, _ = target.h_grad_estimate_mp(V, work)
+    h_f, g_f, e_f = fine.h_grad_estimate_mp(V, work)
+    C_c = target.C_mp(work)
+    C_f, C_e = fine.C_estimate_mp(work)
+    with mpmath.workdps(work):
+        dh = h_f - h_c
+        dL = (C_f - C_c) - 2 * mpmath.fsum(bj * x for bj, x in zip(b, dh, strict=True))
+        dg2 = mpmath.fsum(4 * x * x for x in dh) + mpmath.fsum(
+            4 * b[j] ** 2 * (g_f[j, k] - g_c[j, k]) ** 2 for j in range(problem.M)
+            for k in range(problem.d))
+        stationarity = dg2 / (2 * mpmath.mpf(min_eig))
+        fine_error = C_e + 2 * mpmath.fsum(abs(bj) * e for bj, e in zip(b, e_f, strict=True))
+        return {"step": fine.step, "loss_change": +dL, "C": +C_f,
+                "stationarity_bound": +stationarity, "fine_rule_error": +fine_error,
+                "error": stationarity + fine_error}
+
+
 def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jobs: int = 1, *,
           method: str = "varpro", maxiter: int = 3000, polish_max: int = 3,
-          eig_dps: int | None = None, progress: bool | None = None) -> SolveResult:
+          eig_dps: int | None = None, progress: bool | None = None,
+          refine: bool = True) -> SolveResult:
     """Minimise ``problem`` (a :class:`~compverify.numeric.objective.Problem`) to ``dps`` digits.
 
     ``restarts`` seeded float64 local searches (``method`` in :data:`METHODS`, ``maxiter``
@@ -692,6 +736,8 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     (at most ``polish_max`` tied ones); evidence, including an actual re-polish at ``dps + 20``.
     ``eig_dps`` (default ``min(dps + 10, 60)``) is the precision of the eigenvalue computations.
     ``progress``: a tqdm bar over restarts on stderr (``None``: only when stderr is a terminal).
+    ``refine``: for a rule target whose error caps the digits, re-evaluate the loss with the
+    target's finer rule (:func:`refine_rule`).
     Same arguments, same answer, whatever ``jobs``.
     """
     t0 = time.perf_counter()
@@ -736,12 +782,25 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     rel_to = "C" if small else "loss"
     verified = digits_agreeing(pol.loss, check.loss, dps, scale=C if small else None)
     rule_error, rule_digits = _rule_cap(problem, pol, C if small else pol.loss)
-    if rule_digits is not None:
-        verified = min(verified, rule_digits)
     hess_null, sym_dim, thr, resid, red = _evidence_spectrum(problem, pol, eig_dps)
     min_eig = red[0] if red else mpmath.mpf(0)
     extra = max(0, hess_null - sym_dim)
     status = _status(pol.converged, min_eig, thr, extra)
+    refinement, loss_shift, C_fine = None, 0, None
+    if (rule_digits is not None and rule_digits < verified and status.startswith("strict")
+            and refine):
+        ref = refine_rule(problem, pol.theta, dps, min_eig)
+        if ref is not None and ref["error"] < rule_error:
+            ref["coarse_rule_error"] = rule_error
+            loss_shift, C_fine, rule_error = ref["loss_change"], ref["C"], ref["error"]
+            with mpmath.workdps(dps + NEWTON_GUARD):
+                scale = C_fine if small else pol.loss + loss_shift
+                rule_digits = max(0, int(mpmath.floor(-mpmath.log10(rule_error / abs(scale)))))
+            refinement = {k: (v if isinstance(v, float) else mp_to_str(v, 6 if k != "loss_change"
+                                                                        else dps))
+                          for k, v in ref.items() if k != "C"}
+    if rule_digits is not None:
+        verified = min(verified, rule_digits)
     evidence = Evidence(
         grad_norm=pol.grad_norm, hessian_min_eig=min_eig, symmetry_null_dim=sym_dim,
         hessian_null_dim=hess_null, extra_null_dim=extra, null_threshold=thr,
@@ -749,13 +808,13 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
         verified_digits=verified, verified_relative_to=rel_to, check_dps=dps + CHECK_EXTRA,
         check_loss=check.loss, check_grad_norm=check.grad_norm,
         newton_iterations=pol.iterations, newton_converged=pol.converged, status=status,
-        rule_error=rule_error, rule_digits=rule_digits)
+        rule_error=rule_error, rule_digits=rule_digits, rule_refinement=refinement)
     t_evidence = time.perf_counter() - t0 - t_search - t_polish
 
     with mpmath.workdps(dps):
         b, V = problem.split(np.array([+x for x in pol.theta], dtype=object))
-        Cd = problem.C_mp(dps)
-        loss = +pol.loss
+        Cd = problem.C_mp(dps) if C_fine is None else +C_fine
+        loss = pol.loss + loss_shift
         rel = loss / Cd if Cd != 0 else mpmath.mpf("nan")
         coefficients = problem.coefficients(b, V)
         directions = problem.directions(V)

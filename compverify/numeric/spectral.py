@@ -50,6 +50,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import math
 from functools import cached_property
 from typing import Any
@@ -69,6 +70,7 @@ __all__ = ["SpectralTarget", "supports", "LAWS", "STEP", "X_LO"]
 STEP = 0.125
 SAFETY = 100.0
 X_LO = -3.75
+X_LO_FINE = -4.75
 LAWS = ("rademacher", "uniform", "gaussian")
 _SQRT3 = math.sqrt(3)
 _SMALL = 0.5  # |beta| max|w| below which the uniform law's tilted Taylor series is used
@@ -392,15 +394,15 @@ _LAW_CLASSES = {"rademacher": _Rademacher, "uniform": _Uniform, "gaussian": _Gau
 
 
 # ----------------------------------------------------------------------------- the rule
-def _grid(d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nodes ``x``, frequencies ``w(x)`` and trapezoid weights in ``w`` (``w'(x) STEP``).
+def _grid(d: int, step: float = STEP, x_lo: float = X_LO) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes ``x``, frequencies ``w(x)`` and trapezoid weights in ``w`` (``w'(x) step``).
 
-    The number of nodes is ``1 + 4k`` so the rules of step 2 STEP and 4 STEP are sub-grids.
+    The number of nodes is ``1 + 4k`` so the rules of step 2 step and 4 step are sub-grids.
     """
-    n = 1 + 4 * math.ceil((x_hi(d) - X_LO) / (4 * STEP))
-    x = X_LO + STEP * np.arange(n)
+    n = 1 + 4 * math.ceil((x_hi(d) - x_lo) / (4 * step))
+    x = x_lo + step * np.arange(n)
     w = np.exp(x - np.exp(-x))
-    return x, w, w * (1 + np.exp(-x)) * STEP
+    return x, w, w * (1 + np.exp(-x)) * step
 
 
 def _levels(T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -485,12 +487,28 @@ class SpectralTarget(RuleTarget):
         self.degree = act.homogeneous_degree
         f = self.form
         self._c = tuple(float(c) for c in (f.c0, f.c1, f.c2))
-        self.x, self.w, self.ww = _grid(d)
-        self.q = f.q(self.w) if f.odd else None
+        self._set_grid(STEP, X_LO)
+
+    def _set_grid(self, step: float, x_lo: float) -> None:
+        self.step, self.x_lo = step, x_lo
+        self.x, self.w, self.ww = _grid(self.d, step, x_lo)
+        self.q = self.form.q(self.w) if self.form.odd else None
         self.logf0 = self.law.log_f0(self.w)
-        self.method = (f"spectral quadrature: trapezoidal rule in two frequencies, step {STEP}, "
-                       f"{self.w.size}^2 nodes; error from the nested rules of step {2 * STEP}, "
-                       f"{4 * STEP}")
+        self.method = (f"spectral quadrature: trapezoidal rule in two frequencies, step {step}, "
+                       f"{self.w.size}^2 nodes; error from the nested rules of step {2 * step}, "
+                       f"{4 * step}")
+
+    def finer(self) -> SpectralTarget:
+        """The same target on the rule of half the step (four times the nodes).
+
+        The rules are nested, so the finer rule's levels are this rule and the next coarser one.
+        """
+        t = copy.copy(self)
+        t.__dict__.pop("_C_cache", None)  # C depends on the rule; E|w| does not
+        # the part of the integral below the first node is about w(x_lo) ~ 1e-20 at X_LO;
+        # X_LO_FINE takes it to ~1e-52, below what a finer rule can reach
+        t._set_grid(self.step / 2, min(self.x_lo, X_LO_FINE))
+        return t
 
     # --------------------------------------------------------------- E|w| (once, mpmath)
     def mean_norm_mp(self, dps: int) -> mpmath.mpf:
@@ -643,11 +661,52 @@ class SpectralTarget(RuleTarget):
             V, scale = V / r[:, None], r**self.degree
         integ = self._integrals(V, 0)
         levels = [self._assemble(V, integ, k, 0)[0] for k in range(3)]
+        edge, absum = self._edge_terms(integ)
+        return scale * _estimate(*levels, edge, absum + np.abs(levels[0]), model=self.law.squaring)
+
+    def _edge_terms(self, integ: dict) -> tuple[np.ndarray, np.ndarray]:
+        """What the truncated rule leaves out (its outermost nodes) and the sum of |terms|."""
         k_abs = self._c[2] ** 2 * 4 / math.pi**2
         edge = sum((k_abs if key == "abs" else 1.0) * r["edge"] for key, r in integ.items())
         absum = sum((k_abs if key == "abs" else 1.0) * r["abs"] for key, r in integ.items())
-        return scale * _estimate(*levels, self.abar * edge, self.abar * absum + np.abs(levels[0]),
-                                 model=self.law.squaring)
+        return self.abar * edge, self.abar * absum
+
+    def h_grad_estimate_mp(self, V: Any, dps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``h(v_j)``, its gradient and the rule's error estimate of ``h``, all in mpmath.
+
+        The estimate is that of :meth:`h_error` (module docstring) with the nested rules summed
+        in mpmath at ``dps`` digits, so it is not floored at float64 rounding: this is how a
+        finer rule (:meth:`finer`) shows the digits it adds.
+        """
+        dps = check_dps(dps)
+        self._check_v(np.array([[float(x) for x in row] for row in np.asarray(V)]))
+        with mpmath.workdps(dps + 10):
+            Vm = self._mp_rows(V, dps + 10)
+            if self.degree is None:
+                U, r, n = Vm, None, 0
+            else:
+                n = self.degree
+                r = np.array([mpmath.sqrt(mpmath.fsum(x * x for x in row)) for row in Vm],
+                             dtype=object)
+                U = np.array([[x / rj for x in row] for row, rj in zip(Vm, r, strict=True)],
+                             dtype=object)
+            out, lv = self._eval_mp_rule(U, 1, dps + 10, levels=True)
+            if r is not None:
+                out = _lift(r, U, out, n, 1)
+            scale = [mpmath.mpf(1)] * len(Vm) if r is None else [rj**n for rj in r]
+            Uf = np.array([[float(x) for x in row] for row in U])
+            edge, absum = self._edge_terms(self._integrals(Uf, 0))
+            err = np.empty(len(Vm), dtype=object)
+            floor = mpmath.mpf(10) ** (-dps)
+            for j in range(len(Vm)):
+                d1, d2 = abs(lv[0][j] - lv[1][j]), abs(lv[1][j] - lv[2][j])
+                e = d1
+                if self.law.squaring and d2 > 0:
+                    e = min(d1, SAFETY * d1 * d1 / d2)
+                e += mpmath.mpf(float(edge[j])) + floor * (mpmath.mpf(float(absum[j]))
+                                                           + abs(lv[0][j]))
+                err[j] = scale[j] * e
+        return round_mp(out[0], dps), round_mp(out[1], dps), round_mp(err, dps)
 
     def loss_error(self, b: Any, V: Any) -> float:
         """Estimated error of ``C - 2 sum_j b_j h(v_j) + b^T K b``: ``C_error + 2 sum |b_j| e_j``."""
@@ -664,7 +723,7 @@ class SpectralTarget(RuleTarget):
     def _weights_mp(self, i: int, j: int) -> dict:
         x1, x2 = mpmath.mpf(float(self.x[i])), mpmath.mpf(float(self.x[j]))
         w1, w2 = mpmath.exp(x1 - mpmath.exp(-x1)), mpmath.exp(x2 - mpmath.exp(-x2))
-        step = mpmath.mpf(STEP)
+        step = mpmath.mpf(self.step)  # a dyadic float: exact
         W1, W2 = w1 * (1 + mpmath.exp(-x1)) * step, w2 * (1 + mpmath.exp(-x2)) * step
         out = {"w1": w1, "w2": w2}
         if self._c[2] != 0:
@@ -691,7 +750,9 @@ class SpectralTarget(RuleTarget):
             lifted = _lift(r, U, out, self.degree, order)
         return tuple(None if x is None else round_mp(x, dps) for x in lifted)
 
-    def _eval_mp_rule(self, Vm: Any, order: int, dps: int) -> tuple:
+    def _eval_mp_rule(self, Vm: Any, order: int, dps: int, levels: bool = False) -> tuple:
+        """``(h, grad, hess)`` of the rule in mpmath; with ``levels``, also ``h`` at the three
+        nested levels (steps ``step``, ``2 step``, ``4 step``) for the error estimate."""
         Vf = self._check_v(np.array([[float(x) for x in row] for row in Vm]))
         parts, _ = self._parts(Vf, 0)
         T_abs = sum(np.abs(W[:, :, None] * val).sum(-1) for val, _, _, W in parts.values())
@@ -701,6 +762,7 @@ class SpectralTarget(RuleTarget):
         for key in acc:
             acc[key][1][:] = mpmath.mpf(0)
             acc[key][2][:] = mpmath.mpf(0)
+        lev = {key: [[mpmath.mpf(0)] * M for _ in range(3)] for key in parts}
         law = self.law
         for i, j in zip(*(idx.tolist() for idx in np.nonzero(self._keep(T_abs, dps))), strict=True):
             with mpmath.workdps(dps + self._extra_digits(i, j)):
@@ -721,7 +783,12 @@ class SpectralTarget(RuleTarget):
                             cp, cq, cb = P / 2, Q / 2, -B
                         else:
                             cp, cq, cb = -P / 2, Q / 2, mpmath.mpf(0)
-                        acc[key][0][jm] += W * (cp + cq + cb)
+                        T = W * (cp + cq + cb)
+                        acc[key][0][jm] += T
+                        if levels and i % 2 == 0 and j % 2 == 0:
+                            lev[key][1][jm] += 4 * T
+                            if i % 4 == 0 and j % 4 == 0:
+                                lev[key][2][jm] += 16 * T
                         if order >= 1:
                             for k in range(d):
                                 acc[key][1][jm, k] += W * (w2 * (cp * fp[k][1] - cq * fm[k][1])
@@ -738,7 +805,12 @@ class SpectralTarget(RuleTarget):
                                     acc[key][2][jm, k, l] += W * (w2 * w2 * (cp * tp + cq * tq)
                                                                   + cb * tb)
         with mpmath.workdps(dps + 10):
-            return self._assemble_mp(Vm, acc, order, dps)
+            out = self._assemble_mp(Vm, acc, order, dps)
+            if not levels:
+                return out
+            coarser = tuple(self._assemble_mp(Vm, {key: [lev[key][k], None, None] for key in acc},
+                                              0, dps)[0] for k in (1, 2))
+            return out, (out[0], *coarser)
 
     def _assemble_mp(self, Vm: np.ndarray, acc: dict, order: int, dps: int) -> tuple:
         M, d = Vm.shape
@@ -759,7 +831,7 @@ class SpectralTarget(RuleTarget):
                    + c1 * c1 * m * mpmath.fsum(v))
             val += mpmath.fsum(coef[k] * acc[k][0][jm] for k in acc)
             h[jm] = a * val
-            for k in range(d):
+            for k in range(d if order >= 1 else 0):
                 gk = lin_norm * v[k] / nv + c1 * c1 * m
                 gk += mpmath.fsum(coef[key] * acc[key][1][jm, k] for key in acc)
                 g[jm, k] = a * gk
@@ -823,6 +895,19 @@ class SpectralTarget(RuleTarget):
 
     def C(self) -> float:
         return float(self.C_mp(20))
+
+    def C_estimate_mp(self, dps: int) -> tuple[mpmath.mpf, mpmath.mpf]:
+        """``C`` and its estimated error in mpmath (exact for rademacher: only rounding)."""
+        C = self.C_mp(dps)
+        fine, mid, coarse = self.__dict__["_C_cache"][dps]
+        with mpmath.workdps(dps + 5):
+            err = mpmath.mpf(10) ** (-dps) * abs(fine)
+            d1, d2 = abs(fine - mid), abs(mid - coarse)
+            if self.law.squaring and d2 > 0:
+                err += min(d1, SAFETY * d1 * d1 / d2)
+            else:
+                err += d1
+        return C, err
 
     def C_error(self) -> float:
         self.C_mp(20)

@@ -25,8 +25,9 @@ Gaussian weights with a non-polynomial, non-homogeneous sigma use the product Ga
 :mod:`compverify.numeric.gauss_rule` (about 9-14 digits); i.i.d. uniform entries and Rademacher
 entries with ``d > 12`` the spectral rule of :mod:`compverify.numeric.spectral` where the activation
 has a spectral form, else the randomized quasi-Monte Carlo rules of
-:mod:`compverify.numeric.sampled` (about 4-6 digits).  Both carry an error estimate (``loss_error``) that caps the solver's verified
-digits.  :func:`gaussian_target` and :func:`from_options` choose the route.
+:mod:`compverify.numeric.sampled` (about 4-6 digits).  All carry an error estimate
+(``loss_error``) that caps the solver's verified digits.  :func:`gaussian_target` and
+:func:`from_options` choose the route.
 
 >>> t = from_options("isotropic", d=3, mean=None, scale=None, activation="relu")
 >>> import numpy as np
