@@ -218,7 +218,7 @@ def test_solve_refines_the_loss_with_the_finer_rule():
     exact = solve(Problem("relu", RademacherTarget("relu", 4, mean=0.25, scale=0.5), 1),
                   restarts=2, seed=0, dps=20)
     ref = spectral.evidence.rule_refinement
-    assert ref is not None and ref["step"] == 0.0625
+    assert ref is not None and ref["step"] == "0.0625"
     with mpmath.workdps(30):
         actual = abs(spectral.loss - exact.loss)
         assert actual <= spectral.evidence.rule_error

@@ -796,8 +796,8 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
             with mpmath.workdps(dps + NEWTON_GUARD):
                 scale = C_fine if small else pol.loss + loss_shift
                 rule_digits = max(0, int(mpmath.floor(-mpmath.log10(rule_error / abs(scale)))))
-            refinement = {k: (v if isinstance(v, float) else mp_to_str(v, 6 if k != "loss_change"
-                                                                        else dps))
+            refinement = {k: (repr(v) if isinstance(v, float) else
+                              mp_to_str(v, dps if k == "loss_change" else 6))
                           for k, v in ref.items() if k != "C"}
     if rule_digits is not None:
         verified = min(verified, rule_digits)
