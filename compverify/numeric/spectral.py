@@ -41,6 +41,15 @@ tests, which check that ``e`` bounds the actual error against exact references),
 edge terms and a float64 floor.  For uniform entries, where the tests showed slower
 convergence (ReLU, d = 1), ``e = d1``: the coarser rule's error, a conservative bound.
 
+:meth:`SpectralTarget.finer` is the rule of half the step with its first node lower
+(``X_LO_FINE``: the part of the integral below it drops from about 1e-20 to 1e-52), and
+:meth:`SpectralTarget.h_grad_estimate_mp` sums the nested levels in mpmath, so the estimate is not
+floored at float64 rounding.  The solver uses them to re-evaluate a loss whose digits the rule caps
+(:func:`compverify.numeric.solver.refine_rule`).  Convergence is exponential for generic
+directions (Rademacher relu, d = 6: error 1.7e-17 at step 1/8, 1.2e-33 at 1/16) but only
+algebraic where ``v`` points at an atom of the law (``|rho| = 1`` makes the kernel's third
+derivative singular): there the finer rule gains about one digit.
+
 >>> import numpy as np
 >>> t = SpectralTarget("relu", 3, "rademacher", mean=0.2)
 >>> v = np.array([[0.5, -0.2, 0.4]])
