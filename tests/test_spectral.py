@@ -223,3 +223,19 @@ def test_solve_refines_the_loss_with_the_finer_rule():
         actual = abs(spectral.loss - exact.loss)
         assert actual <= spectral.evidence.rule_error
         assert actual <= abs(exact.loss) * mpmath.mpf(10) ** -spectral.evidence.verified_digits
+
+
+@pytest.mark.parametrize("law,spec", [("uniform", "relu"), ("rademacher", "tanh")])
+def test_arb_and_mpmath_arithmetic_agree(law, spec):
+    # the multiprecision rule runs on python-flint's arb; mpmath is the reference implementation
+    import compverify.numeric.spectral as sp
+
+    t = SpectralTarget(spec, 2, law, mean=-0.1)
+    V = np.array([[0.7, -0.4], [-0.3, -0.9]])   # negative entries: signs survive the conversion
+    assert t.arith.name == "arb"
+    a = t.h_hess_mp(V, 30), t.h_grad_mp(V, 30)
+    t.arith = sp._MpArith
+    b = t.h_hess_mp(V, 30), t.h_grad_mp(V, 30)
+    with mpmath.workdps(40):
+        for x, y in zip(a, b, strict=True):
+            assert max(abs(p - q) for p, q in zip(x.ravel(), y.ravel(), strict=True)) < 1e-28
