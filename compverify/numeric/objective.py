@@ -270,6 +270,8 @@ class Problem:
 
     def _cross(self, V: np.ndarray, order: int) -> CrossTerm:
         t = self.target
+        if hasattr(t, "h_derivatives"):  # a rule target: one pass gives all orders
+            return CrossTerm(*t.h_derivatives(V, order))
         return CrossTerm(t.h(V), t.h_grad(V) if order >= 1 else None,
                          t.h_hess(V) if order >= 2 else None)
 
@@ -306,8 +308,11 @@ class Problem:
         theta = mp_array(theta, w)
         b, V = self.split(theta)
         t = self.target
-        ct = CrossTerm(t.h_mp(V, w), t.h_grad_mp(V, w) if order >= 1 else None,
-                       t.h_hess_mp(V, w) if order >= 2 else None)
+        if hasattr(t, "h_derivatives_mp"):  # a rule target: one pass gives all orders
+            ct = CrossTerm(*t.h_derivatives_mp(V, order, w))
+        else:
+            ct = CrossTerm(t.h_mp(V, w), t.h_grad_mp(V, w) if order >= 1 else None,
+                           t.h_hess_mp(V, w) if order >= 2 else None)
         st = self_term_mp(self.kernel, b, V, order=order, dps=w)
         with mpmath.workdps(w):
             _, value, gb, gV, H = combine_terms(b, ct, st, order, self.C_mp(w))

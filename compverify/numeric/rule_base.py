@@ -68,6 +68,16 @@ class RuleTarget:
     def h_mp(self, V: Any, dps: int) -> np.ndarray:
         return self._eval_mp(V, 0, dps)[0]
 
+    def h_derivatives(self, V: Any, order: int) -> tuple:
+        """``(h, grad, hess)`` up to ``order`` (``None`` above it) from one pass of the rule."""
+        out = self._eval(self._check(V), order)
+        return tuple(x if k <= order else None for k, x in enumerate(out))
+
+    def h_derivatives_mp(self, V: Any, order: int, dps: int) -> tuple:
+        """mpmath :meth:`h_derivatives` at ``dps`` digits."""
+        out = self._eval_mp(V, order, dps)
+        return tuple(x if k <= order else None for k, x in enumerate(out))
+
     def h_grad_mp(self, V: Any, dps: int) -> np.ndarray:
         return self._eval_mp(V, 1, dps)[1]
 
