@@ -117,6 +117,7 @@ class _MpArith:
     fsum = staticmethod(mpmath.fsum)
     fprod = staticmethod(mpmath.fprod)
     precision = staticmethod(mpmath.workdps)
+    extra_bits = staticmethod(mpmath.extraprec)
 
     @staticmethod
     def pi() -> Any:
@@ -160,7 +161,9 @@ class _ArbArith:
         return x.exp()
 
     def erfc(self, x: Any) -> Any:
-        y = x.erfc()
+        # at the ball's midpoint: only midpoints are used, and the input radius alone would cost
+        # log2(x^2) bits of the output's accuracy far in the tail
+        y = x.mid().erfc()
         prec = self.flint.ctx.prec
         if y.rel_accuracy_bits() < prec - 30:  # arb gives only a bound far in the tail
             with mpmath.workprec(prec):
@@ -188,6 +191,16 @@ class _ArbArith:
         ctx = self.flint.ctx
         saved = ctx.prec
         ctx.dps = dps
+        try:
+            yield
+        finally:
+            ctx.prec = saved
+
+    @contextlib.contextmanager
+    def extra_bits(self, bits: int) -> Any:
+        ctx = self.flint.ctx
+        saved = ctx.prec
+        ctx.prec = saved + bits
         try:
             yield
         finally:
@@ -365,7 +378,10 @@ class _Uniform(_Law):
         self.a = (self.hi - self.lo) / 2  # the half-width the float endpoints describe
 
     def _a_mp(self) -> Any:
-        return (mpmath.mpf(self.hi) - mpmath.mpf(self.lo)) / 2
+        # exact (a difference of two doubles halved), whatever mpmath's working precision: the
+        # arb loop calls this outside mpmath's precision context
+        with mpmath.workprec(2200):
+            return (mpmath.mpf(self.hi) - mpmath.mpf(self.lo)) / 2
 
     def bound(self) -> float:
         return max(abs(self.lo), abs(self.hi))
@@ -456,7 +472,7 @@ class _Uniform(_Law):
         f = Z * root / (2 * A.num(self._a_mp()) * w1)
         return f, -(p1 - p2) / Z, (y1 * p1 - y2 * p2) / Z
 
-    def pair_mp(self, w1: Any, w2: Any) -> Any:
+    def pair_mp(self, w1: Any, w2: Any, A: Any = _MpArith) -> Any:
         """``E exp(-(w1 w + w2 w')^2/2)`` for independent entries (``w2`` signed).
 
         ``(1/(4 a^2 w1 w2))`` times the second difference over the corners of
@@ -465,18 +481,18 @@ class _Uniform(_Law):
         corners straddle 0, and ``l`` decays, so large frequencies cancel nothing.
         """
         def tail(y: Any) -> Any:
-            return mpmath.exp(-y * y / 2) - mpmath.sqrt(mpmath.pi / 2) * abs(y) * mpmath.erfc(
-                abs(y) / mpmath.sqrt(2))
+            return A.exp(-y * y / 2) - A.sqrt(A.pi() / 2) * abs(y) * A.erfc(abs(y) / A.sqrt(two))
 
-        lo, hi = mpmath.mpf(self.lo), mpmath.mpf(self.hi)
+        two = A.num(2)
+        lo, hi = A.num(self.lo), A.num(self.hi)
         ys = [w1 * hi + w2 * hi, w1 * lo + w2 * hi, w1 * hi + w2 * lo, w1 * lo + w2 * lo]
+        yf = [float(A.to_mpf(y)) for y in ys]
         sg = [1, -1, -1, 1]
-        with mpmath.extraprec(int(8 * mpmath.log(2 + max(abs(y) for y in ys), 2)) + 10):
-            sec = mpmath.fsum(c * tail(y) for c, y in zip(sg, ys, strict=True))
-            if min(ys) < 0 < max(ys):
-                sec += mpmath.sqrt(mpmath.pi / 2) * mpmath.fsum(
-                    c * abs(y) for c, y in zip(sg, ys, strict=True))
-        return sec / (4 * self._a_mp() ** 2 * w1 * w2)
+        with A.extra_bits(int(8 * math.log2(2 + max(abs(y) for y in yf))) + 10):
+            sec = A.fsum(c * tail(y) for c, y in zip(sg, ys, strict=True))
+            if min(yf) < 0 < max(yf):
+                sec += A.sqrt(A.pi() / 2) * A.fsum(c * abs(y) for c, y in zip(sg, ys, strict=True))
+        return sec / (4 * A.num(self._a_mp()) ** 2 * w1 * w2)
 
     def expect_mp(self, fn: Any) -> Any:
         return mpmath.quad(fn, [self.lo, self.hi]) / (2 * self._a_mp())
@@ -975,16 +991,20 @@ class SpectralTarget(RuleTarget):
 
     def _C_levels_mp(self, dps: int) -> tuple:
         """``C`` at the three rule levels, mpmath at ``dps`` digits (continuous laws)."""
-        n, d, law = self.w.size, self.d, self.law
-        sums = {key: [mpmath.mpf(0)] * 3 for key in ("abs", "odd")}
+        n, d, law, A = self.w.size, self.d, self.law, self.arith
+        with A.precision(dps + 10):
+            sums = {key: [A.num(0)] * 3 for key in ("abs", "odd")}
         for i in range(n):
             for j in range(i, n):  # the integrand is symmetric in (w1, w2): w, w' are iid
-                with mpmath.workdps(dps + self._extra_digits(i, j)):
-                    wt = self._weights_mp(i, j)
+                extra = dps + self._extra_digits(i, j)
+                with mpmath.workdps(extra):
+                    wt = {k: A.num(x) for k, x in self._weights_mp(i, j).items()}
+                with A.precision(extra):
                     w1, w2 = wt["w1"], wt["w2"]
-                    Fp = law.pair_mp(w1, w2) ** d
-                    Fm = law.pair_mp(w1, -w2) ** d
-                    B = (law.f_mp(w1, 0)[0] * law.f_mp(w2, 0)[0]) ** d
+                    Fp = law.pair_mp(w1, w2, A) ** d
+                    Fm = law.pair_mp(w1, -w2, A) ** d
+                    zero = A.num(0)
+                    B = (law.f_mp(w1, zero, A)[0] * law.f_mp(w2, zero, A)[0]) ** d
                     vals = {"abs": (Fp + Fm) / 2 - B, "odd": (Fm - Fp) / 2}
                     for key in sums:
                         if key not in wt:
@@ -996,6 +1016,7 @@ class SpectralTarget(RuleTarget):
                         if i % 4 == 0 and j % 4 == 0:
                             sums[key][2] += 16 * T
         with mpmath.workdps(dps + 10):
+            sums = {key: [A.to_mpf(x) for x in val] for key, val in sums.items()}
             c0, c1, c2 = self.form.coefficients_mp()
             Ew = self.mean_norm_mp(dps + 5)
             m = mpmath.mpf(self.m)
