@@ -239,3 +239,12 @@ def test_arb_and_mpmath_arithmetic_agree(law, spec):
     with mpmath.workdps(40):
         for x, y in zip(a, b, strict=True):
             assert max(abs(p - q) for p, q in zip(x.ravel(), y.ravel(), strict=True)) < 1e-28
+
+
+def test_spectral_target_pickles_for_worker_processes():
+    import pickle
+
+    t = SpectralTarget("relu", 3, "uniform", mean=0.1)
+    t2 = pickle.loads(pickle.dumps(t))
+    V = np.array([[0.3, 0.2, -0.1]])
+    assert t2.arith.name == "arb" and t2.h_mp(V, 20)[0] == t.h_mp(V, 20)[0]

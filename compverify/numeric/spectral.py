@@ -143,6 +143,9 @@ class _ArbArith:
         self.flint = flint
         self.arb = flint.arb
 
+    def __reduce__(self) -> tuple:  # targets travel to worker processes (solve --jobs)
+        return (_ArbArith, ())
+
     def num(self, x: Any) -> Any:
         if isinstance(x, mpmath.mpf):
             sign, man, exp, _ = x._mpf_  # man_exp drops the sign
