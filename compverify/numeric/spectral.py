@@ -41,7 +41,9 @@ tests, which check that ``e`` bounds the actual error against exact references),
 edge terms and a float64 floor.  For uniform entries with an activation that has a ``|z|`` part
 or is homogeneous (relu, abs, leaky_relu, step, sign), where the tests showed slower convergence
 (the box's edges make ridges in the integrand), ``e = d1``: the coarser rule's error, a
-conservative bound.
+conservative bound.  So do directions within ``ATOM_GAP`` (in ``1 - |cos|``) of an atom of the
+Rademacher law when the activation is relu-like: the kernel's singularity at ``|rho| = 1`` makes a
+ridge in the integrand there, and the squaring model was found to underestimate the error.
 
 :meth:`SpectralTarget.finer` is the rule of half the step with its first node lower
 (``X_LO_FINE``: the part of the integral below it drops from about 1e-20 to 1e-52), and
