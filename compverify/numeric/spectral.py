@@ -301,10 +301,10 @@ class _Rademacher(_Law):
         small = np.abs(x) < 0.5
         xs = np.where(small, x, 0.0)
         sech_y = 2 * np.exp(-np.abs(y)) / (1 + np.exp(-2 * np.abs(y)))
+        lm, lp = _logcosh(x - y), _logcosh(x + y)
         E = np.where(small, 0.5 * np.log1p((np.sinh(xs) * sech_y) ** 2),
-                     0.5 * (_logcosh(x - y) + _logcosh(x + y)) - _logcosh(y))
-        O = -beta * m + np.where(small, -np.arctanh(np.tanh(y) * np.tanh(xs)),
-                                 0.5 * (_logcosh(x - y) - _logcosh(x + y)))
+                     0.5 * (lm + lp) - _logcosh(y))
+        O = -beta * m + np.where(small, -np.arctanh(np.tanh(y) * np.tanh(xs)), 0.5 * (lm - lp))
         tm, tp = np.tanh(x - y), np.tanh(x + y)
         E1 = s / 2 * (tm + tp)
         O1 = -m + s / 2 * (tm - tp)
