@@ -862,26 +862,14 @@ class SpectralTarget(RuleTarget):
         """
         dps = check_dps(dps)
         self._check_v(np.array([[float(x) for x in row] for row in np.asarray(V)]))
+        out, lv, U, scale = self._eval_mp_lifted(V, 1, dps, levels=True)
         with mpmath.workdps(dps + 10):
-            Vm = self._mp_rows(V, dps + 10)
-            if self.degree is None:
-                U, r, n = Vm, None, 0
-            else:
-                n = self.degree
-                r = np.array([mpmath.sqrt(mpmath.fsum(x * x for x in row)) for row in Vm],
-                             dtype=object)
-                U = np.array([[x / rj for x in row] for row, rj in zip(Vm, r, strict=True)],
-                             dtype=object)
-            out, lv = self._eval_mp_rule(U, 1, dps + 10, levels=True)
-            if r is not None:
-                out = _lift(r, U, out, n, 1)
-            scale = [mpmath.mpf(1)] * len(Vm) if r is None else [rj**n for rj in r]
             Uf = np.array([[float(x) for x in row] for row in U])
             edge, absum = self._edge_terms(self._integrals(Uf, 0))
-            err = np.empty(len(Vm), dtype=object)
+            err = np.empty(len(U), dtype=object)
             floor = mpmath.mpf(10) ** (-dps)
             model = self._model(Uf)
-            for j in range(len(Vm)):
+            for j in range(len(U)):
                 d1, d2 = abs(lv[0][j] - lv[1][j]), abs(lv[1][j] - lv[2][j])
                 e = _difference_estimate(d1, d2, bool(model[j]))
                 e += mpmath.mpf(float(edge[j])) + floor * (mpmath.mpf(float(absum[j]))
@@ -922,14 +910,26 @@ class SpectralTarget(RuleTarget):
         dps = check_dps(dps)
         if self.degree is None:
             return self._eval_mp_rule(self._mp_rows(V, dps), order, dps)
+        out, _, _, _ = self._eval_mp_lifted(V, order, dps, levels=False)
+        return tuple(None if x is None else round_mp(x, dps) for x in out)
+
+    def _eval_mp_lifted(self, V: Any, order: int, dps: int, levels: bool) -> tuple:
+        """The mpmath rule at ``dps + 10`` digits, on unit directions for a homogeneous sigma
+        (lifted back, :func:`_lift`): ``(out, levels or None, U, scale)`` with ``U`` the
+        directions the rule ran on and ``scale`` the factors ``|v|^n`` of the levels."""
         with mpmath.workdps(dps + 10):
             Vm = self._mp_rows(V, dps + 10)
+            if self.degree is None:
+                res = self._eval_mp_rule(Vm, order, dps + 10, levels=levels)
+                out, lv = res if levels else (res, None)
+                return out, lv, Vm, [mpmath.mpf(1)] * len(Vm)
+            n = self.degree
             r = np.array([mpmath.sqrt(mpmath.fsum(x * x for x in row)) for row in Vm], dtype=object)
             U = np.array([[x / rj for x in row] for row, rj in zip(Vm, r, strict=True)],
                          dtype=object)
-            out = self._eval_mp_rule(U, order, dps + 10)
-            lifted = _lift(r, U, out, self.degree, order)
-        return tuple(None if x is None else round_mp(x, dps) for x in lifted)
+            res = self._eval_mp_rule(U, order, dps + 10, levels=levels)
+            out, lv = res if levels else (res, None)
+            return _lift(r, U, out, n, order), lv, U, [rj**n for rj in r]
 
     def _eval_mp_rule(self, Vm: Any, order: int, dps: int, levels: bool = False) -> tuple:
         """``(h, grad, hess)`` of the rule in mpmath; with ``levels``, also ``h`` at the three
