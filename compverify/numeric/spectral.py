@@ -146,17 +146,27 @@ class _ArbArith:
         self.flint = flint
         self.arb = flint.arb
 
+    @contextlib.contextmanager
+    def _working(self, *, prec: int | None = None, dps: int | None = None) -> Any:
+        """arb's (global) working precision set for the block, then restored."""
+        ctx = self.flint.ctx
+        saved = ctx.prec
+        if dps is not None:
+            ctx.dps = dps
+        else:
+            ctx.prec = prec
+        try:
+            yield
+        finally:
+            ctx.prec = saved
+
     def num(self, x: Any) -> Any:
         if isinstance(x, mpmath.mpf):
             sign, man, exp, _ = x._mpf_  # man_exp drops the sign
             man = -int(man) if sign else int(man)
-            ctx = self.flint.ctx
-            saved = ctx.prec
-            ctx.prec = max(saved, man.bit_length() + 8)  # the product below is exact
-            try:
+            # the product below is exact
+            with self._working(prec=max(self.flint.ctx.prec, man.bit_length() + 8)):
                 return self.arb(self.flint.fmpz(man)) * self.arb(2) ** int(exp)
-            finally:
-                ctx.prec = saved
         return self.arb(x)  # float or int: exact
 
     @staticmethod
@@ -189,25 +199,11 @@ class _ArbArith:
     def pi(self) -> Any:
         return self.arb.pi()
 
-    @contextlib.contextmanager
     def precision(self, dps: int) -> Any:
-        ctx = self.flint.ctx
-        saved = ctx.prec
-        ctx.dps = dps
-        try:
-            yield
-        finally:
-            ctx.prec = saved
+        return self._working(dps=dps)
 
-    @contextlib.contextmanager
     def extra_bits(self, bits: int) -> Any:
-        ctx = self.flint.ctx
-        saved = ctx.prec
-        ctx.prec = saved + bits
-        try:
-            yield
-        finally:
-            ctx.prec = saved
+        return self._working(prec=self.flint.ctx.prec + bits)
 
     @staticmethod
     def to_mpf(x: Any) -> Any:
