@@ -44,7 +44,6 @@ __all__ = ["M", "LAWS", "power_sum", "polynomial_iid", "kernel_invariants"]
 
 #: the entries' mean (the scale is :data:`compverify.symbolic.meanfield.S`)
 M = sympy.Symbol("m", real=True)
-_TAU, _U, _TAU2, _SIG = sympy.symbols("tau u tau2 sigma", real=True)
 
 
 def _gaussian(k: int) -> sympy.Expr:
