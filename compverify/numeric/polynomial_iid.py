@@ -52,8 +52,7 @@ class _PowerSumPolynomial:
         self.coeffs = [sympy.Poly(c, M, S).terms() for _, c in poly.terms()]
 
     def coefficient_values(self, m: Any, s: Any, one: Any) -> np.ndarray:
-        vals = [sum((one * int(q.p) / int(q.q) * m**a * s**c for (a, c), q in terms), one * 0)
-                for terms in self.coeffs]
+        vals = [_sum_terms(terms, m, s, one) for terms in self.coeffs]
         return np.array(vals, dtype=object if isinstance(one, mpmath.mpf) else float)
 
     def derivative_terms(self, coef: np.ndarray) -> tuple[list, list]:
@@ -70,6 +69,11 @@ class _PowerSumPolynomial:
                 row.append((c2, e2))
             second.append(row)
         return first, second
+
+
+def _sum_terms(terms: list, m: Any, s: Any, one: Any) -> Any:
+    """``sum q m^a s^c`` over exact terms ``((a, c), q)``, in the number type of ``one``."""
+    return sum((one * int(q.p) / int(q.q) * m**a * s**c for (a, c), q in terms), one * 0)
 
 
 def _monomials(P: np.ndarray, exps: np.ndarray) -> np.ndarray:
@@ -98,7 +102,8 @@ class PolynomialIidTarget(RuleTarget):
         h = self.mf.h.subs({D: self.d, ABAR: sympy.Rational(self.abar_str)})
         K = max([int(str(x)[1:]) for x in h.free_symbols - {M, S}] + [2])
         self.poly = _PowerSumPolynomial(sympy.expand(h), K)
-        self._C_expr = sympy.expand(self.mf.C.subs({D: self.d, ABAR: sympy.Rational(self.abar_str)}))
+        C = sympy.expand(self.mf.C.subs({D: self.d, ABAR: sympy.Rational(self.abar_str)}))
+        self._C_terms = sympy.Poly(C, M, S).terms()
         self._float_terms = self._terms(m, s, 1.0)
         self._C_float: float | None = None
         self.method = f"closed form (polynomial in the power sums of v; i.i.d. {law} moments)"
@@ -168,9 +173,7 @@ class PolynomialIidTarget(RuleTarget):
     def C_mp(self, dps: int) -> mpmath.mpf:
         dps = check_dps(dps)
         with mpmath.workdps(dps + _GUARD):
-            m, s = self._mp_params()
-            val = sum((mpmath.mpf(int(q.p)) / int(q.q) * m**a * s**c
-                       for (a, c), q in sympy.Poly(self._C_expr, M, S).terms()), mpmath.mpf(0))
+            val = _sum_terms(self._C_terms, *self._mp_params(), mpmath.mpf(1))
         with mpmath.workdps(dps):
             return +val
 
