@@ -1,4 +1,6 @@
-"""Spectral forms of activations: ``sigma(z) = c0 + c1 z + c2 |z| + int_0^inf q(w) sin(w z) dw``.
+"""Spectral forms of activations: ``sigma(z) = c0 + c1 z + int_0^inf p(w) (1 - cos(w z)) dw
++ int_0^inf q(w) sin(w z) dw`` (an even part with a cosine density ``p``, an odd part with a sine
+density ``q``).
 
 The form is what lets an expectation over weights with a *product law* (i.i.d. entries) be taken
 coordinate by coordinate (:mod:`compverify.numeric.spectral`): with it the Gaussian expectation
@@ -11,7 +13,9 @@ Derived from the SymPy expression:
   ``c1 = (alpha - beta)/2``, ``c2 = (alpha + beta)/2`` (relu, abs, leaky_relu);
 * of degree 0: ``c0 = (alpha + beta)/2`` and ``(alpha - beta)/2 sign(z)`` (step, sign);
 * otherwise the expression rewritten in ``tanh`` and expanded must be a sum of a constant,
-  ``c z``, ``c tanh(l z)`` and ``c erf(l z)`` terms (tanh, sigmoid = 1/2 + tanh(z/2)/2, erf).
+  ``c z``, odd atoms ``c tanh(l z)``, ``c erf(l z)`` and even atoms ``c z tanh(l z)``,
+  ``c z erf(l z)`` (tanh, sigmoid = 1/2 + tanh(z/2)/2, erf, gelu = z/2 + z erf(z/sqrt2)/2,
+  silu = z/2 + z tanh(z/2)/2).
 
 The odd densities (Fourier sine transforms, ``l > 0``)::
 
@@ -20,7 +24,17 @@ The odd densities (Fourier sine transforms, ``l > 0``)::
     erf(l z)   = int (2/pi) exp(-w^2/(4 l^2)) / w  sin(w z) dw
 
 (``int_0^inf sin(a x)/sinh(b x) dx = pi/(2b) tanh(a pi/(2b))``; the erf line differentiates to
-``(2/sqrt(pi)) exp(-l^2 z^2) l``.)  The tests check each against numerical integration.
+``(2/sqrt(pi)) exp(-l^2 z^2) l``.)  The even densities, ``p(w) = c2 (2/pi)/w^2`` for ``c2 |z|`` and
+for an even atom ``z a(l z)`` with ``a(l z) = int q_a(w) sin(w z) dw`` the function ``-q_a'(w)``
+(``z sin(w z) = -d/dw (cos(w z) - 1)``, then integration by parts)::
+
+    |z|          = int (2/pi) / w^2                                   (1 - cos(w z)) dw
+    z tanh(l z)  = int pi/(2 l^2) cosh(x) / sinh(x)^2, x = pi w/(2 l)  (1 - cos(w z)) dw
+    z erf(l z)   = int (2/pi) exp(-w^2/(4 l^2)) (1/w^2 + 1/(2 l^2))    (1 - cos(w z)) dw
+
+All three behave like ``(2/pi)/w^2`` at ``w -> 0`` (the activation grows like ``|z|``); the atoms'
+densities decay exponentially, so (unlike ``|z|``) they add no ridge to the frequency integrand.
+The tests check each against numerical integration.
 
 >>> f = spectral_form(sympy.Max(0, Z))
 >>> (f.c0, f.c1, f.c2, f.odd)
@@ -29,6 +43,7 @@ The odd densities (Fourier sine transforms, ``l > 0``)::
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -47,12 +62,51 @@ _KINDS = ("sign", "tanh", "erf")
 
 @dataclass(frozen=True)
 class SpectralForm:
-    """``c0 + c1 z + c2 |z| + sum_i coef_i atom_i(lam_i z)``; ``odd`` holds ``(coef, kind, lam)``."""
+    """``c0 + c1 z + c2 |z| + sum_i coef_i atom_i(lam_i z) + sum_k coef_k z atom_k(lam_k z)``.
+
+    ``odd`` holds ``(coef, kind, lam)`` of the odd atoms (kind sign, tanh or erf), ``even`` those
+    of the even atoms ``z tanh(lam z)``, ``z erf(lam z)`` (kind tanh or erf).
+    """
 
     c0: sympy.Expr
     c1: sympy.Expr
     c2: sympy.Expr
     odd: tuple[tuple[sympy.Expr, str, sympy.Expr], ...]
+    even: tuple[tuple[sympy.Expr, str, sympy.Expr], ...] = ()
+
+    @property
+    def has_even(self) -> bool:
+        """Whether the even density ``p`` is nonzero (a ``|z|`` part or an even atom)."""
+        return self.c2 != 0 or bool(self.even)
+
+    def p(self, w: Any) -> np.ndarray:
+        """The even density ``p(w)`` at ``w > 0`` (float64), ``|z|`` part included."""
+        w = np.asarray(w, dtype=float)
+        out = float(self.c2) * (2 / math.pi) / (w * w)
+        for coef, kind, lam in self.even:
+            c, lm = float(coef), float(lam)
+            if kind == "tanh":
+                # cosh(x)/sinh(x)^2 = 2 e^-x (1 + e^-2x) / (1 - e^-2x)^2, safe for large x
+                x = math.pi * w / (2 * lm)
+                e2 = np.exp(-2 * x)
+                out = out + c * math.pi / (2 * lm * lm) * 2 * np.exp(-x) * (1 + e2) / np.expm1(-2 * x) ** 2
+            else:
+                gauss = np.exp(-w * w / (4 * lm * lm))
+                out = out + c * (2 / math.pi) * gauss * (1 / (w * w) + 1 / (2 * lm * lm))
+        return out
+
+    def p_mp(self, w: mpmath.mpf, smooth_only: bool = False) -> mpmath.mpf:
+        """``p(w)`` in mpmath at the caller's precision (``smooth_only``: without the ``|z|`` part)."""
+        out = mpmath.mpf(0) if smooth_only else _mpf(self.c2) * 2 / (mpmath.pi * w * w)
+        for coef, kind, lam in self.even:
+            c, lm = _mpf(coef), _mpf(lam)
+            if kind == "tanh":
+                x = mpmath.pi * w / (2 * lm)
+                out += c * mpmath.pi / (2 * lm * lm) * mpmath.cosh(x) / mpmath.sinh(x) ** 2
+            else:
+                gauss = mpmath.exp(-w * w / (4 * lm * lm))
+                out += c * 2 / mpmath.pi * gauss * (1 / (w * w) + 1 / (2 * lm * lm))
+        return out
 
     def q(self, w: Any) -> np.ndarray:
         """The odd density ``q(w)`` at ``w > 0`` (float64)."""
@@ -89,18 +143,26 @@ class SpectralForm:
 
 
 def _mpf(x: sympy.Expr) -> mpmath.mpf:
-    return mpmath.mpf(sympy.Float(x, mpmath.mp.dps + 10))
+    return _mpf_at(x, mpmath.mp.dps)
 
 
-def _odd_atom(term: sympy.Expr) -> tuple[sympy.Expr, str, sympy.Expr] | None:
+@functools.lru_cache(maxsize=256)
+def _mpf_at(x: sympy.Expr, dps: int) -> mpmath.mpf:
+    # cached: the densities are evaluated at every quadrature node, SymPy's evalf is slow
+    with mpmath.workdps(dps + 10):
+        return mpmath.mpf(sympy.N(x, dps + 10))
+
+
+def _atom(term: sympy.Expr, factor: sympy.Expr) -> tuple[sympy.Expr, str, sympy.Expr] | None:
+    """``term`` as ``coef factor atom(lam z)`` with atom tanh or erf and ``lam > 0``."""
     c, lam = sympy.Wild("c", exclude=[Z]), sympy.Wild("l", exclude=[Z])
     for kind, fn in (("tanh", sympy.tanh), ("erf", sympy.erf)):
-        m = term.match(c * fn(lam * Z))
+        m = term.match(c * factor * fn(lam * Z))
         if m and m[lam] != 0 and m[c] != 0:
             coef, lm = m[c], m[lam]
             if not (coef.is_real and lm.is_real):
                 return None
-            if lm < 0:  # both atoms are odd
+            if lm < 0:  # both atoms are odd (so z atom is even)
                 coef, lm = -coef, -lm
             return coef, kind, lm
     return None
@@ -120,7 +182,7 @@ def spectral_form(expr: sympy.Expr) -> SpectralForm | None:
         return None
     rewritten = sympy.expand(sympy.simplify(expr.rewrite(sympy.tanh)))
     c0 = c1 = zero
-    odd = []
+    odd, even = [], []
     for term in sympy.Add.make_args(rewritten):
         if not term.has(Z):
             c0 += term
@@ -129,13 +191,17 @@ def spectral_form(expr: sympy.Expr) -> SpectralForm | None:
         if coef != 0 and not coef.has(Z) and sympy.simplify(term - coef * Z) == 0:
             c1 += coef
             continue
-        atom = _odd_atom(term)
+        atom = _atom(term, sympy.Integer(1))
+        if atom is not None:
+            odd.append(atom)
+            continue
+        atom = _atom(term, Z)
         if atom is None:
             return None
-        odd.append(atom)
-    if not odd and c1 == 0:
+        even.append(atom)
+    if not odd and not even and c1 == 0:
         return None
     if odd and c1 != 0:
         # the linear x odd cross terms are not implemented; no registry activation has both
         return None
-    return SpectralForm(c0, c1, zero, tuple(odd))
+    return SpectralForm(c0, c1, zero, tuple(odd), tuple(even))
