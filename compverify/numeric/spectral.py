@@ -1,26 +1,33 @@
 """Mean-field targets of i.i.d. weight entries by a spectral (two-frequency) quadrature.
 
-Setting: weights ``w`` with i.i.d. entries of a scalar law (``rademacher`` ``m +- s``, or
-``gaussian`` ``N(m, s^2)``, which has closed forms elsewhere and serves as a check), mean second layer
-``abar``, inputs ``x ~ N(0, I_d)``, and an activation with a spectral form
-``sigma(z) = c0 + c1 z + c2 |z| + int_0^inf q(w) sin(w z) dw``
-(:mod:`compverify.symbolic.spectral`: relu, abs, leaky_relu, step, sign, tanh, sigmoid, erf).
+Setting: weights ``w`` with i.i.d. entries of a scalar law (``rademacher`` ``m +- s``, ``uniform``,
+or ``gaussian`` ``N(m, s^2)``, which has closed forms elsewhere and serves as a check), mean second
+layer ``abar``, inputs ``x ~ N(0, I_d)``, and an activation with a spectral form
+``sigma(z) = c0 + c1 z + int_0^inf p(w) (1 - cos(w z)) dw + int_0^inf q(w) sin(w z) dw``
+(:mod:`compverify.symbolic.spectral`: relu, abs, leaky_relu, step, sign, tanh, sigmoid, erf, gelu,
+silu; the even density is ``p = c2 (2/pi)/w^2`` for a ``c2 |z|`` part, plus the densities of even
+atoms ``z tanh(l z)``, ``z erf(l z)``).
 
-With ``|z| = (2/pi) int_0^inf (1 - cos(w z)) / w^2 dw`` and ``E_x cos(<u, x>) = exp(-|u|^2/2)``,
-the expectation over the inputs becomes one over two frequencies ``(w1, w2)`` of Gaussians in
-``w1 w +- w2 v``, and a Gaussian in ``w`` factors over the coordinates of ``w``::
+With ``E_x cos(<u, x>) = exp(-|u|^2/2)`` the expectation over the inputs becomes one over two
+frequencies ``(w1, w2)`` of Gaussians in ``w1 w +- w2 v``, and a Gaussian in ``w`` factors over the
+coordinates of ``w``::
 
     f(w1, t)  = E exp(-(w1 w_k + t)^2 / 2)                       (one coordinate; closed form)
     P(+-)     = prod_k f(w1, +-w2 v_k),   B = f(w1, 0)^d exp(-w2^2 |v|^2 / 2)
-    E_w E_x |A||B| = (2/pi) |v| E|w| + (4/pi^2) int int [(P(+) + P(-))/2 - B] / (w1 w2)^2
+    E_w E_x e(A) e(B) = Ee G(v) + int int p(w1) p(w2) [(P(+) + P(-))/2 - B]     (e the even part)
     E_w E_x s(A) s(B) = int int q(w1) q(w2) [P(-) - P(+)] / 2                 (s the odd part)
-    h(v) = abar [c0^2 + c0 c2 sqrt(2/pi) (E|w| + |v|) + c1^2 m sum(v)
-                 + c2^2 E|A||B| + E s(A) s(B)]
+    h(v) = abar [c0^2 + c0 (Ee + G(v)) + c1^2 m sum(v) + E e(A) e(B) + E s(A) s(B)]
 
-(``A = <w, x>``, ``B = <v, x>``; the other cross terms vanish by ``x -> -x``; an activation with
-both ``c1`` and an odd part is not supported.)  ``C`` for rademacher entries is the exact sum over
-sign-count classes (:func:`rademacher_C`).  ``E|w| = (d /
-sqrt(pi)) int_0^inf lam^(-1/2) E[w^2 e^(-lam w^2)] E[e^(-lam w^2)]^(d-1) dlam`` (mpmath quad).
+with ``G(v) = E_x e(<v, x>) = int p(w) (1 - exp(-w^2 |v|^2/2)) dw`` (``c2 sqrt(2/pi) |v|`` for the
+``|z|`` part, the same rule in one frequency for the atoms) and ``Ee = E_w G(w) = c2 sqrt(2/pi)
+E|w| + int p_atoms(w) (1 - f(w, 0)^d) dw`` (mpmath quad).  (``A = <w, x>``, ``B = <v, x>``; the
+other cross terms vanish by ``x -> -x``; an activation with both ``c1`` and an odd part, or an
+even atom and an odd part, is not supported.)  ``C`` for rademacher entries and a closed-form
+kernel is the exact sum over sign-count classes (:func:`rademacher_C`); otherwise the same
+two-frequency rule with ``E exp(-(w1 w + w2 w')^2/2)`` per coordinate (numeric kernels cost
+seconds per multiprecision value, and their activations are analytic, so the rule converges).
+``E|w| = (d / sqrt(pi)) int_0^inf lam^(-1/2) E[w^2 e^(-lam w^2)] E[e^(-lam w^2)]^(d-1) dlam``
+(mpmath quad).
 
 Near the axes ``(P(+) + P(-))/2 - B`` is ``O(w1^2 w2^2)``, so float64 would lose everything to
 cancellation.  The float64 path writes ``P(+-) = B exp(S +- O)`` with ``S`` and ``O`` the even and
@@ -84,6 +91,7 @@ __all__ = ["SpectralTarget", "supports", "LAWS", "STEP", "X_LO"]
 STEP = 0.125
 SAFETY = 100.0
 ATOM_GAP = 0.05
+ATOM_CAP = 64  # most near atoms whose rule terms are replaced by exact kernel values, per direction
 X_LO = -3.75
 X_LO_FINE = -4.75
 LAWS = ("rademacher", "uniform", "gaussian")
@@ -288,6 +296,67 @@ class _Rademacher(_Law):
                 cos = np.where(norm_w > 0, np.maximum(np.abs(hi), np.abs(lo)) / (norm_w * nv), 0)
             out[r] = 1 - np.max(cos)
         return out
+
+    def near_atoms(self, v: np.ndarray, gap: float, cap: int) -> np.ndarray | None:
+        """The atoms ``m 1 + s eps`` with ``1 - |cos(v, atom)| < gap``, shape (k, d); ``None`` if
+        there are more than ``cap``.
+
+        With ``j`` entries +1 on the set ``P``, ``<atom, v> = m p1 + s (2 sum_P v - p1)`` and
+        ``|atom|`` depends on ``j`` only, so the condition is ``sum_P v >= tau_j`` (parallel) or, on
+        the complement, ``sum_(not P) v >= p1 - tau'_j`` (anti-parallel): a depth-first search over
+        ``v`` sorted in decreasing order, pruned by the largest sum the remaining entries allow.
+        """
+        m, s = self.m, self.s
+        d = v.size
+        order = np.argsort(-v, kind="stable")
+        vs = v[order]
+        prefix = np.concatenate([[0.0], np.cumsum(vs)])
+        p1, nv = float(v.sum()), float(np.linalg.norm(v))
+        found: list[np.ndarray] = []
+
+        def subsets(size: int, tau: float) -> bool:
+            """Append the index sets of ``size`` entries with sum >= tau; False when over cap."""
+            chosen: list[int] = []
+
+            def rec(i: int, need: int, total: float) -> bool:
+                if need == 0:
+                    if total >= tau:
+                        found.append(np.array(chosen, dtype=int))
+                        return len(found) <= 2 * cap
+                    return True
+                if d - i < need or total + prefix[i + need] - prefix[i] < tau:
+                    return True
+                chosen.append(i)
+                ok = rec(i + 1, need - 1, total + vs[i])
+                chosen.pop()
+                return ok and rec(i + 1, need, total)
+
+            return rec(0, size, 0.0)
+
+        atoms = []
+        slack = 1e-12 * (abs(m) + s) * nv * math.sqrt(d)  # rounding: keep borderline atoms
+        for j in range(d + 1):
+            norm_a = math.sqrt(max(d * (m * m + s * s) + 2 * m * s * (2 * j - d), 0.0))
+            if norm_a == 0:
+                continue
+            need = (1 - gap) * norm_a * nv
+            # parallel: m p1 + s (2 S - p1) >= need; anti-parallel: <= -need, i.e. the d - j
+            # entries left at -1 have sum >= p1 - (s p1 - m p1 - need) / (2 s)
+            for size, tau, plus in ((j, (need - m * p1 + s * p1) / (2 * s) - slack, True),
+                                    (d - j, p1 - (s * p1 - m * p1 - need) / (2 * s) - slack, False)):
+                found.clear()
+                if not subsets(size, tau):
+                    return None
+                for idx in found:
+                    eps = -np.ones(d) if plus else np.ones(d)
+                    eps[order[idx]] = 1.0 if plus else -1.0
+                    atoms.append(m + s * eps)
+                if len(atoms) > 2 * cap:
+                    return None
+        if not atoms:
+            return np.zeros((0, d))
+        out = np.unique(np.array(atoms), axis=0)
+        return None if len(out) > cap else out
 
     def log_f0(self, w1: np.ndarray) -> np.ndarray:
         m, s = self.m, self.s
@@ -661,9 +730,9 @@ class SpectralTarget(RuleTarget):
         self.form = act.spectral_form
         if self.form is None:
             raise CompverifyError(
-                f"activation {act.spec!r} has no spectral form (c0 + c1 z + c2 |z| + odd sine "
-                "transform); the spectral route covers relu, abs, leaky_relu, step, sign, tanh, "
-                "sigmoid, erf")
+                f"activation {act.spec!r} has no spectral form (c0 + c1 z + even cosine transform "
+                "+ odd sine transform); the spectral route covers relu, abs, leaky_relu, step, "
+                "sign, tanh, sigmoid, erf, gelu, silu")
         if law not in _LAW_CLASSES:
             raise CompverifyError(f"unknown law {law!r}; expected one of {', '.join(LAWS)}")
         d, m, s = iid_fields(d, mean, scale)
@@ -844,7 +913,106 @@ class SpectralTarget(RuleTarget):
             out[key] = res
         if self.p_smooth is not None:
             out["even1"] = self._even_1d(V, order)
+        atoms = self._atom_correction(V, order)
+        if atoms is not None:
+            out["atoms"] = atoms
         return out
+
+    def near_atoms(self, V: np.ndarray) -> list:
+        """Per direction, the law's atoms whose terms are taken exactly (:meth:`_atom_correction`):
+        an array (k, d), or ``None`` when there are too many (more than ``ATOM_CAP``) or the
+        correction does not apply (a continuous law, or an activation without ridges at atoms)."""
+        if not (self.ridges_at_atoms and isinstance(self.law, _Rademacher)):
+            return [None] * len(V)
+        return [self.law.near_atoms(v, ATOM_GAP, ATOM_CAP) for v in V]
+
+    def _atom_terms(self, a: np.ndarray, v: np.ndarray) -> list:
+        """The rule's node terms of one atom ``a`` at ``v``: ``[(W, B phi, B phi', B phi'')]`` for
+        the even part (``phi = cosh u - 1``) and the odd part (``phi = sinh u``), ``u = w1 w2 <a, v>``,
+        ``B = exp(-(w1^2 |a|^2 + w2^2 |v|^2)/2)``; both exponentials ``B e^(+-u)`` are
+        ``exp(-|w1 a -+ w2 v|^2/2) <= 1``."""
+        w1, w2 = self.w[:, None], self.w[None, :]
+        ww = self.ww
+        u = w1 * w2 * float(a @ v)
+        lB = -(w1 * w1 * float(a @ a) + w2 * w2 * float(v @ v)) / 2
+        with np.errstate(under="ignore"):
+            Ep, Em, B = np.exp(np.minimum(lB + u, 0.0)), np.exp(np.minimum(lB - u, 0.0)), np.exp(lB)
+            small = np.abs(u) < 1
+            cm1 = np.where(small, 2 * B * np.sinh(np.where(small, u, 0.0) / 2) ** 2, (Ep + Em) / 2 - B)
+        Bs, Bc = (Ep - Em) / 2, (Ep + Em) / 2
+        out = []
+        if self.p is not None:
+            out.append(((ww * self.p)[:, None] * (ww * self.p)[None, :], cm1, Bs, Bc))
+        if self.q is not None:
+            out.append(((ww * self.q)[:, None] * (ww * self.q)[None, :], Bs, Bc, Bs))
+        return out
+
+    def _atom_correction(self, V: np.ndarray, order: int) -> dict | None:
+        """Exact kernel values for the atoms near each direction, in place of their rule terms.
+
+        The relu-like kernel is singular at ``|rho| = 1``: an atom of the Rademacher law (nearly)
+        parallel to ``v`` makes a ridge in the frequency integrand, on which the rule converges only
+        algebraically.  The integrand is linear in the law, so the atom's share ``2^-d K(a, v)``
+        can be taken out of the rule's sum (the same rule on the atom's own integrand, exactly
+        :meth:`_atom_terms`) and put back exactly (the closed-form kernel, less its parts outside
+        the frequency integrals: ``c0^2 + c0 (G(a) + G(v)) + c1^2 <a, v> + G(a) G(v)``,
+        ``G(x) = c2 sqrt(2/pi) |x|``).  Returned as one more part of :meth:`_integrals` (levels: the
+        exact value less the atom's rule terms at each level), or ``None`` if no direction has one.
+        """
+        near = self.near_atoms(V)
+        if all(x is None or len(x) == 0 for x in near):
+            return None
+        from compverify.numeric.kernel_sums import cross_term
+
+        M, d = V.shape
+        c0, c1, c2 = self._c
+        kg = c2 * math.sqrt(2 / math.pi)
+        prob = 0.5**d
+        res = {"h": [np.zeros(M) for _ in range(3)], "g": [np.zeros((M, d)) for _ in range(3)],
+               "H": [np.zeros((M, d, d)) for _ in range(3)], "edge": np.zeros(M), "abs": np.zeros(M)}
+        w1, w2 = self.w[:, None], self.w[None, :]
+        eye = np.eye(d)
+        for j, atoms in enumerate(near):
+            if atoms is None or len(atoms) == 0:
+                continue
+            v = V[j]
+            nv = float(np.linalg.norm(v))
+            ct = cross_term(self.activation.kernel, np.full(len(atoms), prob), atoms, v[None], order=order)
+            exact = [ct.h[0], None if ct.dh is None else ct.dh[0], None if ct.d2h is None else ct.d2h[0]]
+            for a in atoms:
+                Ga = kg * float(np.linalg.norm(a))
+                exact[0] -= prob * (c0 * c0 + c0 * (Ga + kg * nv) + c1 * c1 * float(a @ v) + Ga * kg * nv)
+                if order >= 1:
+                    exact[1] = exact[1] - prob * ((c0 + Ga) * kg * v / nv + c1 * c1 * a)
+                if order >= 2:
+                    exact[2] = exact[2] - prob * (c0 + Ga) * kg * (eye - np.outer(v, v) / nv**2) / nv
+                for W, f0, f1, f2 in self._atom_terms(a, v):
+                    T = prob * W * f0
+                    lv = _levels(T)
+                    res["edge"][j] += _edge(T[..., None])[0]
+                    res["abs"][j] += np.abs(T).sum()
+                    for k in range(3):
+                        res["h"][k][j] -= lv[k]
+                    if order >= 1:
+                        al = _levels(prob * W * (-w2 * w2) * f0)
+                        be = _levels(prob * W * w1 * w2 * f1)
+                        for k in range(3):
+                            res["g"][k][j] -= al[k] * v + be[k] * a
+                    if order >= 2:
+                        A1 = _levels(prob * W * w2**4 * f0)
+                        A2 = _levels(prob * W * (-w1 * w2**3) * f1)
+                        A4 = _levels(prob * W * (w1 * w2) ** 2 * f2)
+                        for k in range(3):
+                            res["H"][k][j] -= (A1[k] * np.outer(v, v) + al[k] * eye + A4[k] * np.outer(a, a)
+                                               + A2[k] * (np.outer(a, v) + np.outer(v, a)))
+            for k in range(3):
+                res["h"][k][j] += exact[0]
+                if order >= 1:
+                    res["g"][k][j] += exact[1]
+                if order >= 2:
+                    res["H"][k][j] += exact[2]
+        res = {key: (tuple(val) if isinstance(val, list) else val) for key, val in res.items()}
+        return res
 
     def _even_1d(self, V: np.ndarray, order: int) -> dict:
         """``G(v) = E_x sigma_s(<v, x>) = int p_s(w) (1 - exp(-w^2 |v|^2/2)) dw`` (``sigma_s`` the even
@@ -931,7 +1099,8 @@ class SpectralTarget(RuleTarget):
         while ``d1`` still bounds the error)."""
         if not self.ridges_at_atoms:
             return np.full(len(V), self.squaring)
-        return self.squaring & (self.law.atom_gap(V) >= ATOM_GAP)
+        corrected = np.array([x is not None for x in self.near_atoms(V)], dtype=bool)
+        return self.squaring & ((self.law.atom_gap(V) >= ATOM_GAP) | corrected)
 
     def _edge_terms(self, integ: dict) -> tuple[np.ndarray, np.ndarray]:
         """What the truncated rule leaves out (its outermost nodes) and the sum of |terms|."""
@@ -1023,6 +1192,12 @@ class SpectralTarget(RuleTarget):
         Vf = self._check_v(np.array([[float(x) for x in row] for row in Vm]))
         parts, _ = self._parts(Vf, 0)
         T_abs = sum(np.abs(W[:, :, None] * val).sum(-1) for val, _, _, W in parts.values())
+        near = self.near_atoms(Vf)
+        prob = 0.5**self.d
+        for v, atoms in zip(Vf, near, strict=True):  # the atoms' own terms (the odd part may cancel)
+            for a in [] if atoms is None else atoms:
+                T_abs = T_abs + sum(prob * np.abs(W * f0) for W, f0, _, _ in self._atom_terms(a, v))
+        keep = self._keep(T_abs, dps)
         M, d = Vm.shape
         A = self.arith
         with A.precision(dps + 10):
@@ -1031,7 +1206,7 @@ class SpectralTarget(RuleTarget):
                      np.full((M, d, d), zero, dtype=object)] for key in parts}
         lev = {key: [[zero] * M for _ in range(3)] for key in parts}
         law = self.law
-        for i, j in zip(*(idx.tolist() for idx in np.nonzero(self._keep(T_abs, dps))), strict=True):
+        for i, j in zip(*(idx.tolist() for idx in np.nonzero(keep)), strict=True):
             extra = dps + self._extra_digits(i, j)
             with mpmath.workdps(extra):
                 wt = {k: A.num(x) for k, x in self._weights_mp(i, j).items()}
@@ -1082,6 +1257,8 @@ class SpectralTarget(RuleTarget):
             lev = {key: [to_mp(x) for x in val] for key, val in lev.items()}
             if self.p_smooth is not None:
                 acc["even1"], lev["even1"] = self._even_1d_mp(Vm, order, dps)
+            if any(x is not None and len(x) for x in near):
+                acc["atoms"], lev["atoms"] = self._atom_correction_mp(Vm, near, keep, order, dps)
             out = self._assemble_mp(Vm, acc, order, dps)
             if not levels:
                 return out
@@ -1117,6 +1294,92 @@ class SpectralTarget(RuleTarget):
         lev[0] = list(acc[0])
         return acc, lev
 
+    def _atom_correction_mp(self, Vm: np.ndarray, near: list, keep: np.ndarray, order: int,
+                            dps: int) -> tuple:
+        """:meth:`_atom_correction` in mpmath (at the node's raised precision, like the main loop):
+        ``[h, grad, hess]`` and ``h`` at the three levels."""
+        from compverify.numeric.kernel_sums import cross_term_mp
+
+        M, d = Vm.shape
+        zero = mpmath.mpf(0)
+        acc = [[zero] * M, np.full((M, d), zero, dtype=object), np.full((M, d, d), zero, dtype=object)]
+        lev = [[zero] * M for _ in range(3)]
+        nodes = list(zip(*(idx.tolist() for idx in np.nonzero(keep)), strict=True))
+        with mpmath.workdps(dps + 10):
+            c0, c1, c2 = self.form.coefficients_mp()
+            kg = c2 * mpmath.sqrt(2 / mpmath.pi)
+            prob = mpmath.mpf(2) ** -self.d
+        for jm, atoms in enumerate(near):
+            if atoms is None or len(atoms) == 0:
+                continue
+            v = list(Vm[jm])
+            sums = [[mpmath.mpf(0)] * 3 for _ in atoms]  # value at the three levels
+            scal = [[mpmath.mpf(0)] * 5 for _ in atoms]  # al, be, A1, A2, A4 (finest level)
+            for i, j in nodes:
+                with mpmath.workdps(dps + self._extra_digits(i, j)):
+                    wt = self._weights_mp(i, j)
+                    w1, w2 = wt["w1"], wt["w2"]
+                    r2 = mpmath.fsum(x * x for x in v)
+                    for ia, a in enumerate(atoms):
+                        am = [mpmath.mpf(x) for x in a]
+                        u = w1 * w2 * mpmath.fsum(x * y for x, y in zip(am, v, strict=True))
+                        lB = -(w1 * w1 * mpmath.fsum(x * x for x in am) + w2 * w2 * r2) / 2
+                        Ep, Em, B = mpmath.exp(lB + u), mpmath.exp(lB - u), mpmath.exp(lB)
+                        Bs, Bc = (Ep - Em) / 2, (Ep + Em) / 2
+                        terms = []
+                        if "even" in wt:
+                            terms.append((wt["even"], Bc - B, Bs, Bc))
+                        if "odd" in wt:
+                            terms.append((wt["odd"], Bs, Bc, Bs))
+                        for W, f0, f1, f2 in terms:
+                            T = W * f0
+                            sums[ia][0] += T
+                            if i % 2 == 0 and j % 2 == 0:
+                                sums[ia][1] += 4 * T
+                                if i % 4 == 0 and j % 4 == 0:
+                                    sums[ia][2] += 16 * T
+                            if order >= 1:
+                                scal[ia][0] += -W * w2 * w2 * f0
+                                scal[ia][1] += W * w1 * w2 * f1
+                            if order >= 2:
+                                scal[ia][2] += W * w2**4 * f0
+                                scal[ia][3] += -W * w1 * w2**3 * f1
+                                scal[ia][4] += W * (w1 * w2) ** 2 * f2
+            with mpmath.workdps(dps + 10):
+                ct = cross_term_mp(self.activation.kernel, [prob] * len(atoms), atoms,
+                                   np.array([v], dtype=object), order=order, dps=dps + 10)
+                nv = mpmath.sqrt(mpmath.fsum(x * x for x in v))
+                hval = ct.h[0]
+                g = np.array(ct.dh[0], dtype=object) if order >= 1 else None
+                H = np.array(ct.d2h[0], dtype=object) if order >= 2 else None
+                lv = [mpmath.mpf(0)] * 3
+                vv = np.array(v, dtype=object)
+                for ia, a in enumerate(atoms):
+                    am = np.array([mpmath.mpf(x) for x in a], dtype=object)
+                    Ga = kg * mpmath.sqrt(mpmath.fsum(x * x for x in am))
+                    hval -= prob * (c0 * c0 + c0 * (Ga + kg * nv) + c1 * c1 * np.dot(am, vv)
+                                    + Ga * kg * nv)
+                    for k in range(3):
+                        lv[k] -= prob * sums[ia][k]
+                    al, be, A1, A2, A4 = (prob * x for x in scal[ia])
+                    if order >= 1:
+                        g = g - ((c0 + Ga) * kg / nv * prob) * vv - (prob * c1 * c1) * am - al * vv - be * am
+                    if order >= 2:
+                        P = np.array([[(1 if k == l else 0) - vv[k] * vv[l] / nv**2 for l in range(d)]
+                                      for k in range(d)], dtype=object)
+                        H = (H - (prob * (c0 + Ga) * kg / nv) * P - A1 * np.outer(vv, vv)
+                             - A2 * (np.outer(am, vv) + np.outer(vv, am)) - A4 * np.outer(am, am))
+                        for k in range(d):
+                            H[k, k] -= al
+                acc[0][jm] = hval + lv[0]
+                for k in range(3):
+                    lev[k][jm] = hval + lv[k]
+                if order >= 1:
+                    acc[1][jm] = g
+                if order >= 2:
+                    acc[2][jm] = H
+        return acc, lev
+
     def _assemble_mp(self, Vm: np.ndarray, acc: dict, order: int, dps: int) -> tuple:
         M, d = Vm.shape
         c0, c1, c2 = self.form.coefficients_mp()
@@ -1124,7 +1387,7 @@ class SpectralTarget(RuleTarget):
         m = mpmath.mpf(self.m)
         lin_norm = (c0 + Ee) * c2 * mpmath.sqrt(2 / mpmath.pi)
         a = mpmath.mpf(self.abar)
-        coef = {"even": mpmath.mpf(1), "odd": mpmath.mpf(1), "even1": c0 + Ee}
+        coef = {"even": mpmath.mpf(1), "odd": mpmath.mpf(1), "even1": c0 + Ee, "atoms": mpmath.mpf(1)}
         h = np.empty(M, dtype=object)
         g = np.empty((M, d), dtype=object)
         H = np.empty((M, d, d), dtype=object)

@@ -28,7 +28,7 @@ import sympy
 
 from compverify.errors import CompverifyError
 from compverify.symbolic.derivation import derive_kernel, piecewise_homogeneous_form
-from compverify.symbolic.kernel import Kernel
+from compverify.symbolic.kernel import Kernel, finite_or_mp
 from compverify.symbolic.parser import parse_activation
 from compverify.symbolic.steps import Z
 
@@ -151,8 +151,7 @@ class Activation:
 
     def numpy(self, z: Any) -> np.ndarray:
         """``sigma(z)`` elementwise in float64."""
-        z = np.asarray(z, dtype=float)
-        return np.broadcast_to(np.asarray(self._np(z), dtype=float), z.shape).copy()
+        return finite_or_mp(self._np, self._mp, z)
 
     def mp(self, z: Any) -> mpmath.mpf:
         """``sigma(z)`` in mpmath at the current working precision."""
@@ -169,9 +168,8 @@ class Activation:
             f_np = sympy.lambdify(Z, expr, modules=_np_modules())
             f_mp = sympy.lambdify(Z, expr, modules="mpmath")
 
-            def numpy_fn(z: Any, _f: Callable = f_np) -> np.ndarray:
-                z = np.asarray(z, dtype=float)
-                return np.broadcast_to(np.asarray(_f(z), dtype=float), z.shape)
+            def numpy_fn(z: Any, _f: Callable = f_np, _g: Callable = f_mp) -> np.ndarray:
+                return finite_or_mp(_f, _g, z)
 
             self._evaluators[order] = (numpy_fn, f_mp)
         return self._evaluators[order]

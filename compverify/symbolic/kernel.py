@@ -284,6 +284,24 @@ def _derivative(sigma: sympy.Expr, order: int) -> sympy.Expr:
     return d
 
 
+def finite_or_mp(f_np: Callable, f_mp: Callable, t: Any) -> np.ndarray:
+    """``f(t)`` elementwise in float64 from a lambdified numpy function, with every entry that
+    came out inf or nan recomputed by the mpmath one.
+
+    A lambdified expression can overflow in an intermediate although its value is finite: silu's
+    derivative ``z e^-z / (1 + e^-z)^2`` is ``inf/inf`` at ``z = -800``, where the value is
+    ``-800 e^-800``.  mpmath has no overflow; a value that is itself infinite stays infinite.
+    """
+    t = np.asarray(t, dtype=float)
+    with np.errstate(all="ignore"):
+        out = np.array(np.broadcast_to(np.asarray(f_np(t), dtype=float), t.shape))
+    bad = ~np.isfinite(out) & np.isfinite(t)
+    if np.any(bad):
+        with mpmath.workdps(20):
+            out[bad] = [float(f_mp(mpmath.mpf(float(x)))) for x in t[bad]]
+    return out
+
+
 class _Quadrature:
     """Expectations over ``(X, Y)`` for numeric kernels, with derivatives under the integral.
 
@@ -306,7 +324,7 @@ class _Quadrature:
         self.x, self.w = x, TRAPEZOID_STEP * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
 
     def _fn(self, k: int, t: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(np.asarray(self.f_np[k](t), dtype=float), t.shape)
+        return finite_or_mp(self.f_np[k], self.f_mp[k], t)
 
     def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray, order: int):
         shape = np.broadcast_shapes(nu.shape, nv.shape, rho.shape)
