@@ -296,6 +296,14 @@ def finite_or_mp(f_np: Callable, f_mp: Callable, t: Any) -> np.ndarray:
     with np.errstate(all="ignore"):
         out = np.array(np.broadcast_to(np.asarray(f_np(t), dtype=float), t.shape))
     bad = ~np.isfinite(out) & np.isfinite(t)
+    if np.any(bad):  # long double first (exponent range to 1e4932: vectorized), then mpmath
+        with np.errstate(all="ignore"):
+            try:
+                wide = np.asarray(f_np(t[bad].astype(np.longdouble)), dtype=np.longdouble)
+                out[bad] = np.broadcast_to(wide, t[bad].shape).astype(float)
+            except TypeError:  # a function without a long double loop
+                pass
+        bad = ~np.isfinite(out) & np.isfinite(t)
     if np.any(bad):
         with mpmath.workdps(20):
             out[bad] = [float(f_mp(mpmath.mpf(float(x)))) for x in t[bad]]
