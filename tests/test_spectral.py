@@ -245,9 +245,9 @@ def test_arb_and_mpmath_arithmetic_agree(law, spec):
 @pytest.mark.parametrize("d", [4, 10])
 def test_estimate_covers_directions_at_and_near_atoms(d):
     # v parallel to an atom m 1 + s eps of the Rademacher law: the relu kernel's singularity at
-    # rho = 1 makes a ridge the rule converges on only algebraically, and the squaring model
-    # underestimated the error there (1 - rho <= 0.01, found by bench_targets); such directions
-    # get the conservative estimate d1
+    # rho = 1 makes a ridge the rule converges on only algebraically (before the atoms were taken
+    # exactly: actual error 4.3e-9 at d = 10, and the squaring model underestimated it); the
+    # atoms within ATOM_GAP now enter through the closed-form kernel, so the error is at rounding
     rng = np.random.default_rng(d)
     exact = RademacherTarget("relu", d, mean=0.25, scale=0.5)
     t = SpectralTarget("relu", d, "rademacher", mean=0.25, scale=0.5)
@@ -262,3 +262,45 @@ def test_estimate_covers_directions_at_and_near_atoms(d):
     assert t.law.atom_gap(V)[-3:] == pytest.approx([0, 0, 0], abs=1e-12)
     err, est = np.abs(t.h(V) - exact.h(V)), t.h_error(V)
     assert np.all(err <= est), (err, est)
+    assert np.all(err < 2e-15), err
+    near = t.near_atoms(V)
+    assert [len(x) for x in near] == [0, 1, 1, 1, 1, 1, 2, 2]  # the mean direction: +-(m + s) 1
+    gerr = np.abs(t.h_grad(V) - exact.h_grad(V)).max()
+    herr = np.abs(t.h_hess(V) - exact.h_hess(V)).max()
+    assert gerr < 1e-13 and herr < 1e-11, (gerr, herr)
+
+
+def test_near_atoms_match_brute_force():
+    import itertools
+
+    from compverify.numeric.spectral import _Rademacher
+
+    rng = np.random.default_rng(3)
+    for d, m, s in ((3, 0.25, 0.5), (6, 0.0, 0.3), (8, -0.1, 0.4)):
+        law = _Rademacher(m, s)
+        atoms = np.array([m + s * np.array(e) for e in itertools.product([-1.0, 1.0], repeat=d)])
+        for trial in range(12):
+            v = (atoms[rng.integers(len(atoms))] * (1 + 0.01 * rng.standard_normal(d)) if trial % 2
+                 else rng.standard_normal(d))
+            cos = atoms @ v / (np.linalg.norm(atoms, axis=1) * np.linalg.norm(v))
+            for gap in (0.3, 0.05, 0.01):
+                want = {tuple(x) for x in np.round(atoms[1 - np.abs(cos) < gap], 12)}
+                got = {tuple(x) for x in np.round(law.near_atoms(v, gap, 10**6), 12)}
+                assert got == want
+        assert law.near_atoms(np.ones(d), 1.0, 3) is None  # more than the cap
+
+
+def test_atom_directions_in_mpmath_to_30_digits():
+    # the finer rule at an atom direction: about one digit more before the atoms were taken
+    # exactly (6.4e-10 at d = 10); now the estimate and the actual error are below 1e-20
+    d = 6
+    exact = RademacherTarget("relu", d, mean=0.25, scale=0.5)
+    t = SpectralTarget("relu", d, "rademacher", mean=0.25, scale=0.5).finer()
+    a = 0.25 + 0.5 * np.array([1.0, -1, 1, 1, -1, 1])
+    V = np.array([a / np.linalg.norm(a), np.ones(d) / math.sqrt(d)])
+    h, g, e = t.h_grad_estimate_mp(V, 30)
+    with mpmath.workdps(30):
+        err = [abs(x - y) for x, y in zip(h, exact.h_mp(V, 30), strict=True)]
+        assert all(x <= y < mpmath.mpf(10) ** -20 for x, y in zip(err, e, strict=True)), (err, e)
+        gx = exact.h_grad_mp(V, 30)
+        assert max(abs(x - y) for x, y in zip(g.ravel(), gx.ravel(), strict=True)) < 1e-25
