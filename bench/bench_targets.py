@@ -18,8 +18,11 @@
   Rademacher d = 13 and uniform d = 3 (M = 2, relu); and the finer rule (``finer()``, estimate
   summed in mpmath) against the exact 2^10 sum at 40 digits: estimated and actual error of the
   rule and of its finer rule, at random directions and at the atom direction ``1/sqrt(d)``.
+* **Atoms** (d = 13): relu against the exact sum over all 2^13 atoms at an atom direction, near
+  one, and a random direction (rule and finer rule, mpmath); gelu and silu in float64.
 
-Run: ``python bench/bench_targets.py`` (``--json out.json`` keeps the numbers).
+Run: ``python bench/bench_targets.py`` (``--json out.json`` keeps the numbers, ``--cases atoms``
+runs a subset).
 """
 
 from __future__ import annotations
@@ -192,12 +195,56 @@ def multiprecision_cases() -> dict:
     return out
 
 
+def atom_cases() -> dict:
+    """Rademacher d = 13 (m = s = 1/4, so every atom is a float): the spectral rule and its finer
+    rule against the exact sum over all 2^13 atoms in mpmath, at the mean direction (an atom),
+    a direction 1e-3 from an atom, and a random one; gelu and silu against the float64 class sum."""
+    import itertools
+
+    import compverify.numeric.spectral as sp
+    from compverify.numeric.targets import FiniteNetwork
+
+    d, m, s = 13, 0.25, 0.25
+    rng = np.random.default_rng(5)
+    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=d)))
+    near = (m + s * np.sign(rng.standard_normal(d))) * (1 + 1e-3 * rng.standard_normal(d))
+    V = np.array([np.ones(d) / 4, near, rng.standard_normal(d) / 4])
+    out = {}
+    exact = FiniteNetwork("relu", np.full(2**d, 0.5**d), m + s * signs).h_mp(V, 40)
+    coarse = sp.SpectralTarget("relu", d, "rademacher", mean=m, scale=s)
+    for name, t in (("step_0.125", coarse), ("step_0.0625", coarse.finer())):
+        t0 = time.perf_counter()
+        h, _, e = t.h_grad_estimate_mp(V, 30)
+        secs = time.perf_counter() - t0
+        with mpmath.workdps(40):
+            out[f"relu_d13_{name}"] = {
+                "seconds": round(secs, 2),
+                "actual_error": [mpmath.nstr(abs(x - y), 3) for x, y in zip(h, exact, strict=True)],
+                "estimate": [mpmath.nstr(x, 3) for x in e],
+                "directions": "mean (an atom), 1e-3 from an atom, random"}
+    for spec in ("gelu", "silu"):
+        t = sp.SpectralTarget(spec, d, "rademacher", mean=m, scale=s)
+        ref = FiniteNetwork(spec, np.full(2**d, 0.5**d), m + s * signs).h(V)
+        out[f"{spec}_d13_float64"] = {"actual_error": [f"{x:.2e}" for x in np.abs(t.h(V) - ref)],
+                                      "estimate": [f"{x:.2e}" for x in t.h_error(V)]}
+    return out
+
+
+CASES = {"series": series_case, "rules": rule_cases, "spectral": spectral_cases,
+         "multiprecision": multiprecision_cases, "atoms": atom_cases}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default=None)
+    ap.add_argument("--cases", default=",".join(CASES),
+                    help=f"comma list of {', '.join(CASES)} (default all)")
     args = ap.parse_args()
-    out = {"series": series_case(), "rules": rule_cases(), "spectral": spectral_cases(),
-           "multiprecision": multiprecision_cases()}
+    names = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in names if c not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    out = {name: CASES[name]() for name in names}
     print(json.dumps(out, indent=2))
     if args.json:
         with open(args.json, "w") as fh:

@@ -137,10 +137,10 @@ def test_from_options_errors(kw, msg):
 
 
 def test_unsupported_family_is_an_error_not_an_approximation():
-    # the iid weight rule needs a closed-form kernel; gelu's is numeric (and gelu has no
-    # spectral form, so the spectral route does not take it either)
+    # the iid weight rule needs a closed-form kernel; tanh(z)^2's is numeric, and it has no
+    # spectral form, so the spectral route does not take it either (gelu now has one)
     with pytest.raises(CompverifyError, match="closed form"):
-        from_options("iid:uniform", d=3, mean=None, scale=None, activation="gelu")
+        from_options("iid:uniform", d=3, mean=None, scale=None, activation="tanh(z)**2")
     # the class itself offers closed forms only and names the fallback
     with pytest.raises(CompverifyError, match="gaussian_target"):
         GaussianTarget("tanh", 3, mean=[0.1, 0, 0])
