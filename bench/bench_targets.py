@@ -182,16 +182,24 @@ def multiprecision_cases() -> dict:
     V = np.vstack([rng.standard_normal((3, d)) / np.sqrt(d), np.full((1, d), 1 / np.sqrt(d))])
     exact = RademacherTarget("relu", d, mean=0.25, scale=0.5).h_mp(V, 40)
     coarse = sp.SpectralTarget("relu", d, "rademacher", mean=0.25, scale=0.5)
+    out.update(_rule_and_finer(coarse, V, exact, 40, "rademacher_d10",
+                               "last direction: the atom direction 1/sqrt(d)"))
+    return out
+
+
+def _rule_and_finer(coarse, V, exact, dps: int, prefix: str, note: str) -> dict:
+    """Estimated and actual error of ``h`` (mpmath, ``dps`` digits) for a spectral target's rule
+    and its finer rule, against ``exact`` values at the rows of ``V``."""
+    out = {}
     for name, t in (("step_0.125", coarse), ("step_0.0625", coarse.finer())):
         t0 = time.perf_counter()
-        h, _, e = t.h_grad_estimate_mp(V, 40)
+        h, _, e = t.h_grad_estimate_mp(V, dps)
         secs = time.perf_counter() - t0
-        with mpmath.workdps(40):
-            out[f"rademacher_d10_{name}"] = {
+        with mpmath.workdps(dps + 10):
+            out[f"{prefix}_{name}"] = {
                 "seconds": round(secs, 2),
                 "actual_error": [mpmath.nstr(abs(x - y), 3) for x, y in zip(h, exact, strict=True)],
-                "estimate": [mpmath.nstr(x, 3) for x in e],
-                "note": "last direction: the atom direction 1/sqrt(d)"}
+                "estimate": [mpmath.nstr(x, 3) for x in e], "note": note}
     return out
 
 
@@ -212,16 +220,8 @@ def atom_cases() -> dict:
     out = {}
     exact = FiniteNetwork("relu", np.full(2**d, 0.5**d), m + s * signs).h_mp(V, 40)
     coarse = sp.SpectralTarget("relu", d, "rademacher", mean=m, scale=s)
-    for name, t in (("step_0.125", coarse), ("step_0.0625", coarse.finer())):
-        t0 = time.perf_counter()
-        h, _, e = t.h_grad_estimate_mp(V, 30)
-        secs = time.perf_counter() - t0
-        with mpmath.workdps(40):
-            out[f"relu_d13_{name}"] = {
-                "seconds": round(secs, 2),
-                "actual_error": [mpmath.nstr(abs(x - y), 3) for x, y in zip(h, exact, strict=True)],
-                "estimate": [mpmath.nstr(x, 3) for x in e],
-                "directions": "mean (an atom), 1e-3 from an atom, random"}
+    out.update(_rule_and_finer(coarse, V, exact, 30, "relu_d13",
+                               "directions: mean (an atom), 1e-3 from an atom, random"))
     for spec in ("gelu", "silu"):
         t = sp.SpectralTarget(spec, d, "rademacher", mean=m, scale=s)
         ref = FiniteNetwork(spec, np.full(2**d, 0.5**d), m + s * signs).h(V)
