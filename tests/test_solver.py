@@ -48,6 +48,20 @@ def test_verified_digits_are_honest():
         assert err <= mpmath.mpf(10) ** (-vd + 1), (vd, err)
 
 
+def test_summary_names_a_possible_run_away():
+    # gelu/silu solves stop at |v| ~ 1e2 where the loss still falls toward a scaled relu; the
+    # summary says so for a non-homogeneous activation only (scale is a symmetry for relu)
+    import dataclasses
+
+    res = solve(_problem("relu", 2, 1), restarts=2, seed=0, dps=20)
+    assert res.runaway_norm() is None and "infinity" not in res.summary()
+    big = dataclasses.replace(res, V=res.V * 100)
+    assert big.runaway_norm() is None  # relu: homogeneous
+    silu = dataclasses.replace(big, problem={**res.problem, "activation": "silu"})
+    assert silu.runaway_norm() == pytest.approx(100 * float(mpmath.norm(list(res.V[0]))))
+    assert "infimum at |v| -> infinity" in silu.summary()
+
+
 def test_same_seed_same_answer():
     prob = _problem("relu", 2, 3)
     a = solve(prob, restarts=6, seed=3, dps=20, jobs=1).to_dict()

@@ -68,6 +68,9 @@ BASIN_VALUE_TOL = 1e-8
 BASIN_SIGNATURE_TOL = 1e-4
 #: Coefficients below this fraction of the largest are inactive in a signature.
 INACTIVE = 1e-6
+#: Row norm of V above which the summary of a non-homogeneous activation says the infimum may lie
+#: at ``|v| -> infinity`` (seen for gelu and silu: the student neuron tends to a scaled relu).
+RUNAWAY_NORM = 30.0
 #: Unit directions with ``1 - |<u_j, u_k>|`` below this are made exactly (anti)parallel before
 #: the polish (:func:`_snap_pairs`).
 SNAP_TOL = 1e-9
@@ -263,7 +266,23 @@ class SolveResult:
                          "digits are claimed")
         if self.failed_restarts:
             lines.append(f"  {self.failed_restarts} restart(s) failed (non-finite or singular)")
+        runaway = self.runaway_norm()
+        if runaway is not None:
+            lines.append(f"  note: max |v_j| = {runaway:.3g}; for this activation the loss may have its "
+                         "infimum at |v| -> infinity (the search stopped here, not at a limit)")
         return "\n".join(lines)
+
+    def runaway_norm(self) -> float | None:
+        """``max_j |v_j|`` if it exceeds ``RUNAWAY_NORM`` for a non-homogeneous activation, else
+        ``None`` (a homogeneous activation's scale is a symmetry, not a run-away)."""
+        from compverify.symbolic.activations import as_activation
+
+        norms = [float(mpmath.sqrt(mpmath.fsum(x * x for x in row))) for row in self.V]
+        if not norms or max(norms) <= RUNAWAY_NORM:
+            return None
+        if as_activation(self.problem["activation"]).homogeneous_degree is not None:
+            return None
+        return max(norms)
 
 
 # ------------------------------------------------------------------------------- float64 search
