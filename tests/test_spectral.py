@@ -304,3 +304,25 @@ def test_atom_directions_in_mpmath_to_30_digits():
         assert all(x <= y < mpmath.mpf(10) ** -20 for x, y in zip(err, e, strict=True)), (err, e)
         gx = exact.h_grad_mp(V, 30)
         assert max(abs(x - y) for x, y in zip(g.ravel(), gx.ravel(), strict=True)) < 1e-25
+
+
+def test_too_many_near_atoms_takes_the_nearest():
+    # d = 40, m = s = 1/4, v = 1: the atoms 0.5 * (indicator of j entries) have cos sqrt(j/d), so
+    # over a hundred lie within ATOM_GAP; the nearest (gap halved: j >= 39, 41 atoms) are taken
+    # exactly and the estimate stays conservative.  Reference: the sum over the sign-count classes
+    # (h depends on j only along 1), closed-form kernel in mpmath
+    from math import comb
+
+    d, m, s = 40, 0.25, 0.25
+    t = SpectralTarget("relu", d, "rademacher", mean=m, scale=s)
+    atoms, complete = t._near(np.ones((1, d)))[0]
+    assert len(atoms) == 41 and not complete
+    K = get_activation("relu").kernel
+    with mpmath.workdps(30):
+        h = mpmath.mpf(0)
+        for j in range(1, d + 1):  # j = 0 is the zero atom: K = 0
+            nw = mpmath.sqrt(j) / 2
+            h += comb(d, j) * K.value_mp(nw, mpmath.sqrt(d), mpmath.sqrt(mpmath.mpf(j) / d), dps=30)
+        h /= mpmath.mpf(2) ** d
+    err = abs(t.h(np.ones((1, d)))[0] - float(h))
+    assert err < 1e-14 * float(h) and err <= t.h_error(np.ones((1, d)))[0]

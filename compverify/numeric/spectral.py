@@ -98,7 +98,7 @@ __all__ = ["SpectralTarget", "supports", "LAWS", "STEP", "X_LO"]
 STEP = 0.125
 SAFETY = 100.0
 ATOM_GAP = 0.05
-ATOM_CAP = 64  # most near atoms whose rule terms are replaced by exact kernel values, per direction
+ATOM_CAP = 128  # most near atoms whose rule terms are replaced by exact kernel values, per direction
 X_LO = -3.75
 X_LO_FINE = -4.75
 LAWS = ("rademacher", "uniform", "gaussian")
@@ -937,11 +937,25 @@ class SpectralTarget(RuleTarget):
 
     def near_atoms(self, V: np.ndarray) -> list:
         """Per direction, the law's atoms whose terms are taken exactly (:meth:`_atom_correction`):
-        an array (k, d), or ``None`` when there are too many (more than ``ATOM_CAP``) or the
-        correction does not apply (a continuous law, or an activation without ridges at atoms)."""
+        an array (k, d), or ``None`` when the correction does not apply (a continuous law, or an
+        activation without ridges at atoms)."""
+        return [atoms for atoms, _ in self._near(V)]
+
+    def _near(self, V: np.ndarray) -> list:
+        """Per direction ``(atoms, complete)``: the atoms within ``ATOM_GAP``, or when there are
+        more than ``ATOM_CAP`` of them the nearest ones (the gap halved until they fit; measured,
+        d = 40 at an atom: its 40 one-flip neighbours sit at gap 0.05), ``complete`` false then:
+        near atoms are left in the rule, and the conservative estimate applies."""
         if not (self.ridges_at_atoms and isinstance(self.law, _Rademacher)):
-            return [None] * len(V)
-        return [self.law.near_atoms(v, ATOM_GAP, ATOM_CAP) for v in V]
+            return [(None, False)] * len(V)
+        out = []
+        for v in V:
+            gap, atoms = ATOM_GAP, None
+            while atoms is None and gap > 1e-9:
+                atoms = self.law.near_atoms(v, gap, ATOM_CAP)
+                gap = gap if atoms is not None else gap / 2
+            out.append((atoms, atoms is not None and gap == ATOM_GAP))
+        return out
 
     def _atom_terms(self, a: np.ndarray, v: np.ndarray) -> list:
         """The rule's node terms of one atom ``a`` at ``v``: ``[(W, B phi, B phi', B phi'')]`` for
@@ -1116,7 +1130,7 @@ class SpectralTarget(RuleTarget):
         while ``d1`` still bounds the error)."""
         if not self.ridges_at_atoms:
             return np.full(len(V), self.squaring)
-        corrected = np.array([x is not None for x in self.near_atoms(V)], dtype=bool)
+        corrected = np.array([complete for _, complete in self._near(V)], dtype=bool)
         return self.squaring & ((self.law.atom_gap(V) >= ATOM_GAP) | corrected)
 
     def _edge_terms(self, integ: dict) -> tuple[np.ndarray, np.ndarray]:
