@@ -58,7 +58,8 @@ atoms within ``ATOM_GAP`` (in ``1 - |cos|``; at most ``ATOM_CAP`` of them, found
 :meth:`_Rademacher.near_atoms`) are taken out of the rule (their own terms, same nodes) and put
 back exactly through the closed-form kernel (:meth:`SpectralTarget._atom_correction`); measured
 at d = 4, 6, 10: errors at float64 rounding, and below 1e-29 with the finer rule in mpmath.  A
-direction with more near atoms than the cap keeps the conservative ``e = d1``.
+direction with more near atoms than the cap has its nearest ones taken (the gap halved until they
+fit) and keeps the conservative ``e = d1``.
 
 :meth:`SpectralTarget.finer` is the rule of half the step with its first node lower
 (``X_LO_FINE``: the part of the integral below it drops from about 1e-20 to 1e-52), and
