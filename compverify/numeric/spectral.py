@@ -1176,11 +1176,15 @@ class SpectralTarget(RuleTarget):
         lw2 = -math.log10(self.w[j]) if self.w[j] < 1 else 0.0
         return int(12 + 3 * lw + 3 * lw2)
 
+    def _node_mp(self, i: int) -> tuple:
+        """Node ``i`` of the rule in one frequency, in mpmath: ``(w, W)``, ``w = exp(x - exp(-x))``
+        and its trapezoid weight ``W = w'(x) step`` (``_grid`` in float64)."""
+        x = mpmath.mpf(float(self.x[i]))
+        w = mpmath.exp(x - mpmath.exp(-x))
+        return w, w * (1 + mpmath.exp(-x)) * mpmath.mpf(self.step)  # the step is dyadic: exact
+
     def _weights_mp(self, i: int, j: int) -> dict:
-        x1, x2 = mpmath.mpf(float(self.x[i])), mpmath.mpf(float(self.x[j]))
-        w1, w2 = mpmath.exp(x1 - mpmath.exp(-x1)), mpmath.exp(x2 - mpmath.exp(-x2))
-        step = mpmath.mpf(self.step)  # a dyadic float: exact
-        W1, W2 = w1 * (1 + mpmath.exp(-x1)) * step, w2 * (1 + mpmath.exp(-x2)) * step
+        (w1, W1), (w2, W2) = self._node_mp(i), self._node_mp(j)
         out = {"w1": w1, "w2": w2}
         if self.p is not None:
             out["even"] = W1 * W2 * self.form.p_mp(w1) * self.form.p_mp(w2)
@@ -1305,11 +1309,9 @@ class SpectralTarget(RuleTarget):
         acc = [[zero] * M, np.full((M, d), zero, dtype=object), np.full((M, d, d), zero, dtype=object)]
         lev = [[zero] * M for _ in range(3)]
         r2 = [mpmath.fsum(x * x for x in row) for row in Vm]
-        step = mpmath.mpf(self.step)
         for i in range(self.w.size):
-            x = mpmath.mpf(float(self.x[i]))
-            w = mpmath.exp(x - mpmath.exp(-x))
-            W = w * (1 + mpmath.exp(-x)) * step * self.form.p_mp(w, smooth_only=True)
+            w, Wi = self._node_mp(i)
+            W = Wi * self.form.p_mp(w, smooth_only=True)
             for jm in range(M):
                 e = mpmath.exp(-w * w * r2[jm] / 2)
                 T = W * -mpmath.expm1(-w * w * r2[jm] / 2)
@@ -1336,7 +1338,13 @@ class SpectralTarget(RuleTarget):
         zero = mpmath.mpf(0)
         acc = [[zero] * M, np.full((M, d), zero, dtype=object), np.full((M, d, d), zero, dtype=object)]
         lev = [[zero] * M for _ in range(3)]
-        nodes = list(zip(*(idx.tolist() for idx in np.nonzero(keep)), strict=True))
+        # each node at its own raised precision, once for all directions
+        nodes = []
+        for i, j in zip(*(idx.tolist() for idx in np.nonzero(keep)), strict=True):
+            extra = dps + self._extra_digits(i, j)
+            with mpmath.workdps(extra):
+                nodes.append((i, j, extra, self._weights_mp(i, j)))
+        top = max((n[2] for n in nodes), default=dps + 10)
         with mpmath.workdps(dps + 10):
             c0, c1, c2 = self.form.coefficients_mp()
             kg = c2 * mpmath.sqrt(2 / mpmath.pi)
@@ -1345,17 +1353,19 @@ class SpectralTarget(RuleTarget):
             if atoms is None or len(atoms) == 0:
                 continue
             v = list(Vm[jm])
-            atoms_mp = self._atoms_mp(atoms, dps + 10)
+            atoms_mp = self._atoms_mp(atoms, top)
+            with mpmath.workdps(top):  # <a, v>, |a|^2, |v|^2 do not depend on the node
+                r2 = mpmath.fsum(x * x for x in v)
+                dots = [(mpmath.fsum(x * y for x, y in zip(am, v, strict=True)),
+                         mpmath.fsum(x * x for x in am)) for am in atoms_mp]
             sums = [[mpmath.mpf(0)] * 3 for _ in atoms]  # value at the three levels
             scal = [[mpmath.mpf(0)] * 5 for _ in atoms]  # al, be, A1, A2, A4 (finest level)
-            for i, j in nodes:
-                with mpmath.workdps(dps + self._extra_digits(i, j)):
-                    wt = self._weights_mp(i, j)
+            for i, j, extra, wt in nodes:
+                with mpmath.workdps(extra):
                     w1, w2 = wt["w1"], wt["w2"]
-                    r2 = mpmath.fsum(x * x for x in v)
-                    for ia, am in enumerate(atoms_mp):
-                        u = w1 * w2 * mpmath.fsum(x * y for x, y in zip(am, v, strict=True))
-                        lB = -(w1 * w1 * mpmath.fsum(x * x for x in am) + w2 * w2 * r2) / 2
+                    for ia, (t, na2) in enumerate(dots):
+                        u = w1 * w2 * t
+                        lB = -(w1 * w1 * na2 + w2 * w2 * r2) / 2
                         Ep, Em, B = mpmath.exp(lB + u), mpmath.exp(lB - u), mpmath.exp(lB)
                         Bs, Bc = (Ep - Em) / 2, (Ep + Em) / 2
                         terms = []
