@@ -118,7 +118,7 @@ def test_routing():
     assert isinstance(route("iid:rademacher", 13), PolynomialIidTarget)
     assert isinstance(route("iid:rademacher", 4), RademacherTarget)    # the exact 2^d sum
     assert isinstance(route("iid:uniform", 3, rule_points=64), WeightRuleTarget)
-    assert isinstance(route("iid:uniform", 3, spec="relu_power:2"), WeightRuleTarget)
+    assert isinstance(route("iid:uniform", 3, spec="relu_power:3"), WeightRuleTarget)
     assert "closed form" in route("iid:uniform", 3).describe()["method"]
 
 

@@ -40,7 +40,7 @@ def test_odd_density_reproduces_activation(spec):
 def test_spectral_form_coefficients(spec, expect):
     f = spectral_form(get_activation(spec).expr)
     assert tuple(float(c) for c in (f.c0, f.c1, f.c2)) == pytest.approx(expect)
-    assert not supports("relu_power:2")
+    assert not supports("relu_power:3")  # degree 2 is the highest with a spectral form
 
 
 @pytest.mark.parametrize("spec", ["relu", "leaky_relu:0.3", "abs", "tanh", "erf", "sigmoid"])
@@ -99,10 +99,10 @@ def test_routing_and_bad_input():
     t = from_options("iid:rademacher", d=13, mean="0.1", scale=None, activation="relu")
     assert isinstance(t, SpectralTarget)
     assert t.describe()["family"] == "iid:rademacher"
-    q = from_options("iid:rademacher", d=13, mean=None, scale=None, activation="relu_power:2")
+    q = from_options("iid:rademacher", d=13, mean=None, scale=None, activation="relu_power:3")
     assert not isinstance(q, SpectralTarget)  # no spectral form: the QMC rule
     with pytest.raises(CompverifyError, match="spectral form"):
-        SpectralTarget("relu_power:2", 3, "rademacher")
+        SpectralTarget("relu_power:3", 3, "rademacher")
     with pytest.raises(CompverifyError, match="scale"):
         SpectralTarget("relu", 3, "rademacher", scale=-1.0)
     with pytest.raises(CompverifyError, match="nonzero"):

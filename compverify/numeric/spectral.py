@@ -124,6 +124,49 @@ def _logcosh(x: np.ndarray) -> np.ndarray:
     return x + np.log1p(np.exp(-2 * x)) - math.log(2)
 
 
+def _odd_series(x: np.ndarray, coef: Any, small: float) -> np.ndarray:
+    """``sum_k>=1 coef(k) x^(2k+1)`` for ``|x| < small`` (0 elsewhere), until the terms fall below
+    float64 rounding relative to the first."""
+    xs = np.where(np.abs(x) < small, x, 0.0)
+    x2, power = xs * xs, xs.copy()
+    out = np.zeros_like(xs)
+    k = 1
+    while True:
+        power = power * x2
+        term = coef(k) * power
+        out = out + term
+        if k > 3 and np.all(np.abs(term) <= 1e-18 * np.abs(out)):
+            return out
+        k += 1
+
+
+def _sinh_minus_x(x: np.ndarray) -> np.ndarray:
+    """``sinh x - x`` without cancellation at small ``x`` (series ``x^3/3! + x^5/5! + ...``)."""
+    x = np.asarray(x, dtype=float)
+    small = np.abs(x) < 1
+    with np.errstate(over="ignore", invalid="ignore"):
+        direct = np.sinh(np.where(small, 1.0, x)) - np.where(small, 1.0, x)
+    return np.where(small, _odd_series(x, lambda k: 1 / math.factorial(2 * k + 1), 1), direct)
+
+
+def _tanh_minus_x(x: np.ndarray) -> np.ndarray:
+    """``tanh x - x`` for ``|x| < 0.5`` without cancellation: ``-(x cosh x - sinh x)/cosh x`` with
+    ``x cosh x - sinh x = sum_k>=1 2k x^(2k+1)/(2k+1)!`` (positive terms)."""
+    x = np.asarray(x, dtype=float)
+    small = np.abs(x) < 0.5
+    ser = _odd_series(x, lambda k: 2 * k / math.factorial(2 * k + 1), 0.5)
+    return np.where(small, -ser / np.cosh(np.where(small, x, 0.0)), np.tanh(x) - x)
+
+
+def _atanh_minus_x(z: np.ndarray) -> np.ndarray:
+    """``atanh z - z`` without cancellation at small ``z`` (series ``z^3/3 + z^5/5 + ...``)."""
+    z = np.asarray(z, dtype=float)
+    small = np.abs(z) < 0.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = np.arctanh(np.where(small, 0.9, z)) - np.where(small, 0.9, z)
+    return np.where(small, _odd_series(z, lambda k: 1 / (2 * k + 1), 0.5), direct)
+
+
 # ----------------------------------------------------------------------------- arithmetic
 class _MpArith:
     """Numbers of the multiprecision rule loop: mpmath (the reference implementation)."""
@@ -280,6 +323,21 @@ class _Law:
         """``1 - max |cos(v, w)|`` over the law's atoms ``w`` (inf: a continuous law)."""
         return np.full(len(V), np.inf)
 
+    def o3(self, w1: np.ndarray, beta: np.ndarray, O: np.ndarray, O1: np.ndarray) -> tuple:
+        """``(O - beta lam, O' - lam, lam)``: the odd part ``O`` of :meth:`eo` less its linear term
+        and its derivative less ``lam = O'(0) = -E_tilt w`` (per ``w1``), both without
+        cancellation at small ``beta`` (they are ``O(beta^3)`` and ``O(beta^2)``); the ``z|z|``
+        part needs them, its integrand is third order near the axes."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def moments_mp(self) -> tuple:
+        """``(E w, E w^2)`` of the law the float parameters describe, at mpmath's precision."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def gk_mp(self, lam: Any, k: int) -> Any:
+        """``E w^k exp(-lam w^2)``, ``k = 0..3``."""
+        return self.expect_mp(lambda w: w**k * mpmath.exp(-lam * w * w))
+
 
 class _Rademacher(_Law):
     def __init__(self, m: float, s: float) -> None:
@@ -393,6 +451,29 @@ class _Rademacher(_Law):
               - math.log(2) for u in (t, -t)]
         return E, O, E1, O1, E2, O2, lf[0], lf[1]
 
+    def o3(self, w1: np.ndarray, beta: np.ndarray, O: np.ndarray, O1: np.ndarray) -> tuple:
+        # O = -beta m - atanh(tanh(y) tanh(x)), x = beta s: O - beta lam = -(atanh(z) - z) -
+        # tanh(y) (tanh x - x), z = tanh(y) tanh(x); O' - lam = s sinh(x)^2 tanh(y) /
+        # (cosh(x - y) cosh(x + y)) from tanh(a) - tanh(b) = sinh(a - b)/(cosh a cosh b)
+        m, s = self.m, self.s
+        y = -(w1.reshape((-1,) + (1,) * (beta.ndim - 1)) ** 2) * m * s
+        x = beta * s
+        t = np.tanh(y)
+        lam = -m - s * t
+        # the atanh form cancels nothing when |x| or |tanh y| is small (then |z| < 0.5)
+        small = (np.abs(x) < 0.5) | (np.abs(t) < 0.5)
+        xs = np.where(small, x, 0.0)
+        o3 = np.where(small, -(_atanh_minus_x(t * np.tanh(xs)) + t * _tanh_minus_x(xs)),
+                      O - beta * lam)
+        with np.errstate(divide="ignore", over="ignore", under="ignore"):
+            ratio = np.exp(2 * (_logcosh(x) + np.log(np.abs(np.tanh(x)))) - _logcosh(x - y)
+                           - _logcosh(x + y))
+        return o3, s * ratio * t, lam
+
+    def moments_mp(self) -> tuple:
+        hi, lo = self.atoms_in(_MpArith)
+        return (hi + lo) / 2, (hi * hi + lo * lo) / 2
+
     def f_mp(self, w1: Any, t: Any, A: Any = _MpArith) -> tuple:
         ys = [w1 * a + t for a in self.atoms_in(A)]
         es = [A.exp(-y * y / 2) for y in ys]
@@ -445,6 +526,23 @@ class _Gaussian(_Law):
         f = A.exp(-y * y / (2 * k)) / A.sqrt(k)
         g = -y / k
         return f, g, g * g - 1 / k
+
+    def o3(self, w1: np.ndarray, beta: np.ndarray, O: np.ndarray, O1: np.ndarray) -> tuple:
+        # O = -m beta / k is linear in beta
+        k = 1 + (w1.reshape((-1,) + (1,) * (beta.ndim - 1)) * self.s) ** 2
+        return 0 * beta, 0 * beta, -self.m / k
+
+    def moments_mp(self) -> tuple:
+        m = mpmath.mpf(self.m)
+        return m, m * m + mpmath.mpf(self.s) ** 2
+
+    def gk_mp(self, lam: Any, k: int) -> Any:
+        # the tilted law is N(m/c, s^2/c), c = 1 + 2 lam s^2, of mass E exp(-lam w^2)
+        m, s2 = mpmath.mpf(self.m), mpmath.mpf(self.s) ** 2
+        c = 1 + 2 * lam * s2
+        g0 = mpmath.exp(-lam * m * m / c) / mpmath.sqrt(c)
+        mu, var = m / c, s2 / c
+        return g0 * (1, mu, mu * mu + var, mu**3 + 3 * mu * var)[k]
 
     def one_minus_f0_mp(self, w1: Any) -> Any:
         k = w1 * w1 * mpmath.mpf(self.s) ** 2
@@ -544,6 +642,52 @@ class _Uniform(_Law):
         with np.errstate(all="ignore"):
             out_large = self._eo_closed(w1b, np.where(small, 1.0, beta))
         return tuple(np.where(small, a, b) for a, b in zip(out_small, out_large, strict=True))
+
+    def o3(self, w1: np.ndarray, beta: np.ndarray, O: np.ndarray, O1: np.ndarray) -> tuple:
+        # small beta: O = atanh(r), r = o/(1 + e) (:meth:`_eo_series`), lam = -mu_1; then
+        # O - beta lam = (atanh r - r) + (o3 + mu_1 beta e)/(1 + e) and O' - lam = (r' + mu_1 -
+        # mu_1 r^2)/(1 - r^2) with r' + mu_1 = (o3' (1 + e) + mu_1 e (1 + e) - o e')/(1 + e)^2,
+        # o3 the odd series from beta^3 on: every term is a product of small quantities
+        shape = (-1,) + (1,) * (beta.ndim - 1)
+        _, mom, R = self._tilted(w1)
+        small = np.abs(beta) * R.reshape(shape) <= _SMALL
+        b = np.where(small, beta, 0.0)
+        mu = [mom[:, j].reshape(shape) for j in range(_TAYLOR + 1)]
+        fact = [math.factorial(j) for j in range(_TAYLOR + 1)]
+        e = sum(mu[j] * b**j / fact[j] for j in range(2, _TAYLOR + 1, 2))
+        e1 = sum(mu[j] * b ** (j - 1) / fact[j - 1] for j in range(2, _TAYLOR + 1, 2))
+        o3 = -sum(mu[j] * b**j / fact[j] for j in range(3, _TAYLOR + 1, 2))
+        o31 = -sum(mu[j] * b ** (j - 1) / fact[j - 1] for j in range(3, _TAYLOR + 1, 2))
+        o = o3 - mu[1] * b
+        r = o / (1 + e)
+        ser = _atanh_minus_x(r) + (o3 + mu[1] * b * e) / (1 + e)
+        rp = (o31 * (1 + e) + mu[1] * e * (1 + e) - o * e1) / (1 + e) ** 2
+        dser = (rp - mu[1] * r * r) / (1 - r * r)
+        lam = -mu[1]
+        return np.where(small, ser, O - beta * lam), np.where(small, dser, O1 - lam), lam
+
+    def moments_mp(self) -> tuple:
+        lo, hi = mpmath.mpf(self.lo), mpmath.mpf(self.hi)
+        return (lo + hi) / 2, (hi**3 - lo**3) / (6 * self._a_mp())
+
+    def gk_mp(self, lam: Any, k: int) -> Any:
+        lo, hi, a = mpmath.mpf(self.lo), mpmath.mpf(self.hi), self._a_mp()
+        if lam * max(lo * lo, hi * hi) < 0.5:  # Taylor series in lam: terms below 0.5^n / n!
+            out, term, n = mpmath.mpf(0), mpmath.mpf(1), 0
+            while True:
+                t = term * (hi ** (2 * n + k + 1) - lo ** (2 * n + k + 1)) / ((2 * n + k + 1) * 2 * a)
+                out += t
+                if abs(t) <= mpmath.eps * abs(out) and n > 2:
+                    return out
+                n += 1
+                term *= -lam / n
+        el, eh = mpmath.exp(-lam * lo * lo), mpmath.exp(-lam * hi * hi)
+        if k in (0, 2):
+            g0 = self.g01_mp(lam)[0]
+            return g0 if k == 0 else g0 / (2 * lam) - (hi * eh - lo * el) / (4 * a * lam)
+        if k == 1:
+            return (el - eh) / (4 * a * lam)
+        return ((lam * lo * lo + 1) * el - (lam * hi * hi + 1) * eh) / (4 * a * lam * lam)
 
     @staticmethod
     def _eo_series(mom: np.ndarray, beta: np.ndarray, shape: tuple) -> tuple:
@@ -710,6 +854,23 @@ def _lift(r: Any, U: Any, out: tuple, n: int, order: int) -> tuple:
     return h, g, H
 
 
+def _power_outside(a: Any, v: Any, k2: Any, k3: Any, order: int, sqrt: Any) -> list:
+    """The degree-2 kernel's parts outside the frequency rule at one atom ``a``, with their
+    ``v``-derivatives: ``k2 (|a|^2 |v|^2 + 2 <a, v>^2) + k3 <a, v> |a| |v|`` (``k2 = c_square^2``,
+    ``k3 = (8/pi) c_zabs^2``); float or object arrays (``sqrt`` of the arithmetic)."""
+    aa, vv, av = np.dot(a, a), np.dot(v, v), np.dot(a, v)
+    na, nv = sqrt(aa), sqrt(vv)
+    out = [k2 * (aa * vv + 2 * av * av) + k3 * av * na * nv]
+    if order >= 1:
+        out.append(k2 * (2 * aa * v + 4 * av * a) + k3 * na * (nv * a + av * v / nv))
+    if order >= 2:
+        eye = np.eye(len(v), dtype=int)
+        out.append(k2 * (2 * aa * eye + 4 * np.outer(a, a))
+                   + k3 * na * ((np.outer(a, v) + np.outer(v, a)) / nv
+                                + av * (eye / nv - np.outer(v, v) / nv**3)))
+    return out
+
+
 def _edge(T: np.ndarray) -> np.ndarray:
     """Sum of |T| over the outermost nodes: the size of what the truncated rule leaves out."""
     A = np.abs(T)
@@ -783,6 +944,7 @@ class SpectralTarget(RuleTarget):
         self.step, self.x_lo = step, x_lo
         self.x, self.w, self.ww = _grid(self.d, step, x_lo)
         self.q = self.form.q(self.w) if self.form.odd else None
+        self.q3 = self.form.q3(self.w) if self.form.c_zabs != 0 else None
         self.p = self.form.p(self.w) if self.form.has_even else None
         self.p_smooth = self.p - self._c[2] * (2 / math.pi) / self.w**2 if self.form.even else None
         self.logf0 = self.law.log_f0(self.w)
@@ -824,6 +986,39 @@ class SpectralTarget(RuleTarget):
     @cached_property
     def mean_norm(self) -> float:
         return float(self.mean_norm_mp(17))
+
+    def zabs_mean_mp(self, dps: int) -> mpmath.mpf:
+        """``E[w_1 |w|]`` to ``dps`` digits, for the ``z|z|`` part: with ``1/|w| = pi^(-1/2) int_0^inf
+        lam^(-1/2) exp(-lam |w|^2) dlam``, ``E[w_1 |w|^2 exp(-lam |w|^2)] = g3 g0^(d-1) + (d-1) g1
+        g2 g0^(d-2)``, ``g_k = E w^k exp(-lam w^2)`` (mpmath quad in ``lam = u^2``)."""
+        cache = self.__dict__.setdefault("_zabs_mean_cache", {})
+        if dps in cache:
+            return cache[dps]
+        d, law = self.d, self.law
+        with mpmath.workdps(dps + 15):
+            def integrand(u: Any) -> Any:
+                lam = u * u
+                g = [law.gk_mp(lam, k) for k in range(4)]
+                rest = (d - 1) * g[1] * g[2] * g[0] ** (d - 2) if d > 1 else 0
+                return 2 * (g[3] * g[0] ** (d - 1) + rest)
+
+            val, err = mpmath.quad(integrand, [0, 1, mpmath.inf], error=True)
+            if err > mpmath.mpf(10) ** (-dps) * max(abs(val), 1):
+                raise CompverifyError(f"E[w_1 |w|] quadrature did not converge (error {err})")
+            cache[dps] = +(val / mpmath.sqrt(mpmath.pi))
+            return cache[dps]
+
+    def _power_means_mp(self, dps: int) -> tuple:
+        """``(c_square^2, c_zabs^2 8/pi, E w, E w^2, E[w_1 |w|])`` in mpmath at ``dps`` digits."""
+        with mpmath.workdps(dps):
+            csq, czabs = self.form.power_coefficients_mp()
+            m1, m2 = self.law.moments_mp()
+            zm = self.zabs_mean_mp(dps) if self.q3 is not None else mpmath.mpf(0)
+            return csq * csq, czabs * czabs * 8 / mpmath.pi, m1, m2, zm
+
+    @cached_property
+    def _power_means(self) -> tuple:
+        return tuple(float(x) for x in self._power_means_mp(20))
 
     def even_mean_mp(self, dps: int) -> mpmath.mpf:
         """``E_w E_x sigma_e(<w, x>)`` of the even part ``sigma_e = int p(w) (1 - cos(w z)) dw``:
@@ -892,12 +1087,29 @@ class SpectralTarget(RuleTarget):
         parts = {}
         ww = self.ww
         if self.p is not None:
-            parts["even"] = (BG, Bu, Bw, (ww * self.p)[:, None] * (ww * self.p)[None, :])
+            parts["even"] = (BG, Bu, Bw, (ww * self.p)[:, None] * (ww * self.p)[None, :], None)
         if self.q is not None:
-            parts["odd"] = (Bw, Bw, Bu, -(ww * self.q)[:, None] * (ww * self.q)[None, :])
+            parts["odd"] = (Bw, Bw, Bu, -(ww * self.q)[:, None] * (ww * self.q)[None, :], None)
+        ww12 = (w1 * w2)[..., None]
+        if self.q3 is not None:
+            # z|z|: Bw less its linear term B Olin, Olin = w1 w2 lam(w1) sum(v) (module docstring);
+            # B (e^S sinh O - Olin) = B (expm1(S) sinh O + (sinh O - O) + O3), O3 = O - Olin
+            O3, dO, lam = self.law.o3(w, np.where(far[..., None], 0.0, beta), O, O1)
+            O3s = np.where(far, 0.0, O3.sum(-1))
+            dO = np.where(far[..., None], 0.0, dO)
+            lam = np.broadcast_to(lam, beta.shape)[..., 0]
+            Olin = w1 * w2 * lam * V.sum(axis=1)[None, None, :]
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                B = np.exp(logB)
+                stable3 = B * (np.expm1(Sc) * np.sinh(Oc) + _sinh_minus_x(Oc) + O3s)
+                val3 = np.where((S < 1) & (np.abs(Od) < 1), stable3, Bw - B * Olin)
+                # d/dv_k of B Olin is b_k B Olin + w1 w2 lam B: with it, the c_k Bu term of the
+                # gradient becomes w1 w2 D_k, D_k = (O'_k - lam) Bu + lam (Bu - B), no cancellation
+                D = dO * Bu[..., None] + lam[..., None] * BG[..., None]
+            T3 = (ww12 * E1) * Bw[..., None] + ww12 * D if order >= 1 else None
+            parts["odd3"] = (val3, Bw, Bu, -(ww * self.q3)[:, None] * (ww * self.q3)[None, :], T3)
         if order == 0:
             return parts, None
-        ww12 = (w1 * w2)[..., None]
         deriv = dict(s=ww12 * E1, c=ww12 * O1, e2=ww12**2 * E2, o2=ww12**2 * O2,
                      b=-(w2[..., None] ** 2) * V[None, None, :, :], w2sq=w2**2)
         return parts, deriv
@@ -906,12 +1118,13 @@ class SpectralTarget(RuleTarget):
         """Per part: value, gradient, Hessian at the three rule levels, edge sum, abs sum."""
         parts, dv = self._parts(V, order)
         out = {}
-        for key, (val, P1, P2, W) in parts.items():
+        for key, (val, P1, P2, W, Tk_part) in parts.items():
             T = W[:, :, None] * val
             res = {"h": _levels(T), "edge": _edge(T), "abs": np.abs(T).sum(axis=(0, 1))}
             if order >= 1:
                 b, s, c = dv["b"], dv["s"], dv["c"]
-                Tk = s * P1[..., None] + c * P2[..., None]
+                # the derivative of val less its b term (the z|z| part supplies its own)
+                Tk = s * P1[..., None] + c * P2[..., None] if Tk_part is None else Tk_part
                 G = W[:, :, None, None] * (b * val[..., None] + Tk)
                 res["g"] = _levels(G)
             if order >= 2:
@@ -977,6 +1190,10 @@ class SpectralTarget(RuleTarget):
             out.append(((ww * self.p)[:, None] * (ww * self.p)[None, :], cm1, Bs, Bc))
         if self.q is not None:
             out.append(((ww * self.q)[:, None] * (ww * self.q)[None, :], Bs, Bc, Bs))
+        if self.q3 is not None:  # phi = sinh u - u
+            with np.errstate(under="ignore"):
+                s3 = np.where(small, B * _sinh_minus_x(np.where(small, u, 0.0)), Bs - B * u)
+            out.append(((ww * self.q3)[:, None] * (ww * self.q3)[None, :], s3, cm1, Bs))
         return out
 
     def _atom_correction(self, V: np.ndarray, order: int) -> dict | None:
@@ -1018,6 +1235,10 @@ class SpectralTarget(RuleTarget):
                     exact[1] = exact[1] - prob * ((c0 + Ga) * kg * v / nv + c1 * c1 * a)
                 if order >= 2:
                     exact[2] = exact[2] - prob * (c0 + Ga) * kg * (eye - np.outer(v, v) / nv**2) / nv
+                if self.form.has_power:
+                    k2, k3 = self._power_means[:2]
+                    for k, x in enumerate(_power_outside(a, v, k2, k3, order, math.sqrt)):
+                        exact[k] = exact[k] - prob * x
                 for W, f0, f1, f2 in self._atom_terms(a, v):
                     T = prob * W * f0
                     lv = _levels(T)
@@ -1092,8 +1313,39 @@ class SpectralTarget(RuleTarget):
             H = lin_norm * (eye[None] - vhat[:, :, None] * vhat[:, None, :]) / nv[:, None, None]
             for key, r in integ.items():
                 H = H + self._coef(key) * r["H"][level]
+        if self.form.has_power:
+            h, g, H = self._power_terms(V, h, g, H, order)
         a = self.abar
         return a * h, None if g is None else a * g, None if H is None else a * H
+
+    def _power_terms(self, V: Any, h: Any, g: Any, H: Any, order: int, dps: int | None = None) -> tuple:
+        """Add the degree-2 part outside the frequency rule (float64, or mpmath at ``dps``):
+        ``c_square^2 E[A^2 B^2] = c_square^2 (E|w|^2 |v|^2 + 2 E<w, v>^2)`` (``E<w, v>^2 = (E w^2 -
+        (E w)^2) |v|^2 + (E w)^2 sum(v)^2``) and ``c_zabs^2 (8/pi) E[w_1 |w|] |v| sum(v)``, the
+        ``z|z|`` kernel's term ``(8/pi) <u, v> |u| |v|`` averaged (the ``z^2 x z|z|`` cross terms
+        vanish by ``x -> -x``).  Works on float and object rows."""
+        if dps is None:
+            k2, k3, m1, m2, zm = self._power_means
+        else:
+            k2, k3, m1, m2, zm = self._power_means_mp(dps)
+        d = self.d
+        norm2 = k2 * (d * m2 + 2 * (m2 - m1 * m1))  # coefficient of |v|^2
+        sum2 = 2 * k2 * m1 * m1                       # of sum(v)^2
+        kz = k3 * zm
+        for j, v in enumerate(V):
+            r2 = sum(x * x for x in v)
+            nv = mpmath.sqrt(r2) if dps is not None else math.sqrt(r2)
+            S1 = sum(v)
+            h[j] = h[j] + norm2 * r2 + sum2 * S1 * S1 + kz * nv * S1
+            if order >= 1:
+                for k in range(d):
+                    g[j][k] = g[j][k] + 2 * norm2 * v[k] + 2 * sum2 * S1 + kz * (S1 * v[k] / nv + nv)
+            if order >= 2:
+                for k in range(d):
+                    for l in range(d):
+                        H[j][k][l] = H[j][k][l] + (2 * norm2 * (k == l) + 2 * sum2 + kz * (
+                            S1 * ((k == l) - v[k] * v[l] / r2) / nv + (v[k] + v[l]) / nv))
+        return h, g, H
 
     def _check_v(self, V: Any) -> np.ndarray:
         V = self._check(V)
@@ -1190,6 +1442,8 @@ class SpectralTarget(RuleTarget):
             out["even"] = W1 * W2 * self.form.p_mp(w1) * self.form.p_mp(w2)
         if self.q is not None:  # integrand (P(-) - P(+))/2 here (the float path uses -Bw)
             out["odd"] = W1 * W2 * self.form.q_mp(w1) * self.form.q_mp(w2)
+        if self.q3 is not None:  # (P(-) - P(+))/2 less w1 w2 mu(w1) B sum(v)
+            out["odd3"] = W1 * W2 * self.form.q3_mp(w1) * self.form.q3_mp(w2)
         return out
 
     def _keep(self, T_abs: np.ndarray, dps: int) -> np.ndarray:
@@ -1227,7 +1481,7 @@ class SpectralTarget(RuleTarget):
         nested levels (steps ``step``, ``2 step``, ``4 step``) for the error estimate."""
         Vf = self._check_v(np.array([[float(x) for x in row] for row in Vm]))
         parts, _ = self._parts(Vf, 0)
-        T_abs = sum(np.abs(W[:, :, None] * val).sum(-1) for val, _, _, W in parts.values())
+        T_abs = sum(np.abs(W[:, :, None] * val).sum(-1) for val, _, _, W, _ in parts.values())
         near = self.near_atoms(Vf)
         prob = 0.5**self.d
         for v, atoms in zip(Vf, near, strict=True):  # the atoms' own terms (the odd part may cancel)
@@ -1248,8 +1502,9 @@ class SpectralTarget(RuleTarget):
                 wt = {k: A.num(x) for k, x in self._weights_mp(i, j).items()}
             with A.precision(extra):
                 w1, w2 = wt["w1"], wt["w2"]
-                f0 = law.f_mp(w1, zero, A)[0]
+                f0, f0l, _ = law.f_mp(w1, zero, A)
                 Phi1 = f0**d
+                mu = -f0l / w1  # E_tilt w at w1: f'/f = -w1 E_tilt w at t = 0
                 for jm in range(M):
                     v = [A.num(x) for x in Vm[jm]]
                     fp = [law.f_mp(w1, w2 * vk, A) for vk in v]
@@ -1257,13 +1512,16 @@ class SpectralTarget(RuleTarget):
                     P = A.fprod(f[0] for f in fp)
                     Q = A.fprod(f[0] for f in fm)
                     B = Phi1 * A.exp(-w2 * w2 * A.fsum(vk * vk for vk in v) / 2)
+                    if "odd3" in acc:
+                        S1 = A.fsum(v)
+                        lin = w1 * w2 * mu * B  # times sum(v): the z|z| part's linear term
                     for key in acc:
                         W = wt[key]
                         if key == "even":
                             cp, cq, cb = P / 2, Q / 2, -B
                         else:
                             cp, cq, cb = -P / 2, Q / 2, zero
-                        T = W * (cp + cq + cb)
+                        T = W * (cp + cq + cb - (lin * S1 if key == "odd3" else zero))
                         acc[key][0][jm] += T
                         if levels and i % 2 == 0 and j % 2 == 0:
                             lev[key][1][jm] += 4 * T
@@ -1273,6 +1531,8 @@ class SpectralTarget(RuleTarget):
                             for k in range(d):
                                 acc[key][1][jm, k] += W * (w2 * (cp * fp[k][1] - cq * fm[k][1])
                                                            - cb * w2 * w2 * v[k])
+                                if key == "odd3":
+                                    acc[key][1][jm, k] -= W * lin * (1 - S1 * w2 * w2 * v[k])
                         if order >= 2:
                             for k in range(d):
                                 for l in range(k, d):
@@ -1284,6 +1544,9 @@ class SpectralTarget(RuleTarget):
                                     tb = w2**4 * v[k] * v[l] - (w2 * w2 if k == l else 0)
                                     acc[key][2][jm, k, l] += W * (w2 * w2 * (cp * tp + cq * tq)
                                                                   + cb * tb)
+                                    if key == "odd3":
+                                        acc[key][2][jm, k, l] -= W * lin * (
+                                            S1 * tb - w2 * w2 * (v[k] + v[l]))
         with mpmath.workdps(dps + 10):
             def to_mp(x: Any) -> Any:
                 return np.vectorize(A.to_mpf, otypes=[object])(x) if isinstance(x, np.ndarray) \
@@ -1373,6 +1636,8 @@ class SpectralTarget(RuleTarget):
                             terms.append((wt["even"], Bc - B, Bs, Bc))
                         if "odd" in wt:
                             terms.append((wt["odd"], Bs, Bc, Bs))
+                        if "odd3" in wt:
+                            terms.append((wt["odd3"], Bs - B * u, Bc - B, Bs))
                         for W, f0, f1, f2 in terms:
                             T = W * f0
                             sums[ia][0] += T
@@ -1402,6 +1667,14 @@ class SpectralTarget(RuleTarget):
                     Ga = kg * mpmath.sqrt(mpmath.fsum(x * x for x in am))
                     hval -= prob * (c0 * c0 + c0 * (Ga + kg * nv) + c1 * c1 * np.dot(am, vv)
                                     + Ga * kg * nv)
+                    if self.form.has_power:
+                        k2, k3 = self._power_means_mp(dps + 10)[:2]
+                        po = _power_outside(am, vv, k2, k3, order, mpmath.sqrt)
+                        hval -= prob * po[0]
+                        if order >= 1:
+                            g = g - prob * po[1]
+                        if order >= 2:
+                            H = H - prob * po[2]
                     for k in range(3):
                         lv[k] -= prob * sums[ia][k]
                     al, be, A1, A2, A4 = (prob * x for x in scal[ia])
@@ -1436,7 +1709,8 @@ class SpectralTarget(RuleTarget):
         m = mpmath.mpf(self.m)
         lin_norm = (c0 + Ee) * c2 * mpmath.sqrt(2 / mpmath.pi)
         a = mpmath.mpf(self.abar)
-        coef = {"even": mpmath.mpf(1), "odd": mpmath.mpf(1), "even1": c0 + Ee, "atoms": mpmath.mpf(1)}
+        coef = {"even": mpmath.mpf(1), "odd": mpmath.mpf(1), "odd3": mpmath.mpf(1), "even1": c0 + Ee,
+                "atoms": mpmath.mpf(1)}
         h = np.empty(M, dtype=object)
         g = np.empty((M, d), dtype=object)
         H = np.empty((M, d, d), dtype=object)
@@ -1455,6 +1729,16 @@ class SpectralTarget(RuleTarget):
                     hk = lin_norm * ((1 if k == l else 0) - v[k] * v[l] / nv**2) / nv
                     hk += mpmath.fsum(coef[key] * acc[key][2][jm, lo, hi] for key in acc)
                     H[jm, k, l] = a * hk
+        if self.form.has_power:
+            zero = mpmath.mpf(0)
+            ph, pg, pH = self._power_terms(
+                Vm, np.full(M, zero, dtype=object), np.full((M, d), zero, dtype=object),
+                np.full((M, d, d), zero, dtype=object), order, dps)
+            h = h + a * ph
+            if order >= 1:
+                g = g + a * pg
+            if order >= 2:
+                H = H + a * pH
         return (round_mp(h, dps), round_mp(g, dps) if order >= 1 else None,
                 round_mp(H, dps) if order >= 2 else None)
 
@@ -1462,7 +1746,7 @@ class SpectralTarget(RuleTarget):
         """``C`` at the three rule levels, mpmath at ``dps`` digits (continuous laws)."""
         n, d, law, A = self.w.size, self.d, self.law, self.arith
         with A.precision(dps + 10):
-            sums = {key: [A.num(0)] * 3 for key in ("even", "odd")}
+            sums = {key: [A.num(0)] * 3 for key in ("even", "odd", "odd3")}
         for i in range(n):
             for j in range(i, n):  # the integrand is symmetric in (w1, w2): w, w' are iid
                 extra = dps + self._extra_digits(i, j)
@@ -1473,8 +1757,11 @@ class SpectralTarget(RuleTarget):
                     Fp = law.pair_mp(w1, w2, A) ** d
                     Fm = law.pair_mp(w1, -w2, A) ** d
                     zero = A.num(0)
-                    B = (law.f_mp(w1, zero, A)[0] * law.f_mp(w2, zero, A)[0]) ** d
+                    (f1, l1, _), (f2, l2, _) = law.f_mp(w1, zero, A), law.f_mp(w2, zero, A)
+                    B = (f1 * f2) ** d
                     vals = {"even": (Fp + Fm) / 2 - B, "odd": (Fm - Fp) / 2}
+                    if "odd3" in wt:  # less w1 w2 E[<w, w'> e1 e2] = w1 w2 d mu(w1) mu(w2) B
+                        vals["odd3"] = vals["odd"] - d * (l1 / w1) * (l2 / w2) * w1 * w2 * B
                     for key in sums:
                         if key not in wt:
                             continue
@@ -1490,8 +1777,13 @@ class SpectralTarget(RuleTarget):
             Ee = self.even_mean_mp(dps + 5)
             m = mpmath.mpf(self.m)
             base = c0 * c0 + 2 * c0 * Ee + c1 * c1 * d * m * m + Ee**2
+            if self.form.has_power:
+                # c_square^2 E[|w|^2 |w'|^2 + 2 <w, w'>^2] + c_zabs^2 (8/pi) E[<w, w'> |w| |w'|]
+                k2, k3, m1, m2, zm = self._power_means_mp(dps + 10)
+                base += k2 * ((d * m2) ** 2 + 2 * (d * m2 * m2 + d * (d - 1) * m1**4)) + k3 * d * zm**2
             a2 = mpmath.mpf(self.abar) ** 2
-            return tuple(+(a2 * (base + sums["even"][k] + sums["odd"][k])) for k in range(3))
+            return tuple(+(a2 * (base + sums["even"][k] + sums["odd"][k] + sums["odd3"][k]))
+                         for k in range(3))
 
     def C_mp(self, dps: int) -> mpmath.mpf:
         dps = check_dps(dps)

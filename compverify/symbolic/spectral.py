@@ -12,6 +12,10 @@ Derived from the SymPy expression:
 * piecewise homogeneous of degree 1 (``sigma(t) = alpha t``, ``sigma(-t) = beta t`` for ``t > 0``):
   ``c1 = (alpha - beta)/2``, ``c2 = (alpha + beta)/2`` (relu, abs, leaky_relu);
 * of degree 0: ``c0 = (alpha + beta)/2`` and ``(alpha - beta)/2 sign(z)`` (step, sign);
+* of degree 2: ``c_square z^2 + c_zabs z|z|`` with ``c_square = (alpha + beta)/2``,
+  ``c_zabs = (alpha - beta)/2`` (relu_power:2 = ``z^2/2 + z|z|/2``); ``z|z|`` has the regularised
+  sine transform ``z|z| = (4/pi) int_0^inf (w z - sin(w z)) / w^3 dw`` (``int_0^inf (t - sin t)/t^3
+  dt = pi/4``), its density ``q3(w) = c_zabs (4/pi)/w^3``;
 * otherwise the expression rewritten in ``tanh`` and expanded must be a sum of a constant,
   ``c z``, odd atoms ``c tanh(l z)``, ``c erf(l z)`` and even atoms ``c z tanh(l z)``,
   ``c z erf(l z)`` (tanh, sigmoid = 1/2 + tanh(z/2)/2, erf, gelu = z/2 + z erf(z/sqrt2)/2,
@@ -62,10 +66,12 @@ _KINDS = ("sign", "tanh", "erf")
 
 @dataclass(frozen=True)
 class SpectralForm:
-    """``c0 + c1 z + c2 |z| + sum_i coef_i atom_i(lam_i z) + sum_k coef_k z atom_k(lam_k z)``.
+    """``c0 + c1 z + c2 |z| + sum_i coef_i atom_i(lam_i z) + sum_k coef_k z atom_k(lam_k z)``
+    ``+ c_square z^2 + c_zabs z|z|``.
 
     ``odd`` holds ``(coef, kind, lam)`` of the odd atoms (kind sign, tanh or erf), ``even`` those
-    of the even atoms ``z tanh(lam z)``, ``z erf(lam z)`` (kind tanh or erf).
+    of the even atoms ``z tanh(lam z)``, ``z erf(lam z)`` (kind tanh or erf).  The degree-2 part
+    (``c_square``, ``c_zabs``) comes only alone: a piecewise homogeneous sigma of degree 2.
     """
 
     c0: sympy.Expr
@@ -73,6 +79,26 @@ class SpectralForm:
     c2: sympy.Expr
     odd: tuple[tuple[sympy.Expr, str, sympy.Expr], ...]
     even: tuple[tuple[sympy.Expr, str, sympy.Expr], ...] = ()
+    c_square: sympy.Expr = sympy.Integer(0)
+    c_zabs: sympy.Expr = sympy.Integer(0)
+
+    @property
+    def has_power(self) -> bool:
+        """Whether sigma has the degree-2 part ``c_square z^2 + c_zabs z|z|``."""
+        return self.c_square != 0 or self.c_zabs != 0
+
+    def q3(self, w: Any) -> np.ndarray:
+        """The ``z|z|`` density ``q3(w) = c_zabs (4/pi)/w^3`` at ``w > 0`` (float64)."""
+        w = np.asarray(w, dtype=float)
+        return float(self.c_zabs) * (4 / math.pi) / w**3
+
+    def q3_mp(self, w: mpmath.mpf) -> mpmath.mpf:
+        """``q3(w)`` in mpmath at the caller's precision."""
+        return _mpf(self.c_zabs) * 4 / (mpmath.pi * w**3)
+
+    def power_coefficients_mp(self) -> tuple[mpmath.mpf, mpmath.mpf]:
+        """``(c_square, c_zabs)`` in mpmath at the caller's precision."""
+        return _mpf(self.c_square), _mpf(self.c_zabs)
 
     @property
     def has_even(self) -> bool:
@@ -179,6 +205,9 @@ def spectral_form(expr: sympy.Expr) -> SpectralForm | None:
         if n == 0:
             odd = () if alpha == beta else (((alpha - beta) / 2, "sign", sympy.Integer(1)),)
             return SpectralForm((alpha + beta) / 2, zero, zero, odd)
+        if n == 2:
+            return SpectralForm(zero, zero, zero, (), (), c_square=(alpha + beta) / 2,
+                                c_zabs=(alpha - beta) / 2)
         return None
     rewritten = sympy.expand(sympy.simplify(expr.rewrite(sympy.tanh)))
     c0 = c1 = zero
