@@ -6,7 +6,8 @@ layer ``abar``, inputs ``x ~ N(0, I_d)``, and an activation with a spectral form
 ``sigma(z) = c0 + c1 z + int_0^inf p(w) (1 - cos(w z)) dw + int_0^inf q(w) sin(w z) dw``
 (:mod:`compverify.symbolic.spectral`: relu, abs, leaky_relu, step, sign, tanh, sigmoid, erf, gelu,
 silu; the even density is ``p = c2 (2/pi)/w^2`` for a ``c2 |z|`` part, plus the densities of even
-atoms ``z tanh(l z)``, ``z erf(l z)``).
+atoms ``z tanh(l z)``, ``z erf(l z)``), or the degree-2 form ``c_square z^2 + c_zabs z|z|``
+(relu_power:2; below).
 
 With ``E_x cos(<u, x>) = exp(-|u|^2/2)`` the expectation over the inputs becomes one over two
 frequencies ``(w1, w2)`` of Gaussians in ``w1 w +- w2 v``, and a Gaussian in ``w`` factors over the
@@ -49,6 +50,18 @@ edge terms and a float64 floor.  For uniform entries with an activation that has
 or is homogeneous (relu, abs, leaky_relu, step, sign), where the tests showed slower convergence
 (the box's edges make ridges in the integrand), ``e = d1``: the coarser rule's error, a
 conservative bound.
+
+*Degree 2.*  ``z|z| = (4/pi) int_0^inf (w z - sin(w z))/w^3 dw``; with ``E_x[A sin(w2 B)] = <u, v> w2
+exp(-w2^2 |v|^2/2)`` (Stein) the kernel of ``z|z|`` is ``(8/pi) <u, v> |u| |v| + (16/pi^2) int int
+e1 e2 (sinh(w1 w2 <u, v>) - w1 w2 <u, v>)/(w1 w2)^3`` (``e1 = exp(-w1^2 |u|^2/2)``), and the cross
+terms with ``z^2`` vanish (``x -> -x``).  Averaged over ``w``: ``c_square^2 E[A^2 B^2]`` and ``(8/pi)
+E[w_1 |w|] |v| sum(v)`` in closed form (``E[w_1 |w|]`` by mpmath quad), and the rule's integrand is
+``B (e^S sinh O - O_lin)`` with ``O_lin = w1 w2 lam(w1) sum(v)``, ``lam = -E_tilt w``: third order
+near the axes, so float64 writes it ``B (expm1(S) sinh O + (sinh O - O) + O3)`` with ``O3 = O -
+O_lin`` from each law without cancellation (:meth:`_Law.o3`; series where the argument is small),
+and the gradient's ``O' Bu - lam B`` as ``(O' - lam) Bu + lam (Bu - B)``.  Measured: Rademacher d = 6
+and d = 13 against the exact 2^d sums to float64 rounding (atoms taken exactly), 3e-25 with the
+finer rule in mpmath; uniform d = 1 against its closed form 2e-11 (finer rule 4e-14).
 
 *Atoms.*  For a relu-like activation the kernel is singular at ``|rho| = 1``, so an atom of the
 Rademacher law (nearly) parallel to ``v`` makes a ridge in the frequency integrand, on which the
