@@ -288,14 +288,22 @@ class SolveResult:
 # ------------------------------------------------------------------------------- float64 search
 
 
-def _orth(T: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
-    """Orthonormal basis of the column span of T (float64)."""
+def _orth(T: np.ndarray, scale: float, rtol: float = 1e-9) -> np.ndarray:
+    """Orthonormal basis of the column span of T (float64), singular values below ``rtol`` times
+    ``max(s_max, scale)`` dropped.
+
+    ``scale`` is ``|theta|``, the size of an orbit tangent at a generic point: at a fixed point of
+    a symmetry (e.g. every ``v_j`` parallel to the target's mean, which the rotations about it
+    fix) the tangents are rounding noise, and a threshold relative to the largest of them alone
+    would keep that noise as a symmetry direction (measured: Newton then stalled at ``|grad| ~
+    1e-18``, "not converged").
+    """
     if T.shape[1] == 0:
         return T
     U, s, _ = np.linalg.svd(T, full_matrices=False)
     if s.size == 0 or s[0] == 0:
         return T[:, :0]
-    return U[:, s > rtol * s[0]]
+    return U[:, s > rtol * max(s[0], scale)]
 
 
 def _newton_float(problem: Problem, theta: np.ndarray, steps: int = 8) -> tuple[np.ndarray, int]:
@@ -309,7 +317,7 @@ def _newton_float(problem: Problem, theta: np.ndarray, steps: int = 8) -> tuple[
     extra = 0
     for it in range(steps + 1):
         g, H = ev.grad, ev.hess
-        Q = _orth(problem.symmetry_tangents(theta))
+        Q = _orth(problem.symmetry_tangents(theta), float(np.linalg.norm(theta)))
         sigma = max(np.max(np.abs(np.diag(H))), 1e-300)
         w, U = np.linalg.eigh(H + sigma * (Q @ Q.T))
         wmax = np.max(np.abs(w))
@@ -486,8 +494,10 @@ def _mp_norm(x) -> Any:
     return mpmath.sqrt(mpmath.fsum(v * v for v in x))
 
 
-def _mp_orth(T: np.ndarray, tol_exp: int) -> mpmath.matrix | None:
-    """Orthonormal basis (mpmath matrix, n x r) of the column span of T, or None if r = 0."""
+def _mp_orth(T: np.ndarray, tol_exp: int, scale: Any = 0) -> mpmath.matrix | None:
+    """Orthonormal basis (mpmath matrix, n x r) of the column span of T, or None if r = 0;
+    eigenvalues of ``T^T T`` below ``max(lambda_max, scale^2) 10^-tol_exp`` dropped (``scale`` =
+    ``|theta|``, see :func:`_orth`)."""
     n, s = T.shape
     if s == 0:
         return None
@@ -497,7 +507,8 @@ def _mp_orth(T: np.ndarray, tol_exp: int) -> mpmath.matrix | None:
     lmax = max(abs(E[i]) for i in range(s))
     if lmax == 0:
         return None
-    keep = [i for i in range(s) if E[i] > lmax * mpmath.mpf(10) ** (-tol_exp)]
+    floor = max(lmax, mpmath.mpf(scale) ** 2) * mpmath.mpf(10) ** (-tol_exp)
+    keep = [i for i in range(s) if E[i] > floor]
     if not keep:
         return None
     Q = mpmath.matrix(n, len(keep))
@@ -508,12 +519,13 @@ def _mp_orth(T: np.ndarray, tol_exp: int) -> mpmath.matrix | None:
     return Q
 
 
-def _mp_step(g: np.ndarray, H: np.ndarray, T: np.ndarray, p: int) -> tuple[np.ndarray, str]:
+def _mp_step(g: np.ndarray, H: np.ndarray, T: np.ndarray, p: int,
+             scale: Any = 0) -> tuple[np.ndarray, str]:
     """Newton step on the quotient at the working precision: solve (H + sigma P) d = -g."""
     n = len(g)
     Hm = mpmath.matrix(H.tolist())
     gm = mpmath.matrix(g.tolist())
-    Q = _mp_orth(T, p // 2)
+    Q = _mp_orth(T, p // 2, scale)
     sigma = max(abs(Hm[i, i]) for i in range(n))
     A = Hm + sigma * (Q * Q.T) if Q is not None else Hm
     gnorm = mpmath.norm(gm)
@@ -602,7 +614,7 @@ def _newton_mp(problem: Problem, theta: np.ndarray, dps: int, p: int, max_iter: 
         ev = problem.evaluate_mp(theta, 2, p)
         with mpmath.workdps(p):
             T = problem.symmetry_tangents(theta)
-            delta, how = _mp_step(ev.grad, ev.hess, T, p)
+            delta, how = _mp_step(ev.grad, ev.hess, T, p, _mp_norm(theta))
         with mpmath.workdps(w):
             theta = _resnap(problem, problem.normalize(theta + delta), pairs)
             step = _mp_norm(delta) / max(mpmath.mpf(1), _mp_norm(theta))
@@ -676,8 +688,9 @@ def _evidence_spectrum(problem: Problem, pol: Polished, eig_dps: int):
         lmax = abs(lam[-1])
         thr = lmax * mpmath.mpf(10) ** (-(eig_dps // 2))
         hess_null = sum(1 for x in lam if abs(x) <= thr)
-        T = problem.symmetry_tangents(mp_array(pol.theta, eig_dps))
-        Q = _mp_orth(T, eig_dps // 2)
+        theta = mp_array(pol.theta, eig_dps)
+        T = problem.symmetry_tangents(theta)
+        Q = _mp_orth(T, eig_dps // 2, _mp_norm(theta))
         r = 0 if Q is None else Q.cols
         resid = max((mpmath.norm(H * Q[:, i]) for i in range(r)), default=mpmath.mpf(0))
         red = tuple(sorted(lam[r:]))

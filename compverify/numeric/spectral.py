@@ -107,7 +107,7 @@ from compverify.numeric.targets import round_mp
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array
 
-__all__ = ["SpectralTarget", "supports", "LAWS", "STEP", "X_LO"]
+__all__ = ["SpectralTarget", "GaussianSpectralTarget", "supports", "LAWS", "STEP", "X_LO"]
 
 STEP = 0.125
 SAFETY = 100.0
@@ -516,8 +516,21 @@ class _Rademacher(_Law):
 
 
 class _Gaussian(_Law):
-    def __init__(self, m: float, s: float) -> None:
+    """``N(m, s^2)`` entries; ``m_exact``, ``s_exact`` (optional, zero-argument functions returning
+    an mpf) are the mean and scale to every digit when ``m``, ``s`` are roundings (``|mu| /
+    sqrt(d)`` in the rotated frame of :class:`SpectralTarget`, the default scale ``1/sqrt(d)``, a
+    decimal scale), so the multiprecision rule describes the same law as the Gaussian targets'
+    closed forms."""
+
+    def __init__(self, m: float, s: float, m_exact: Any = None, s_exact: Any = None) -> None:
         self.m, self.s = m, s
+        self._m_exact, self._s_exact = m_exact, s_exact
+
+    def _m_mp(self) -> Any:
+        return mpmath.mpf(self.m) if self._m_exact is None else self._m_exact()
+
+    def _s_mp(self) -> Any:
+        return mpmath.mpf(self.s) if self._s_exact is None else self._s_exact()
 
     def log_f0(self, w1: np.ndarray) -> np.ndarray:
         k = 1 + (w1 * self.s) ** 2
@@ -534,11 +547,18 @@ class _Gaussian(_Law):
                 s * s / k + 0 * beta, 0 * beta, lf[0], lf[1])
 
     def f_mp(self, w1: Any, t: Any, A: Any = _MpArith) -> tuple:
-        k = 1 + (w1 * A.num(self.s)) ** 2
-        y = w1 * A.num(self.m) + t
+        k = 1 + (w1 * A.num(self._s_mp())) ** 2
+        y = w1 * A.num(self._m_mp()) + t
         f = A.exp(-y * y / (2 * k)) / A.sqrt(k)
         g = -y / k
         return f, g, g * g - 1 / k
+
+    def pair_mp(self, w1: Any, w2: Any, A: Any = _MpArith) -> Any:
+        """``E exp(-(w1 w + w2 w')^2/2)``: ``y = w1 w + w2 w' ~ N(m (w1 + w2), s^2 (w1^2 + w2^2))``."""
+        s2 = A.num(self._s_mp()) ** 2
+        k = 1 + s2 * (w1 * w1 + w2 * w2)
+        y = A.num(self._m_mp()) * (w1 + w2)
+        return A.exp(-y * y / (2 * k)) / A.sqrt(k)
 
     def o3(self, w1: np.ndarray, beta: np.ndarray, O: np.ndarray, O1: np.ndarray) -> tuple:
         # O = -m beta / k is linear in beta
@@ -546,24 +566,25 @@ class _Gaussian(_Law):
         return 0 * beta, 0 * beta, -self.m / k
 
     def moments_mp(self) -> tuple:
-        m = mpmath.mpf(self.m)
-        return m, m * m + mpmath.mpf(self.s) ** 2
+        m = self._m_mp()
+        return m, m * m + self._s_mp() ** 2
 
     def gk_mp(self, lam: Any, k: int) -> Any:
         # the tilted law is N(m/c, s^2/c), c = 1 + 2 lam s^2, of mass E exp(-lam w^2)
-        m, s2 = mpmath.mpf(self.m), mpmath.mpf(self.s) ** 2
+        m, s2 = self._m_mp(), self._s_mp() ** 2
         c = 1 + 2 * lam * s2
         g0 = mpmath.exp(-lam * m * m / c) / mpmath.sqrt(c)
         mu, var = m / c, s2 / c
         return g0 * (1, mu, mu * mu + var, mu**3 + 3 * mu * var)[k]
 
     def one_minus_f0_mp(self, w1: Any) -> Any:
-        k = w1 * w1 * mpmath.mpf(self.s) ** 2
-        return -mpmath.expm1(-(w1 * self.m) ** 2 / (2 * (1 + k)) - mpmath.log1p(k) / 2)
+        k = w1 * w1 * self._s_mp() ** 2
+        m = self._m_mp()
+        return -mpmath.expm1(-(w1 * m) ** 2 / (2 * (1 + k)) - mpmath.log1p(k) / 2)
 
     def g01_mp(self, lam: Any) -> tuple:
         # w ~ N(m, s^2): E exp(-lam w^2) = exp(-lam m^2/k)/sqrt(k), k = 1 + 2 lam s^2; g1 = -g0'
-        m, s2 = mpmath.mpf(self.m), mpmath.mpf(self.s) ** 2
+        m, s2 = self._m_mp(), self._s_mp() ** 2
         k = 1 + 2 * lam * s2
         g0 = mpmath.exp(-lam * m * m / k) / mpmath.sqrt(k)
         return g0, g0 * (s2 / k + m * m / (k * k))
@@ -916,8 +937,8 @@ def _estimate(fine: Any, mid: Any, coarse: Any, edge: Any, absum: Any,
 class SpectralTarget(RuleTarget):
     """I.i.d. entries of a scalar law, activation with a spectral form (module docstring)."""
 
-    def __init__(self, activation: Any, d: int, law: str, *, mean: float = 0.0,
-                 scale: float | None = None, abar: float = 1.0) -> None:
+    def __init__(self, activation: Any, d: int, law: str, *, mean: Any = 0.0,
+                 scale: float | None = None, abar: float = 1.0, name: str | None = None) -> None:
         self.activation = act = as_activation(activation)
         self.form = act.spectral_form
         if self.form is None:
@@ -927,11 +948,20 @@ class SpectralTarget(RuleTarget):
                 "sign, tanh, sigmoid, erf, gelu, silu")
         if law not in _LAW_CLASSES:
             raise CompverifyError(f"unknown law {law!r}; expected one of {', '.join(LAWS)}")
+        self.mean_vector = self.rotation = None
+        if np.ndim(mean) == 1:
+            mean = self._set_mean_vector(mean, d, law)
         d, m, s = iid_fields(d, mean, scale)
         self.d, self.m, self.s = d, m, s
-        self.law_name, self.name = law, f"iid:{law}"
+        self.law_name, self.name = law, name or f"iid:{law}"
         self.abar = float(abar)
-        self.law = _LAW_CLASSES[law](self.m, self.s)
+        if law == "gaussian":
+            self._scale_text = None if scale is None else str(scale)
+            self.law = _Gaussian(self.m, self.s, s_exact=self._scale_mp,
+                                 m_exact=self._mean_norm_per_coordinate_mp)
+            self.rotation_invariant = self.mean_vector is not None and not np.any(self.mean_vector)
+        else:
+            self.law = _LAW_CLASSES[law](self.m, self.s)
         # a positively homogeneous activation gets an exactly homogeneous h: the rule runs on
         # unit directions (the frequency grid is not invariant under rescaling v, so otherwise h
         # would be homogeneous only to the rule's error, and Newton on the quotient by the
@@ -952,6 +982,76 @@ class SpectralTarget(RuleTarget):
         self.squaring = self.law.squaring or not self.ridges_at_atoms
         self._set_grid(STEP, X_LO)
         self.arith = _arith()
+
+    # --------------------------------------------------------------- a Gaussian mean vector
+    def _set_mean_vector(self, mean: Any, d: Any, law: str) -> float:
+        """``w ~ N(mu, s^2 I)`` with any ``mu``: the rule runs in the frame of the reflection ``R``
+        (``R = I - 2 u u^T / |u|^2``, ``u = mu/|mu| - 1/sqrt(d)``) that maps ``mu`` to ``|mu|/sqrt(d)
+        1``, i.i.d. entries of mean ``|mu|/sqrt(d)``: ``h(v) = h_iid(R v)``, ``grad = R grad_iid``,
+        ``hess = R hess_iid R``.  Returns that mean (float)."""
+        if law != "gaussian":
+            raise CompverifyError(f"a mean vector applies to the gaussian law, not {law!r} "
+                                  "(i.i.d. entries take one mean m)")
+        d = int(d)
+        mu = check_finite_array(mean, "mean", ndim=1)
+        if mu.shape != (d,):
+            raise CompverifyError(f"mean must have d = {d} entries, got {mu.size}")
+        self.mean_vector = mu
+        norm = float(np.linalg.norm(mu))
+        if norm > 0 and not (np.all(mu == mu[0]) and mu[0] > 0):
+            u = mu / norm - 1 / math.sqrt(d)
+            self.rotation = np.eye(d) - 2 * np.outer(u, u) / (u @ u)
+        return norm / math.sqrt(d)
+
+    def _mean_mp(self) -> list:
+        """The gaussian law's mean entries in mpmath: the floats exactly (as everywhere: a target's
+        float parameters are the binary numbers they hold)."""
+        mu = [self.m] * self.d if self.mean_vector is None else self.mean_vector
+        return [mpmath.mpf(float(x)) for x in mu]
+
+    def _mean_norm_per_coordinate_mp(self) -> Any:
+        """The rotated frame's entry mean ``|mu| / sqrt(d)`` to 600 digits (once); the mean itself
+        without a mean vector (no rotation)."""
+        cache = self.__dict__.setdefault("_mean_mp_cache", [])
+        if not cache:
+            with mpmath.workdps(600):
+                mu = self._mean_mp()
+                cache.append(mu[0] if self.mean_vector is None
+                             else mpmath.sqrt(mpmath.fsum(x * x for x in mu) / self.d))
+        return cache[0]
+
+    def _scale_mp(self) -> Any:
+        """The gaussian law's scale to 600 digits (once): ``1/sqrt(d)`` by default, else the given
+        number read exactly (a decimal string keeps all its digits)."""
+        cache = self.__dict__.setdefault("_scale_mp_cache", [])
+        if not cache:
+            with mpmath.workdps(600):
+                text = self._scale_text
+                cache.append(1 / mpmath.sqrt(self.d) if text is None else mpmath.mpf(text))
+        return cache[0]
+
+    def _rotation_mp(self) -> np.ndarray:
+        """``R`` of :meth:`_set_mean_vector` in mpmath at the working precision."""
+        mu = self._mean_mp()
+        norm = mpmath.sqrt(mpmath.fsum(x * x for x in mu))
+        root = 1 / mpmath.sqrt(self.d)
+        u = [x / norm - root for x in mu]
+        uu = mpmath.fsum(x * x for x in u)
+        return np.array([[(1 if i == j else 0) - 2 * u[i] * u[j] / uu for j in range(self.d)]
+                         for i in range(self.d)], dtype=object)
+
+    def _to_frame(self, V: np.ndarray) -> np.ndarray:
+        return V if self.rotation is None else V @ self.rotation
+
+    def _from_frame(self, out: tuple, R: Any = None) -> tuple:
+        """``(h, grad, hess)`` of the rotated frame back to the caller's (``R`` symmetric)."""
+        if self.rotation is None:
+            return out
+        R = self.rotation if R is None else R
+        h, g, H = out
+        g = None if g is None else g @ R
+        H = None if H is None else np.array([R @ Hj @ R for Hj in H])
+        return h, g, H
 
     def _set_grid(self, step: float, x_lo: float) -> None:
         self.step, self.x_lo = step, x_lo
@@ -1371,6 +1471,11 @@ class SpectralTarget(RuleTarget):
 
     def _eval(self, V: np.ndarray, order: int) -> tuple:
         V = self._check_v(V)
+        if self.rotation is not None:
+            return self._from_frame(self._eval_unrotated(self._to_frame(V), order))
+        return self._eval_unrotated(V, order)
+
+    def _eval_unrotated(self, V: np.ndarray, order: int) -> tuple:
         if self.degree is None:
             return self._eval_rule(V, order)
         r = np.linalg.norm(V, axis=1)
@@ -1379,7 +1484,7 @@ class SpectralTarget(RuleTarget):
 
     def h_error(self, V: Any) -> np.ndarray:
         """Estimated error of ``h(v_j)`` (module docstring), shape (M,)."""
-        V = self._check_v(V)
+        V = self._to_frame(self._check_v(V))
         scale = 1.0
         if self.degree is not None:  # the rule runs on unit directions (exact homogeneity)
             r = np.linalg.norm(V, axis=1)
@@ -1414,7 +1519,15 @@ class SpectralTarget(RuleTarget):
         """
         dps = check_dps(dps)
         self._check_v(np.array([[float(x) for x in row] for row in np.asarray(V)]))
+        R = None
+        if self.rotation is not None:
+            with mpmath.workdps(dps + 10):
+                R = self._rotation_mp()
+                V = self._mp_rows(V, dps + 10) @ R
         out, lv, U, scale = self._eval_mp_lifted(V, 1, dps, levels=True)
+        if R is not None:
+            with mpmath.workdps(dps + 10):
+                out = self._from_frame(tuple(out) + (None,) * (3 - len(out)), R)
         with mpmath.workdps(dps + 10):
             Uf = np.array([[float(x) for x in row] for row in U])
             edge, absum = self._edge_terms(self._integrals(Uf, 0))
@@ -1466,6 +1579,15 @@ class SpectralTarget(RuleTarget):
 
     def _eval_mp(self, V: Any, order: int, dps: int) -> tuple:
         dps = check_dps(dps)
+        if self.rotation is not None:
+            with mpmath.workdps(dps + 10):
+                R = self._rotation_mp()
+                out = self._eval_mp_unrotated(self._mp_rows(V, dps + 10) @ R, order, dps)
+                out = self._from_frame(out, R)
+            return tuple(None if x is None else round_mp(x, dps) for x in out)
+        return self._eval_mp_unrotated(V, order, dps)
+
+    def _eval_mp_unrotated(self, V: Any, order: int, dps: int) -> tuple:
         if self.degree is None:
             return self._eval_mp_rule(self._mp_rows(V, dps), order, dps)
         out, _, _, _ = self._eval_mp_lifted(V, order, dps, levels=False)
@@ -1719,7 +1841,7 @@ class SpectralTarget(RuleTarget):
         M, d = Vm.shape
         c0, c1, c2 = self.form.coefficients_mp()
         Ee = self.even_mean_mp(dps + 5)
-        m = mpmath.mpf(self.m)
+        m = self.law.moments_mp()[0]  # the law's own mean (uniform: of its float endpoints)
         lin_norm = (c0 + Ee) * c2 * mpmath.sqrt(2 / mpmath.pi)
         a = mpmath.mpf(self.abar)
         coef = {"even": mpmath.mpf(1), "odd": mpmath.mpf(1), "odd3": mpmath.mpf(1), "even1": c0 + Ee,
@@ -1788,7 +1910,7 @@ class SpectralTarget(RuleTarget):
             sums = {key: [A.to_mpf(x) for x in val] for key, val in sums.items()}
             c0, c1, _ = self.form.coefficients_mp()
             Ee = self.even_mean_mp(dps + 5)
-            m = mpmath.mpf(self.m)
+            m = self.law.moments_mp()[0]
             base = c0 * c0 + 2 * c0 * Ee + c1 * c1 * d * m * m + Ee**2
             if self.form.has_power:
                 # c_square^2 E[|w|^2 |w'|^2 + 2 <w, w'>^2] + c_zabs^2 (8/pi) E[<w, w'> |w| |w'|]
@@ -1807,15 +1929,11 @@ class SpectralTarget(RuleTarget):
                 # probability 2^-d), and the sum over sign-count classes is O(d^3)
                 c = rademacher_C(self.activation.kernel, self.d, self.m, self.s, self.abar, dps)
                 cache[dps] = (c, c, c)
-            elif self.law_name in ("rademacher", "uniform"):
+            else:
                 # a numeric kernel costs seconds per mpmath value (O(d^3) of them); its activation
                 # is analytic, so the ridges at w' = +-w are damped by the exponentially decaying
-                # densities and the frequency rule converges
+                # densities and the frequency rule converges (the gaussian law has no ridges)
                 cache[dps] = self._C_levels_mp(dps)
-            else:
-                raise CompverifyError(
-                    "the spectral route computes C for rademacher and uniform entries (the "
-                    "gaussian law is a check of h; its C is in closed form in gaussian_target)")
         with mpmath.workdps(dps):
             return +cache[dps][0]
 
@@ -1837,15 +1955,66 @@ class SpectralTarget(RuleTarget):
         return float(_estimate(fine, mid, coarse, 0.0, abs(fine), model=self.squaring))
 
     def describe(self) -> dict:
-        return {"family": self.name, "d": self.d, "mean": self.m, "scale": self.s,
+        mean = self.m if self.mean_vector is None else [float(x) for x in self.mean_vector]
+        return {"family": self.name, "d": self.d, "mean": mean, "scale": self.s,
                 "abar": self.abar, "method": self.method, "C_error": self.C_error()}
 
     def sample(self, N: int, seed: int) -> Any:
         from compverify.numeric.sampled import sample_iid
 
+        if self.mean_vector is not None:
+            from compverify.numeric.rule_base import GaussianWeights
+
+            law = GaussianWeights()
+            law._init_law(self.activation, self.d, self.mean_vector, self.s, self.abar, self.name)
+            return law.sample(N, seed)
+
         return sample_iid(self.activation, self.law_name, self.d, self.m, self.s, self.abar, N,
                           seed)
 
+
+
+class GaussianSpectralTarget(SpectralTarget):
+    """``w ~ N(mu, s^2 I_d)`` for a smooth activation with a spectral form (tanh, sigmoid, erf,
+    gelu, silu): the float64 search on the product Gauss rule, everything multiprecision on the
+    spectral rule.
+
+    The Gauss rule (:mod:`compverify.numeric.gauss_rule`) is fast (milliseconds per evaluation)
+    but tabulated in float64, so no better than about 15 digits (tanh: about 1e-10); the spectral
+    rule with the gaussian law (in the frame where the mean is ``|mu|/sqrt(d) 1``) converges
+    exponentially for these activations and runs in arb/mpmath, 30 digits and more with the
+    finer rule (measured, tanh d = 3, mean 0.2 1: a 30-digit solve verifies 24 digits where the
+    Gauss rule allowed 5).  The float64 methods (``h``, ``h_grad``, ``h_hess``, ``h_error``) are
+    the Gauss rule's with its own error estimate; ``h_mp`` and the rest, ``C``, ``loss_error``
+    (the cap of the solver's multiprecision loss) and ``finer`` are the spectral rule's.  The
+    search's minimiser is within the Gauss rule's error of the spectral one; the Newton polish
+    in multiprecision closes that gap.
+    """
+
+    def __init__(self, activation: Any, d: int, *, mean: Any = None, scale: Any = None,
+                 abar: Any = 1.0, name: str = "gaussian") -> None:
+        from compverify.numeric.gauss_rule import GaussRuleTarget
+
+        d = int(d)
+        mu = np.zeros(d) if mean is None else np.asarray(mean, dtype=float)
+        super().__init__(activation, d, "gaussian", mean=mu, scale=scale, abar=float(abar),
+                         name=name)
+        self.float_rule = GaussRuleTarget(activation, d, mean=mu, scale=scale, abar=abar,
+                                          name=name)
+        self.method = (f"float64: {self.float_rule.method}; multiprecision: {self.method}"
+                       if hasattr(self.float_rule, "method") else self.method)
+
+    def _eval(self, V: np.ndarray, order: int) -> tuple:
+        return self.float_rule._eval(V, order)
+
+    def h_error(self, V: Any) -> np.ndarray:
+        """The float64 values' (Gauss rule's) estimated error."""
+        return self.float_rule.h_error(V)
+
+    def loss_error(self, b: Any, V: Any) -> float:
+        """The spectral rule's estimated error of the multiprecision loss (the solver's answer)."""
+        b = check_finite_array(b, "b", ndim=1)
+        return float(self.C_error() + 2 * np.abs(b) @ SpectralTarget.h_error(self, V))
 
 
 def rademacher_C(kernel: Any, d: int, m: float, s: float, abar: float, dps: int) -> Any:

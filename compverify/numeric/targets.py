@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from decimal import Decimal
 from typing import Any
 
 import mpmath
@@ -229,7 +230,9 @@ class GaussianTarget:
             self.mf = None
             self.series = HomogeneousMeanSeries(
                 int(n), sympy.N(alpha, 60), sympy.N(beta, 60), d=self.d,
-                mu=[repr(float(x)) for x in mean], s=s_text, abar=str(abar))
+                # the exact decimals of the floats: the same mean as mp_rows gives the mpmath
+                # path (repr's shortest decimal, 0.3 for the double 0.29999..., differed by 1e-17)
+                mu=[str(Decimal(float(x))) for x in mean], s=s_text, abar=str(abar))
             self._n = int(n)
             self.method = (f"series in the mean (order {self.series.order(30)[0]} at 30 digits, "
                            "tail bounded)")
@@ -445,17 +448,22 @@ def gaussian_target(activation: Any, d: int, *, mean: Any = None, scale: Any = N
                     abar: Any = 1, name: str = "gaussian", **rule: Any) -> Any:
     """``w ~ N(mu, s^2 I_d)``: closed form or series where there is one, else the Gauss rule.
 
-    Non-polynomial, non-homogeneous activations get
-    :class:`compverify.numeric.gauss_rule.GaussRuleTarget` (``rule`` may set its ``nodes``): a
-    product Gauss rule in reduced coordinates with an error estimate (about 9-14 digits).
+    Non-polynomial, non-homogeneous activations with a spectral form (tanh, sigmoid, erf, gelu,
+    silu) get :class:`compverify.numeric.spectral.GaussianSpectralTarget` (float64 on the product
+    Gauss rule, multiprecision on the spectral rule: 25-30 digits); others, or any when ``rule``
+    sets the Gauss rule's ``nodes``, :class:`compverify.numeric.gauss_rule.GaussRuleTarget` (about
+    9-14 digits).
     """
     act = as_activation(activation)
     if has_closed_form(act):
         return GaussianTarget(act, d, mean=mean, scale=scale, abar=abar, name=name)
     from compverify.numeric.gauss_rule import GaussRuleTarget
+    from compverify.numeric.spectral import GaussianSpectralTarget, supports
 
     mu = np.zeros(int(d)) if mean is None else np.asarray(mean, dtype=float)
     _check_nonzero_target(act, not np.any(mu))
+    if not rule and supports(act):
+        return GaussianSpectralTarget(act, d, mean=mu, scale=scale, abar=abar, name=name)
     return GaussRuleTarget(act, d, mean=mu, scale=scale, abar=abar, name=name, **rule)
 
 
