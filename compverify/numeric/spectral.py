@@ -1,7 +1,9 @@
 """Mean-field targets of i.i.d. weight entries by a spectral (two-frequency) quadrature.
 
 Setting: weights ``w`` with i.i.d. entries of a scalar law (``rademacher`` ``m +- s``, ``uniform``,
-or ``gaussian`` ``N(m, s^2)``, which has closed forms elsewhere and serves as a check), mean second
+or ``gaussian`` ``N(m, s^2)``; a Gaussian ``N(mu, s^2 I)`` with any mean vector runs in the frame of
+the reflection that takes ``mu`` to ``|mu|/sqrt(d) 1``, and :class:`GaussianSpectralTarget` serves
+Gaussian targets with smooth activations in multiprecision), mean second
 layer ``abar``, inputs ``x ~ N(0, I_d)``, and an activation with a spectral form
 ``sigma(z) = c0 + c1 z + int_0^inf p(w) (1 - cos(w z)) dw + int_0^inf q(w) sin(w z) dw``
 (:mod:`compverify.symbolic.spectral`: relu, abs, leaky_relu, step, sign, tanh, sigmoid, erf, gelu,
@@ -2001,8 +2003,7 @@ class GaussianSpectralTarget(SpectralTarget):
                          name=name)
         self.float_rule = GaussRuleTarget(activation, d, mean=mu, scale=scale, abar=abar,
                                           name=name)
-        self.method = (f"float64: {self.float_rule.method}; multiprecision: {self.method}"
-                       if hasattr(self.float_rule, "method") else self.method)
+        self.method = f"float64: {self.float_rule.method}; multiprecision: {self.method}"
 
     def _eval(self, V: np.ndarray, order: int) -> tuple:
         return self.float_rule._eval(V, order)
