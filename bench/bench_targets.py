@@ -20,6 +20,8 @@
   rule and of its finer rule, at random directions and at the atom direction ``1/sqrt(d)``.
 * **Atoms** (d = 13): relu against the exact sum over all 2^13 atoms at an atom direction, near
   one, and a random direction (rule and finer rule, mpmath); gelu and silu in float64.
+* **Gaussian, smooth activation** (tanh, d = 3, M = 1, 30 digits): the Gauss rule alone against
+  ``GaussianSpectralTarget``: time, verified digits, rule error.
 * **Power** (relu_power:2): float64 at d = 20 against the exact 2^20 sum, beside the QMC rule it
   replaced given the same wall time; the d = 13 atom comparison in mpmath; uniform d = 1 against
   its closed form.
@@ -293,8 +295,34 @@ def power_cases() -> dict:
     return out
 
 
+def gaussian_smooth_cases() -> dict:
+    """tanh, Gaussian weights with mean 0.2 (1, 1, 1), d = 3, M = 1, a 30-digit solve (8 restarts):
+    the Gauss rule alone (the baseline, float64-tabulated) against ``GaussianSpectralTarget``
+    (float64 search on the Gauss rule, multiprecision on the spectral rule): wall time, verified
+    digits and the rule's error of the loss; and the loss difference between the two answers."""
+    from compverify.numeric.gauss_rule import GaussRuleTarget
+    from compverify.numeric.spectral import GaussianSpectralTarget
+
+    d, mean = 3, np.full(3, 0.2)
+    out, losses = {}, {}
+    for name, target in (("gauss_rule", GaussRuleTarget("tanh", d, mean=mean)),
+                         ("spectral", GaussianSpectralTarget("tanh", d, mean=mean))):
+        t0 = time.perf_counter()
+        res = solve(Problem("tanh", target, 1), restarts=8, seed=0, dps=30)
+        ev = res.evidence
+        losses[name] = res.loss
+        out[name] = {"seconds": round(time.perf_counter() - t0, 1), "status": ev.status,
+                     "verified_digits": ev.verified_digits,
+                     "rule_error": None if ev.rule_error is None else mpmath.nstr(ev.rule_error, 3),
+                     "loss": mpmath.nstr(res.loss, 30)}
+    with mpmath.workdps(40):
+        out["loss_difference"] = mpmath.nstr(abs(losses["gauss_rule"] - losses["spectral"]), 3)
+    return out
+
+
 CASES = {"series": series_case, "rules": rule_cases, "spectral": spectral_cases,
-         "multiprecision": multiprecision_cases, "atoms": atom_cases, "power": power_cases}
+         "multiprecision": multiprecision_cases, "atoms": atom_cases, "power": power_cases,
+         "gaussian": gaussian_smooth_cases}
 
 
 def main() -> None:
