@@ -20,6 +20,8 @@
   rule and of its finer rule, at random directions and at the atom direction ``1/sqrt(d)``.
 * **Atoms** (d = 13): relu against the exact sum over all 2^13 atoms at an atom direction, near
   one, and a random direction (rule and finer rule, mpmath); gelu and silu in float64.
+* **Power solve**: relu_power:2, iid:rademacher, d = 13, M = 2, 20 digits, against the exact
+  2^13 sum at the answer.
 * **Gaussian, smooth activation** (tanh, d = 3, M = 1, 30 digits): the Gauss rule alone against
   ``GaussianSpectralTarget``: time, verified digits, rule error.
 * **Power** (relu_power:2): float64 at d = 20 against the exact 2^20 sum, beside the QMC rule it
@@ -295,6 +297,46 @@ def power_cases() -> dict:
     return out
 
 
+def power_solve_case() -> dict:
+    """A 20-digit solve of relu_power:2, ``iid:rademacher``, d = 13, M = 2, mean 0.1 (4 restarts),
+    checked against the loss at the returned ``(b, V)`` from the exact sum over all 2^13 atoms
+    (``m +- s`` in mpmath, ``C`` from the exact class sum): time, verified digits, actual error."""
+    import itertools
+
+    from compverify.numeric.kernel_sums import cross_term_mp
+    from compverify.numeric.spectral import rademacher_C
+    from compverify.numeric.targets import from_options
+    from compverify.symbolic.activations import get_activation
+
+    spec, d, M = "relu_power:2", 13, 2
+    target = from_options("iid:rademacher", d=d, mean="0.1", scale=None, activation=spec)
+    t0 = time.perf_counter()
+    res = solve(Problem(spec, target, M), restarts=4, seed=0, dps=20)
+    secs = time.perf_counter() - t0
+    kernel = get_activation(spec).kernel
+    with mpmath.workdps(50):
+        hi, lo = target.law.atoms_in(sp_mp_arith())
+        atoms = np.array([[hi if e > 0 else lo for e in signs]
+                          for signs in itertools.product((-1, 1), repeat=d)], dtype=object)
+        b = [mpmath.mpf(x) for x in res.b]
+        V = np.array([[mpmath.mpf(x) for x in row] for row in res.V], dtype=object)
+        h = cross_term_mp(kernel, [mpmath.mpf(2) ** -d] * len(atoms), atoms, V, dps=45).h
+        Kb = cross_term_mp(kernel, b, V, V, dps=45).h
+        C = rademacher_C(kernel, d, target.m, target.s, 1.0, 45)
+        exact = C - 2 * mpmath.fsum(x * y for x, y in zip(b, h, strict=True)) + mpmath.fsum(
+            x * y for x, y in zip(b, Kb, strict=True))
+        return {"seconds": round(secs, 1), "verified_digits": res.evidence.verified_digits,
+                "loss": mpmath.nstr(res.loss, 25), "exact_loss": mpmath.nstr(exact, 30),
+                "actual_error": mpmath.nstr(abs(exact - res.loss), 3),
+                "rule_error": mpmath.nstr(res.evidence.rule_error, 3)}
+
+
+def sp_mp_arith():
+    from compverify.numeric.spectral import _MpArith
+
+    return _MpArith
+
+
 def gaussian_smooth_cases() -> dict:
     """tanh, Gaussian weights with mean 0.2 (1, 1, 1), d = 3, M = 1, a 30-digit solve (8 restarts):
     the Gauss rule alone (the baseline, float64-tabulated) against ``GaussianSpectralTarget``
@@ -322,7 +364,7 @@ def gaussian_smooth_cases() -> dict:
 
 CASES = {"series": series_case, "rules": rule_cases, "spectral": spectral_cases,
          "multiprecision": multiprecision_cases, "atoms": atom_cases, "power": power_cases,
-         "gaussian": gaussian_smooth_cases}
+         "power_solve": power_solve_case, "gaussian": gaussian_smooth_cases}
 
 
 def main() -> None:
