@@ -304,7 +304,7 @@ def power_solve_case() -> dict:
     import itertools
 
     from compverify.numeric.kernel_sums import cross_term_mp
-    from compverify.numeric.spectral import rademacher_C
+    from compverify.numeric.spectral import _MpArith, rademacher_C
     from compverify.numeric.targets import from_options
     from compverify.symbolic.activations import get_activation
 
@@ -315,7 +315,7 @@ def power_solve_case() -> dict:
     secs = time.perf_counter() - t0
     kernel = get_activation(spec).kernel
     with mpmath.workdps(50):
-        hi, lo = target.law.atoms_in(sp_mp_arith())
+        hi, lo = target.law.atoms_in(_MpArith)
         atoms = np.array([[hi if e > 0 else lo for e in signs]
                           for signs in itertools.product((-1, 1), repeat=d)], dtype=object)
         b = [mpmath.mpf(x) for x in res.b]
@@ -329,12 +329,6 @@ def power_solve_case() -> dict:
                 "loss": mpmath.nstr(res.loss, 25), "exact_loss": mpmath.nstr(exact, 30),
                 "actual_error": mpmath.nstr(abs(exact - res.loss), 3),
                 "rule_error": mpmath.nstr(res.evidence.rule_error, 3)}
-
-
-def sp_mp_arith():
-    from compverify.numeric.spectral import _MpArith
-
-    return _MpArith
 
 
 def gaussian_smooth_cases() -> dict:

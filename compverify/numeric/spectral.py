@@ -323,8 +323,7 @@ class _Law:
 
     def g01_mp(self, lam: Any) -> tuple:
         """``(E exp(-lam w^2), E w^2 exp(-lam w^2))``."""
-        return (self.expect_mp(lambda w: mpmath.exp(-lam * w * w)),
-                self.expect_mp(lambda w: w * w * mpmath.exp(-lam * w * w)))
+        return self.gk_mp(lam, 0), self.gk_mp(lam, 2)
 
     def bound(self) -> float:
         """``max |w|`` over the support (inf for the gaussian law)."""
@@ -584,13 +583,6 @@ class _Gaussian(_Law):
         m = self._m_mp()
         return -mpmath.expm1(-(w1 * m) ** 2 / (2 * (1 + k)) - mpmath.log1p(k) / 2)
 
-    def g01_mp(self, lam: Any) -> tuple:
-        # w ~ N(m, s^2): E exp(-lam w^2) = exp(-lam m^2/k)/sqrt(k), k = 1 + 2 lam s^2; g1 = -g0'
-        m, s2 = self._m_mp(), self._s_mp() ** 2
-        k = 1 + 2 * lam * s2
-        g0 = mpmath.exp(-lam * m * m / k) / mpmath.sqrt(k)
-        return g0, g0 * (s2 / k + m * m / (k * k))
-
 
 def _trunc_moments(y1: np.ndarray, y2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``log Z``, mean and variance of a standard normal cut to ``[y1, y2]`` (``y1 < y2``).
@@ -719,7 +711,8 @@ class _Uniform(_Law):
                 term *= -lam / n
         el, eh = mpmath.exp(-lam * lo * lo), mpmath.exp(-lam * hi * hi)
         if k in (0, 2):
-            g0 = self.g01_mp(lam)[0]
+            r = mpmath.sqrt(lam)
+            g0 = mpmath.sqrt(mpmath.pi) * (mpmath.erf(r * hi) - mpmath.erf(r * lo)) / (4 * a * r)
             return g0 if k == 0 else g0 / (2 * lam) - (hi * eh - lo * el) / (4 * a * lam)
         if k == 1:
             return (el - eh) / (4 * a * lam)
@@ -813,29 +806,6 @@ class _Uniform(_Law):
                 return out
             k += 1
 
-    def g01_mp(self, lam: Any) -> tuple:
-        lo, hi, a = mpmath.mpf(self.lo), mpmath.mpf(self.hi), self._a_mp()
-        R2 = max(lo * lo, hi * hi)
-
-        def moment(k: int) -> Any:  # E w^k
-            return (hi ** (k + 1) - lo ** (k + 1)) / ((k + 1) * 2 * a)
-
-        if lam * R2 < 0.5:  # Taylor series in lam: terms below 0.5^n / n!
-            g0 = g1 = mpmath.mpf(0)
-            term = mpmath.mpf(1)
-            n = 0
-            while True:
-                t0, t1 = term * moment(2 * n), term * moment(2 * n + 2)
-                g0 += t0
-                g1 += t1
-                if abs(t1) < mpmath.eps * abs(g1) and n > 2:
-                    return g0, g1
-                n += 1
-                term *= -lam / n
-        r = mpmath.sqrt(lam)
-        g0 = mpmath.sqrt(mpmath.pi) * (mpmath.erf(r * hi) - mpmath.erf(r * lo)) / (4 * a * r)
-        edge = -(hi * mpmath.exp(-lam * hi * hi) - lo * mpmath.exp(-lam * lo * lo)) / (2 * lam)
-        return g0, (edge / (2 * a) + g0 / (2 * lam))
 
 
 _LAW_CLASSES = {"rademacher": _Rademacher, "uniform": _Uniform, "gaussian": _Gaussian}
@@ -1331,6 +1301,7 @@ class SpectralTarget(RuleTarget):
         M, d = V.shape
         c0, c1, c2 = self._c
         kg = c2 * math.sqrt(2 / math.pi)
+        k2, k3 = self._power_means[:2] if self.form.has_power else (0.0, 0.0)
         prob = 0.5**d
         res = {"h": [np.zeros(M) for _ in range(3)], "g": [np.zeros((M, d)) for _ in range(3)],
                "H": [np.zeros((M, d, d)) for _ in range(3)], "edge": np.zeros(M), "abs": np.zeros(M)}
@@ -1351,7 +1322,6 @@ class SpectralTarget(RuleTarget):
                 if order >= 2:
                     exact[2] = exact[2] - prob * (c0 + Ga) * kg * (eye - np.outer(v, v) / nv**2) / nv
                 if self.form.has_power:
-                    k2, k3 = self._power_means[:2]
                     for k, x in enumerate(_power_outside(a, v, k2, k3, order, math.sqrt)):
                         exact[k] = exact[k] - prob * x
                 for W, f0, f1, f2 in self._atom_terms(a, v):
@@ -1529,7 +1499,7 @@ class SpectralTarget(RuleTarget):
         out, lv, U, scale = self._eval_mp_lifted(V, 1, dps, levels=True)
         if R is not None:
             with mpmath.workdps(dps + 10):
-                out = self._from_frame(tuple(out) + (None,) * (3 - len(out)), R)
+                out = self._from_frame(out, R)
         with mpmath.workdps(dps + 10):
             Uf = np.array([[float(x) for x in row] for row in U])
             edge, absum = self._edge_terms(self._integrals(Uf, 0))
@@ -1749,6 +1719,7 @@ class SpectralTarget(RuleTarget):
             c0, c1, c2 = self.form.coefficients_mp()
             kg = c2 * mpmath.sqrt(2 / mpmath.pi)
             prob = mpmath.mpf(2) ** -self.d
+            k2, k3 = self._power_means_mp(dps + 10)[:2] if self.form.has_power else (0, 0)
         for jm, atoms in enumerate(near):
             if atoms is None or len(atoms) == 0:
                 continue
@@ -1805,7 +1776,6 @@ class SpectralTarget(RuleTarget):
                     hval -= prob * (c0 * c0 + c0 * (Ga + kg * nv) + c1 * c1 * np.dot(am, vv)
                                     + Ga * kg * nv)
                     if self.form.has_power:
-                        k2, k3 = self._power_means_mp(dps + 10)[:2]
                         po = _power_outside(am, vv, k2, k3, order, mpmath.sqrt)
                         hval -= prob * po[0]
                         if order >= 1:
