@@ -105,6 +105,15 @@ from scipy import special
 
 from compverify.errors import CompverifyError
 from compverify.numeric.rule_base import RuleTarget, iid_fields
+from compverify.numeric.spectral_power import (
+    OutsidePolynomial,
+    cumulants,
+    kernel_coefficients,
+    outside_C,
+    product_cumulants,
+    taylor_terms,
+    tilted_moments,
+)
 from compverify.numeric.targets import round_mp
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array
@@ -349,7 +358,7 @@ class _Law:
         raise NotImplementedError  # pragma: no cover - abstract
 
     def gk_mp(self, lam: Any, k: int) -> Any:
-        """``E w^k exp(-lam w^2)``, ``k = 0..3``."""
+        """``E w^k exp(-lam w^2)``, ``k >= 0``."""
         return self.expect_mp(lambda w: w**k * mpmath.exp(-lam * w * w))
 
 
@@ -576,7 +585,10 @@ class _Gaussian(_Law):
         c = 1 + 2 * lam * s2
         g0 = mpmath.exp(-lam * m * m / c) / mpmath.sqrt(c)
         mu, var = m / c, s2 / c
-        return g0 * (1, mu, mu * mu + var, mu**3 + 3 * mu * var)[k]
+        mom = [mpmath.mpf(1), mu]
+        for q in range(2, k + 1):  # moments of N(mu, var): E y^q = mu E y^(q-1) + (q-1) var E y^(q-2)
+            mom.append(mu * mom[q - 1] + (q - 1) * var * mom[q - 2])
+        return g0 * mom[k]
 
     def one_minus_f0_mp(self, w1: Any) -> Any:
         k = w1 * w1 * self._s_mp() ** 2
@@ -626,9 +638,11 @@ class _Uniform(_Law):
 
     def _a_mp(self) -> Any:
         # exact (a difference of two doubles halved), whatever mpmath's working precision: the
-        # arb loop calls this outside mpmath's precision context
-        with mpmath.workprec(2200):
-            return (mpmath.mpf(self.hi) - mpmath.mpf(self.lo)) / 2
+        # arb loop calls this outside mpmath's precision context; computed once
+        if "_a_exact" not in self.__dict__:
+            with mpmath.workprec(2200):
+                self._a_exact = (mpmath.mpf(self.hi) - mpmath.mpf(self.lo)) / 2
+        return self._a_exact
 
     def bound(self) -> float:
         return max(abs(self.lo), abs(self.hi))
@@ -710,13 +724,17 @@ class _Uniform(_Law):
                 n += 1
                 term *= -lam / n
         el, eh = mpmath.exp(-lam * lo * lo), mpmath.exp(-lam * hi * hi)
-        if k in (0, 2):
-            r = mpmath.sqrt(lam)
-            g0 = mpmath.sqrt(mpmath.pi) * (mpmath.erf(r * hi) - mpmath.erf(r * lo)) / (4 * a * r)
-            return g0 if k == 0 else g0 / (2 * lam) - (hi * eh - lo * el) / (4 * a * lam)
-        if k == 1:
-            return (el - eh) / (4 * a * lam)
-        return ((lam * lo * lo + 1) * el - (lam * hi * hi + 1) * eh) / (4 * a * lam * lam)
+        # J_k = int_lo^hi w^k e^(-lam w^2) dw = (lo^(k-1) el - hi^(k-1) eh + (k-1) J_(k-2)) / (2 lam)
+        # (by parts); here lam max w^2 >= 0.5, so the upward recurrence loses few digits
+        with mpmath.extraprec(4 * k + 10):
+            if k % 2 == 0:
+                r = mpmath.sqrt(lam)
+                J = mpmath.sqrt(mpmath.pi) * (mpmath.erf(r * hi) - mpmath.erf(r * lo)) / (2 * r)
+            else:
+                J = (el - eh) / (2 * lam)
+            for q in range(k % 2 + 2, k + 1, 2):
+                J = (lo ** (q - 1) * el - hi ** (q - 1) * eh + (q - 1) * J) / (2 * lam)
+            return J / (2 * a)
 
     @staticmethod
     def _eo_series(mom: np.ndarray, beta: np.ndarray, shape: tuple) -> tuple:
@@ -951,6 +969,11 @@ class SpectralTarget(RuleTarget):
         # tanh, sigmoid, erf), measured: uniform tanh, d = 2, successive differences 2.4e-10,
         # 1.4e-18, 4.3e-26 at steps 1/4 .. 1/32, while uniform relu converges algebraically
         self.ridges_at_atoms = self.degree is not None or self._c[2] != 0
+        self.power_n = f.power_n  # relu_power:n, n >= 3: multiprecision only (spectral_power)
+        if self.power_n and law == "gaussian":
+            raise CompverifyError(f"activation {act.spec!r} with Gaussian weights has its exact "
+                                  "series route (gaussian_target); the spectral route takes it "
+                                  "for rademacher and uniform entries")
         self.squaring = self.law.squaring or not self.ridges_at_atoms
         self._set_grid(STEP, X_LO)
         self.arith = _arith()
@@ -1030,6 +1053,9 @@ class SpectralTarget(RuleTarget):
         self.x, self.w, self.ww = _grid(self.d, step, x_lo)
         self.q = self.form.q(self.w) if self.form.odd else None
         self.q3 = self.form.q3(self.w) if self.form.c_zabs != 0 else None
+        # relu_power:n: node weights without the density (c_rho/I_n)^2/(w1 w2)^(n+1), which
+        # cancels against the integrand's (w1 w2)^(n+1) in the magnitude bound of _parts
+        self.pow_ww = self.ww if self.form.power_n else None
         self.p = self.form.p(self.w) if self.form.has_even else None
         self.p_smooth = self.p - self._c[2] * (2 / math.pi) / self.w**2 if self.form.even else None
         self.logf0 = self.law.log_f0(self.w)
@@ -1193,6 +1219,15 @@ class SpectralTarget(RuleTarget):
                 D = dO * Bu[..., None] + lam[..., None] * BG[..., None]
             T3 = (ww12 * E1) * Bw[..., None] + ww12 * D if order >= 1 else None
             parts["odd3"] = (val3, Bw, Bu, -(ww * self.q3)[:, None] * (ww * self.q3)[None, :], T3)
+        if self.pow_ww is not None:
+            # relu_power:n: a bound on |node term| only (the values are multiprecision, the loop
+            # of _eval_mp_rule): |cosh y - T_n(y)| <= |y|^(n+1)/(n+1)! cosh y, |X| <= R |v|_1
+            n = self.power_n
+            rn = float(self.form.power_coefficients_high_mp()[2])
+            reach = self.law.bound() * np.abs(V).sum(axis=1)[None, None, :]
+            bound = Bu * reach ** (n + 1) / math.factorial(n + 1)
+            W = rn * rn * self.pow_ww[:, None] * self.pow_ww[None, :]
+            parts["pow"] = (np.where(np.isfinite(bound), bound, 0.0), Bu, Bw, W, None)
         if order == 0:
             return parts, None
         deriv = dict(s=ww12 * E1, c=ww12 * O1, e2=ww12**2 * E2, o2=ww12**2 * O2,
@@ -1245,7 +1280,9 @@ class SpectralTarget(RuleTarget):
         more than ``ATOM_CAP`` of them the nearest ones (the gap halved until they fit; measured,
         d = 40 at an atom: its 40 one-flip neighbours sit at gap 0.05), ``complete`` false then:
         near atoms are left in the rule, and the conservative estimate applies."""
-        if not (self.ridges_at_atoms and isinstance(self.law, _Rademacher)):
+        if not (self.ridges_at_atoms and isinstance(self.law, _Rademacher)) or self.power_n:
+            # relu_power:n (n >= 3): its kernel is smoother at |rho| = 1 ((1 - rho^2)^(n + 1/2)),
+            # and no exact atom terms are written for it: near atoms the conservative estimate
             return [(None, False)] * len(V)
         out = []
         for v in V:
@@ -1379,6 +1416,10 @@ class SpectralTarget(RuleTarget):
         return self._c[0] + self.even_mean if key == "even1" else 1.0
 
     def _assemble(self, V: np.ndarray, integ: dict, level: int, order: int) -> tuple:
+        if self.power_n:
+            raise CompverifyError(
+                f"{self.activation.spec}: the spectral rule evaluates relu_power:n (n >= 3) in "
+                "multiprecision only; use PowerSpectralTarget (from_options) for float64 values")
         c0, c1, c2 = self._c
         Ee = self.even_mean
         nv = np.linalg.norm(V, axis=1)
@@ -1521,17 +1562,25 @@ class SpectralTarget(RuleTarget):
 
     # --------------------------------------------------------------- mpmath h and C
     def _extra_digits(self, i: int, j: int) -> int:
-        # the digits lost to cancellation near the axes: (w1 w2)^2 in the value
+        # the digits lost to cancellation near the axes: (w1 w2)^2 in the value, (w1 w2)^(n+1)
+        # for relu_power:n (and (n+1)! more where the Taylor terms are large)
         lw = -math.log10(self.w[i]) if self.w[i] < 1 else 0.0
         lw2 = -math.log10(self.w[j]) if self.w[j] < 1 else 0.0
+        if self.power_n:
+            n1 = self.power_n + 1
+            return int(12 + math.log10(math.factorial(n1)) + n1 * (lw + lw2))
         return int(12 + 3 * lw + 3 * lw2)
 
     def _node_mp(self, i: int) -> tuple:
         """Node ``i`` of the rule in one frequency, in mpmath: ``(w, W)``, ``w = exp(x - exp(-x))``
         and its trapezoid weight ``W = w'(x) step`` (``_grid`` in float64)."""
-        x = mpmath.mpf(float(self.x[i]))
-        w = mpmath.exp(x - mpmath.exp(-x))
-        return w, w * (1 + mpmath.exp(-x)) * mpmath.mpf(self.step)  # the step is dyadic: exact
+        cache = self.__dict__.setdefault("_node_cache", {})
+        key = (i, mpmath.mp.prec, self.step, self.x_lo)
+        if key not in cache:
+            x = mpmath.mpf(float(self.x[i]))
+            w = mpmath.exp(x - mpmath.exp(-x))
+            cache[key] = (w, w * (1 + mpmath.exp(-x)) * mpmath.mpf(self.step))  # dyadic step: exact
+        return cache[key]
 
     def _weights_mp(self, i: int, j: int) -> dict:
         (w1, W1), (w2, W2) = self._node_mp(i), self._node_mp(j)
@@ -1542,12 +1591,17 @@ class SpectralTarget(RuleTarget):
             out["odd"] = W1 * W2 * self.form.q_mp(w1) * self.form.q_mp(w2)
         if self.q3 is not None:  # (P(-) - P(+))/2 less w1 w2 mu(w1) B sum(v)
             out["odd3"] = W1 * W2 * self.form.q3_mp(w1) * self.form.q3_mp(w2)
+        if self.power_n:  # (c_rho/I_n)^2 / (w1 w2)^(n+1)
+            rn = self.form.power_coefficients_high_mp()[2]
+            out["pow"] = W1 * W2 * rn * rn / (w1 * w2) ** (self.power_n + 1)
         return out
 
     def _keep(self, T_abs: np.ndarray, dps: int) -> np.ndarray:
         """Nodes whose float64 contribution is not negligible at ``dps`` digits."""
         total = T_abs.sum()
-        return T_abs > total * 10.0 ** (-(dps + 8)) if total > 0 else T_abs >= 0
+        # relu_power:n: T_abs are bounds, up to (R |v|_1 / |X|)^(n+1) above the terms
+        margin = 8 + (4 * self.power_n if self.power_n else 0)
+        return T_abs > total * 10.0 ** (-(dps + margin)) if total > 0 else T_abs >= 0
 
     def _eval_mp(self, V: Any, order: int, dps: int) -> tuple:
         dps = check_dps(dps)
@@ -1603,6 +1657,7 @@ class SpectralTarget(RuleTarget):
                      np.full((M, d, d), zero, dtype=object)] for key in parts}
         lev = {key: [[zero] * M for _ in range(3)] for key in parts}
         law = self.law
+        npow = self.power_n
         for i, j in zip(*(idx.tolist() for idx in np.nonzero(keep)), strict=True):
             extra = dps + self._extra_digits(i, j)
             with mpmath.workdps(extra):
@@ -1622,10 +1677,15 @@ class SpectralTarget(RuleTarget):
                     if "odd3" in acc:
                         S1 = A.fsum(v)
                         lin = w1 * w2 * mu * B  # times sum(v): the z|z| part's linear term
+                    if npow:  # the Taylor terms of E_tilt cosh/sinh(t X) (spectral_power)
+                        Tn, dTn, d2Tn = taylor_terms(self._tilted_mp(i, dps, A)[1], v, w1 * w2,
+                                                     (npow + 1) % 2, order, A.num(1))
                     for key in acc:
                         W = wt[key]
-                        if key == "even":
-                            cp, cq, cb = P / 2, Q / 2, -B
+                        if key == "even" or (key == "pow" and npow % 2):
+                            cp, cq, cb = P / 2, Q / 2, (-B * Tn if key == "pow" else -B)
+                        elif key == "pow":
+                            cp, cq, cb = -P / 2, Q / 2, -B * Tn
                         else:
                             cp, cq, cb = -P / 2, Q / 2, zero
                         T = W * (cp + cq + cb - (lin * S1 if key == "odd3" else zero))
@@ -1640,6 +1700,8 @@ class SpectralTarget(RuleTarget):
                                                            - cb * w2 * w2 * v[k])
                                 if key == "odd3":
                                     acc[key][1][jm, k] -= W * lin * (1 - S1 * w2 * w2 * v[k])
+                                elif key == "pow":
+                                    acc[key][1][jm, k] -= W * B * dTn[k]
                         if order >= 2:
                             for k in range(d):
                                 for l in range(k, d):
@@ -1654,6 +1716,9 @@ class SpectralTarget(RuleTarget):
                                     if key == "odd3":
                                         acc[key][2][jm, k, l] -= W * lin * (
                                             S1 * tb - w2 * w2 * (v[k] + v[l]))
+                                    elif key == "pow":
+                                        acc[key][2][jm, k, l] += W * B * (
+                                            w2 * w2 * (v[k] * dTn[l] + v[l] * dTn[k]) - d2Tn[k][l])
         with mpmath.workdps(dps + 10):
             def to_mp(x: Any) -> Any:
                 return np.vectorize(A.to_mpf, otypes=[object])(x) if isinstance(x, np.ndarray) \
@@ -1817,7 +1882,7 @@ class SpectralTarget(RuleTarget):
         lin_norm = (c0 + Ee) * c2 * mpmath.sqrt(2 / mpmath.pi)
         a = mpmath.mpf(self.abar)
         coef = {"even": mpmath.mpf(1), "odd": mpmath.mpf(1), "odd3": mpmath.mpf(1), "even1": c0 + Ee,
-                "atoms": mpmath.mpf(1)}
+                "atoms": mpmath.mpf(1), "pow": mpmath.mpf(1)}
         h = np.empty(M, dtype=object)
         g = np.empty((M, d), dtype=object)
         H = np.empty((M, d, d), dtype=object)
@@ -1846,14 +1911,53 @@ class SpectralTarget(RuleTarget):
                 g = g + a * pg
             if order >= 2:
                 H = H + a * pH
+        if self.power_n:  # relu_power:n, the kernel's terms outside the rule
+            outside = self._outside_polynomial(dps)
+            for jm in range(M):
+                oh, og, oH = outside.evaluate(list(Vm[jm]), order)
+                h[jm] += a * oh
+                for k in range(d if order >= 1 else 0):
+                    g[jm, k] += a * og[k]
+                    for l in range(d if order >= 2 else 0):
+                        H[jm, k, l] += a * oH[k][l]
         return (round_mp(h, dps), round_mp(g, dps) if order >= 1 else None,
                 round_mp(H, dps) if order >= 2 else None)
+
+    def _tilted_mp(self, i: int, dps: int, A: Any) -> tuple:
+        """relu_power:n: moments and cumulants (1..n) of one entry under the tilt ``exp(-w^2 x^2/2)``
+        at node ``i``, in the arithmetic ``A``, at the highest precision any node pair with ``i``
+        asks (``_extra_digits(i, 0)``: node 0 has the smallest frequency); cached per node."""
+        cache = self.__dict__.setdefault("_tilted_cache", {})
+        key = (i, dps, self.step, self.x_lo, A.name)
+        if key not in cache:
+            with mpmath.workdps(dps + self._extra_digits(i, 0)):
+                w1 = self._node_mp(i)[0]
+                mom = tilted_moments(self.law, w1, self.power_n)
+                cache[key] = ([A.num(x) for x in mom], [A.num(x) for x in cumulants(mom)])
+        return cache[key]
+
+    def _power_coefficients(self, dps: int) -> list:
+        """relu_power:n: ``[(k, coef_k)]`` of the kernel's terms outside the rule (mpmath)."""
+        with mpmath.workdps(dps + 10):
+            c_mono, c_rho, _ = self.form.power_coefficients_high_mp()
+            return kernel_coefficients(self.power_n, c_mono, c_rho)
+
+    def _outside_polynomial(self, dps: int) -> OutsidePolynomial:
+        """relu_power:n: ``E_w`` of the kernel's terms outside the rule, a polynomial in the power
+        sums of ``v`` times powers of ``|v|`` (:mod:`compverify.numeric.spectral_power`), built once
+        per precision (its coefficients are one-dimensional quadratures)."""
+        cache = self.__dict__.setdefault("_outside_cache", {})
+        if dps not in cache:
+            cache[dps] = OutsidePolynomial(self.law, self.power_n, self.d,
+                                           self._power_coefficients(dps), dps)
+        return cache[dps]
 
     def _C_levels_mp(self, dps: int) -> tuple:
         """``C`` at the three rule levels, mpmath at ``dps`` digits (continuous laws)."""
         n, d, law, A = self.w.size, self.d, self.law, self.arith
         with A.precision(dps + 10):
-            sums = {key: [A.num(0)] * 3 for key in ("even", "odd", "odd3")}
+            sums = {key: [A.num(0)] * 3 for key in ("even", "odd", "odd3", "pow")}
+        npow = self.power_n
         for i in range(n):
             for j in range(i, n):  # the integrand is symmetric in (w1, w2): w, w' are iid
                 extra = dps + self._extra_digits(i, j)
@@ -1869,6 +1973,11 @@ class SpectralTarget(RuleTarget):
                     vals = {"even": (Fp + Fm) / 2 - B, "odd": (Fm - Fp) / 2}
                     if "odd3" in wt:  # less w1 w2 E[<w, w'> e1 e2] = w1 w2 d mu(w1) mu(w2) B
                         vals["odd3"] = vals["odd"] - d * (l1 / w1) * (l2 / w2) * w1 * w2 * B
+                    if npow:  # less B T_n(t), T_n from the cumulants of <w, w'> = d kappa(w w')
+                        kap = [d * x for x in product_cumulants(self._tilted_mp(i, dps, A)[0],
+                                                                self._tilted_mp(j, dps, A)[0])]
+                        Tn = taylor_terms(kap, [A.num(1)], w1 * w2, (npow + 1) % 2, 0, A.num(1))[0]
+                        vals["pow"] = (vals["even"] + B if npow % 2 else vals["odd"]) - B * Tn
                     for key in sums:
                         if key not in wt:
                             continue
@@ -1888,9 +1997,11 @@ class SpectralTarget(RuleTarget):
                 # c_square^2 E[|w|^2 |w'|^2 + 2 <w, w'>^2] + c_zabs^2 (8/pi) E[<w, w'> |w| |w'|]
                 k2, k3, m1, m2, zm = self._power_means_mp(dps + 10)
                 base += k2 * ((d * m2) ** 2 + 2 * (d * m2 * m2 + d * (d - 1) * m1**4)) + k3 * d * zm**2
+            if npow:
+                base += outside_C(law, npow, d, self._power_coefficients(dps), dps + 5)
             a2 = mpmath.mpf(self.abar) ** 2
-            return tuple(+(a2 * (base + sums["even"][k] + sums["odd"][k] + sums["odd3"][k]))
-                         for k in range(3))
+            return tuple(+(a2 * (base + sums["even"][k] + sums["odd"][k] + sums["odd3"][k]
+                                 + sums["pow"][k])) for k in range(3))
 
     def C_mp(self, dps: int) -> mpmath.mpf:
         dps = check_dps(dps)

@@ -16,6 +16,13 @@ Derived from the SymPy expression:
   ``c_zabs = (alpha - beta)/2`` (relu_power:2 = ``z^2/2 + z|z|/2``); ``z|z|`` has the regularised
   sine transform ``z|z| = (4/pi) int_0^inf (w z - sin(w z)) / w^3 dw`` (``int_0^inf (t - sin t)/t^3
   dt = pi/4``), its density ``q3(w) = c_zabs (4/pi)/w^3``;
+* of degree ``n >= 3``: ``c_mono z^n + c_rho rho_n(z)`` with ``rho_n = |z|^n`` (n odd) or
+  ``z |z|^(n-1)`` (n even), ``c_rho = (alpha + (-1)^(n+1) beta)/2``, ``c_mono = alpha - c_rho``
+  (relu_power:n = ``(z^n + rho_n)/2``); ``rho_n`` has the regularised transform
+  ``rho_n(z) = (1/I_n) int_0^inf F_n(w z) / w^(n+1) dw`` with ``F_n = cos - (its Taylor polynomial of
+  degree n - 1)`` (n odd) or ``sin - (degree n - 1)`` (n even) and ``I_n = int_0^inf F_n(t) t^(-n-1)
+  dt = (-1)^((n+1)/2) pi/(2 n!)`` (n odd), ``(-1)^(n/2) pi/(2 n!)`` (n even) (:func:`rho_norm`;
+  analytic continuation of ``int t^(s-1) cos t dt = Gamma(s) cos(pi s/2)``);
 * otherwise the expression rewritten in ``tanh`` and expanded must be a sum of a constant,
   ``c z``, odd atoms ``c tanh(l z)``, ``c erf(l z)`` and even atoms ``c z tanh(l z)``,
   ``c z erf(l z)`` (tanh, sigmoid = 1/2 + tanh(z/2)/2, erf, gelu = z/2 + z erf(z/sqrt2)/2,
@@ -59,7 +66,7 @@ import sympy
 from compverify.symbolic.derivation import piecewise_homogeneous_form
 from compverify.symbolic.steps import Z
 
-__all__ = ["SpectralForm", "spectral_form"]
+__all__ = ["SpectralForm", "spectral_form", "rho_norm"]
 
 _KINDS = ("sign", "tanh", "erf")
 
@@ -67,7 +74,7 @@ _KINDS = ("sign", "tanh", "erf")
 @dataclass(frozen=True)
 class SpectralForm:
     """``c0 + c1 z + c2 |z| + sum_i coef_i atom_i(lam_i z) + sum_k coef_k z atom_k(lam_k z)``
-    ``+ c_square z^2 + c_zabs z|z|``.
+    ``+ c_square z^2 + c_zabs z|z|``, or ``c_mono z^n + c_rho rho_n(z)`` (``n = power_n >= 3``).
 
     ``odd`` holds ``(coef, kind, lam)`` of the odd atoms (kind sign, tanh or erf), ``even`` those
     of the even atoms ``z tanh(lam z)``, ``z erf(lam z)`` (kind tanh or erf).  The degree-2 part
@@ -81,6 +88,10 @@ class SpectralForm:
     even: tuple[tuple[sympy.Expr, str, sympy.Expr], ...] = ()
     c_square: sympy.Expr = sympy.Integer(0)
     c_zabs: sympy.Expr = sympy.Integer(0)
+    #: ``n >= 3`` for the form ``c_mono z^n + c_rho rho_n(z)`` (module docstring); 0 otherwise
+    power_n: int = 0
+    c_mono: sympy.Expr = sympy.Integer(0)
+    c_rho: sympy.Expr = sympy.Integer(0)
 
     @property
     def has_power(self) -> bool:
@@ -99,6 +110,11 @@ class SpectralForm:
     def power_coefficients_mp(self) -> tuple[mpmath.mpf, mpmath.mpf]:
         """``(c_square, c_zabs)`` in mpmath at the caller's precision."""
         return _mpf(self.c_square), _mpf(self.c_zabs)
+
+    def power_coefficients_high_mp(self) -> tuple[mpmath.mpf, mpmath.mpf, mpmath.mpf]:
+        """``(c_mono, c_rho, c_rho / I_n)`` of the degree ``n >= 3`` form, in mpmath at the caller's
+        precision."""
+        return _mpf(self.c_mono), _mpf(self.c_rho), _mpf(self.c_rho / rho_norm(self.power_n))
 
     @property
     def has_even(self) -> bool:
@@ -168,6 +184,17 @@ class SpectralForm:
         return out
 
 
+def rho_norm(n: int) -> sympy.Expr:
+    """``I_n = int_0^inf F_n(t) t^(-n-1) dt`` of the regularised transform of ``rho_n`` (module
+    docstring): ``(-1)^((n+1)/2) pi/(2 n!)`` for odd ``n``, ``(-1)^(n/2) pi/(2 n!)`` for even ``n``.
+
+    >>> rho_norm(3)
+    pi/12
+    """
+    sign = (-1) ** ((n + 1) // 2) if n % 2 else (-1) ** (n // 2)
+    return sign * sympy.pi / (2 * sympy.factorial(n))
+
+
 def _mpf(x: sympy.Expr) -> mpmath.mpf:
     return _mpf_at(x, mpmath.mp.dps)
 
@@ -208,6 +235,11 @@ def spectral_form(expr: sympy.Expr) -> SpectralForm | None:
         if n == 2:
             return SpectralForm(zero, zero, zero, (), (), c_square=(alpha + beta) / 2,
                                 c_zabs=(alpha - beta) / 2)
+        if n >= 3:
+            # sigma(-t) = (-1)^n c_mono t^n + (-1)^(n+1) c_rho t^n for t > 0
+            c_rho = (alpha + (-1) ** (n + 1) * beta) / 2
+            return SpectralForm(zero, zero, zero, (), (), power_n=int(n), c_mono=alpha - c_rho,
+                                c_rho=c_rho)
         return None
     rewritten = sympy.expand(sympy.simplify(expr.rewrite(sympy.tanh)))
     c0 = c1 = zero
