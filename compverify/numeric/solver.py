@@ -627,7 +627,11 @@ def _newton_mp(problem: Problem, theta: np.ndarray, dps: int, p: int, max_iter: 
         if step <= mpmath.mpf(10) ** (-(w - 8)):
             converged = True
             break
-        if prev is not None and step > prev / 10:  # no longer quadratic: the precision floor
+        # no longer quadratic: the precision floor (or a degenerate minimum, where Newton is
+        # linear); a large step that does not shrink tenfold is still the approach to the
+        # quadratic region (measured: relu_power:3, iid:uniform d = 3, a start from the QMC
+        # rule's minimiser 5e-3 away, steps 4.7e-3, 9e-5, 2e-5, then quadratic)
+        if prev is not None and step > prev / 10 and step < mpmath.mpf(10) ** -8:
             converged = step <= mpmath.mpf(10) ** (-dps)
             break
         prev = step

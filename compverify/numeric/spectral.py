@@ -118,7 +118,8 @@ from compverify.numeric.targets import round_mp
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array
 
-__all__ = ["SpectralTarget", "GaussianSpectralTarget", "supports", "LAWS", "STEP", "X_LO"]
+__all__ = ["SpectralTarget", "GaussianSpectralTarget", "PowerSpectralTarget", "spectral_target",
+           "supports", "LAWS", "STEP", "X_LO"]
 
 STEP = 0.125
 SAFETY = 100.0
@@ -2097,6 +2098,59 @@ class GaussianSpectralTarget(SpectralTarget):
         """The spectral rule's estimated error of the multiprecision loss (the solver's answer)."""
         b = check_finite_array(b, "b", ndim=1)
         return float(self.C_error() + 2 * np.abs(b) @ SpectralTarget.h_error(self, V))
+
+
+class PowerSpectralTarget(SpectralTarget):
+    """I.i.d. ``rademacher`` or ``uniform`` entries with relu_power:n, ``n >= 3``: the float64 search
+    on the quasi-Monte Carlo weight rule, everything multiprecision on the spectral rule.
+
+    The spectral rule evaluates this activation in multiprecision only (the Taylor terms its
+    integrand subtracts cancel ``(n+1)`` orders near the axes, absorbed by the working precision:
+    :mod:`compverify.numeric.spectral_power`).  The float64 methods (``h``, ``h_grad``, ``h_hess``,
+    ``h_error``) are those of :class:`compverify.numeric.sampled.WeightRuleTarget` (about 4-6
+    digits, enough to find the basins); ``h_mp`` and the rest, ``C``, ``loss_error`` (the cap of
+    the solver's multiprecision loss) and ``finer`` are the spectral rule's, so the Newton polish
+    in multiprecision lands on the spectral rule's minimiser.
+    """
+
+    def __init__(self, activation: Any, d: int, law: str, *, mean: float = 0.0,
+                 scale: float | None = None, abar: float = 1.0, **rule: Any) -> None:
+        from compverify.numeric.sampled import WeightRuleTarget
+
+        super().__init__(activation, d, law, mean=mean, scale=scale, abar=abar)
+        if not self.power_n:
+            raise CompverifyError(f"PowerSpectralTarget is for relu_power:n with n >= 3, not "
+                                  f"{self.activation.spec!r}")
+        self.float_rule = WeightRuleTarget(activation, d, law, mean=mean, scale=scale, abar=abar,
+                                           **rule)
+        self.method = (f"float64: {self.float_rule.method}; multiprecision: {self.method}; "
+                       f"relu_power:{self.power_n} as z^n and rho_n parts, the Taylor terms of "
+                       f"order <= {self.power_n} outside the rule")
+
+    def _eval(self, V: np.ndarray, order: int) -> tuple:
+        return self.float_rule._eval(V, order)
+
+    def h_error(self, V: Any) -> np.ndarray:
+        """The float64 values' (quasi-Monte Carlo rule's) estimated error."""
+        return self.float_rule.h_error(V)
+
+    def h_error_mp(self, V: Any, dps: int = 20) -> np.ndarray:
+        """The spectral rule's estimated error of ``h(v_j)`` (its nested levels in mpmath)."""
+        return np.array([float(e) for e in self.h_grad_estimate_mp(V, dps)[2]])
+
+    def loss_error(self, b: Any, V: Any) -> float:
+        """The spectral rule's estimated error of the multiprecision loss (the solver's answer)."""
+        b = check_finite_array(b, "b", ndim=1)
+        return float(self.C_error() + 2 * np.abs(b) @ self.h_error_mp(V))
+
+
+def spectral_target(activation: Any, d: int, law: str, *, mean: float = 0.0,
+                    scale: float | None = None, abar: float = 1.0) -> SpectralTarget:
+    """The spectral-rule target for i.i.d. entries: :class:`PowerSpectralTarget` for relu_power:n
+    with ``n >= 3`` (multiprecision only on the spectral rule), else :class:`SpectralTarget`."""
+    act = as_activation(activation)
+    cls = PowerSpectralTarget if getattr(act.spectral_form, "power_n", 0) else SpectralTarget
+    return cls(act, d, law, mean=mean, scale=scale, abar=abar)
 
 
 def rademacher_C(kernel: Any, d: int, m: float, s: float, abar: float, dps: int) -> Any:

@@ -588,11 +588,11 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
             return exact
     if t == "iid:rademacher":
         if d > MAX_RADEMACHER_D and not rule:
-            from compverify.numeric.spectral import SpectralTarget, supports
+            from compverify.numeric.spectral import spectral_target, supports
 
             if supports(act):
-                return SpectralTarget(act, d, "rademacher", mean=float(mu[0]),
-                                      scale=None if s is None else float(s))
+                return spectral_target(act, d, "rademacher", mean=float(mu[0]),
+                                       scale=None if s is None else float(s))
         if d > MAX_RADEMACHER_D:
             from compverify.numeric.sampled import rademacher_sampled_target
 
@@ -602,11 +602,11 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
                                 scale=None if s is None else float(s))
     if t == "iid:uniform":
         from compverify.numeric.sampled import uniform_target
-        from compverify.numeric.spectral import SpectralTarget, supports
+        from compverify.numeric.spectral import spectral_target, supports
 
         if not rule and supports(act):
-            return SpectralTarget(act, d, "uniform", mean=float(mu[0]),
-                                  scale=None if s is None else float(s))
+            return spectral_target(act, d, "uniform", mean=float(mu[0]),
+                                   scale=None if s is None else float(s))
 
         return uniform_target(act, d, mean=float(mu[0]), scale=None if s is None else float(s),
                               **rule)
