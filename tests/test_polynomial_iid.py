@@ -21,6 +21,7 @@ from compverify.numeric.objective import Problem
 from compverify.numeric.polynomial_iid import PolynomialIidTarget
 from compverify.numeric.sampled import WeightRuleTarget
 from compverify.numeric.solver import solve
+from compverify.numeric.spectral import PowerSpectralTarget
 from compverify.numeric.targets import FiniteNetwork, GaussianTarget, RademacherTarget, from_options
 from compverify.symbolic.activations import get_activation
 
@@ -118,7 +119,8 @@ def test_routing():
     assert isinstance(route("iid:rademacher", 13), PolynomialIidTarget)
     assert isinstance(route("iid:rademacher", 4), RademacherTarget)    # the exact 2^d sum
     assert isinstance(route("iid:uniform", 3, rule_points=64), WeightRuleTarget)
-    assert isinstance(route("iid:uniform", 3, spec="relu_power:3"), WeightRuleTarget)
+    assert isinstance(route("iid:uniform", 3, spec="relu_power:3"), PowerSpectralTarget)
+    assert isinstance(route("iid:uniform", 3, spec="relu_power:3", rule_points=64), WeightRuleTarget)
     assert "closed form" in route("iid:uniform", 3).describe()["method"]
 
 

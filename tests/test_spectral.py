@@ -17,7 +17,7 @@ from scipy import integrate
 from target_checks import check_derivatives
 
 from compverify.errors import CompverifyError
-from compverify.numeric.spectral import SpectralTarget, supports
+from compverify.numeric.spectral import PowerSpectralTarget, SpectralTarget, supports
 from compverify.numeric.targets import RademacherTarget, from_options, gaussian_target
 from compverify.symbolic.activations import get_activation
 from compverify.symbolic.spectral import spectral_form
@@ -40,7 +40,7 @@ def test_odd_density_reproduces_activation(spec):
 def test_spectral_form_coefficients(spec, expect):
     f = spectral_form(get_activation(spec).expr)
     assert tuple(float(c) for c in (f.c0, f.c1, f.c2)) == pytest.approx(expect)
-    assert not supports("relu_power:3")  # degree 2 is the highest with a spectral form
+    assert not supports("z**2*Abs(z) + z")  # a mixed sum of degrees has no spectral form
 
 
 @pytest.mark.parametrize("spec", ["relu", "leaky_relu:0.3", "abs", "tanh", "erf", "sigmoid"])
@@ -100,9 +100,11 @@ def test_routing_and_bad_input():
     assert isinstance(t, SpectralTarget)
     assert t.describe()["family"] == "iid:rademacher"
     q = from_options("iid:rademacher", d=13, mean=None, scale=None, activation="relu_power:3")
-    assert not isinstance(q, SpectralTarget)  # no spectral form: the QMC rule
+    assert isinstance(q, PowerSpectralTarget)  # multiprecision on the spectral rule
+    with pytest.raises(CompverifyError, match="multiprecision only"):
+        SpectralTarget("relu_power:3", 3, "rademacher").h(np.ones((1, 3)))
     with pytest.raises(CompverifyError, match="spectral form"):
-        SpectralTarget("relu_power:3", 3, "rademacher")
+        SpectralTarget("z**2*Abs(z) + z", 3, "rademacher")
     with pytest.raises(CompverifyError, match="scale"):
         SpectralTarget("relu", 3, "rademacher", scale=-1.0)
     with pytest.raises(CompverifyError, match="nonzero"):

@@ -339,6 +339,12 @@ class _Law:
         """``max |w|`` over the support (inf for the gaussian law)."""
         return math.inf
 
+    def tilted_reach(self, w1: np.ndarray) -> np.ndarray:
+        """``max |w|`` over where the law tilted by ``exp(-w1^2 w^2/2)`` has its mass (float64): the
+        support's bound, less for a continuous law at large ``w1`` (there the tilt concentrates it
+        within a few ``1/w1`` of the support's point nearest 0)."""
+        return np.full(np.shape(w1), self.bound())
+
     def one_minus_f0_mp(self, w1: Any) -> Any:
         """``1 - f(w1, 0) = E[1 - exp(-w1^2 w^2/2)]`` without cancellation at small ``w1``."""
         return self.expect_mp(lambda w: -mpmath.expm1(-w1 * w1 * w * w / 2))
@@ -647,6 +653,11 @@ class _Uniform(_Law):
 
     def bound(self) -> float:
         return max(abs(self.lo), abs(self.hi))
+
+    def tilted_reach(self, w1: np.ndarray) -> np.ndarray:
+        # beyond 8 tilted standard deviations the tilted density is below e^-32 of its peak
+        near = abs(min(max(0.0, self.lo), self.hi))
+        return np.minimum(self.bound(), near + 8.0 / np.asarray(w1))
 
     def _tilted(self, w1: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per ``w1``: ``log f(w1, 0)``, tilted moments ``E_tilt w^j`` (j <= TAYLOR+2), max|w|.
@@ -1222,11 +1233,17 @@ class SpectralTarget(RuleTarget):
             parts["odd3"] = (val3, Bw, Bu, -(ww * self.q3)[:, None] * (ww * self.q3)[None, :], T3)
         if self.pow_ww is not None:
             # relu_power:n: a bound on |node term| only (the values are multiprecision, the loop
-            # of _eval_mp_rule): |cosh y - T_n(y)| <= |y|^(n+1)/(n+1)! cosh y, |X| <= R |v|_1
+            # of _eval_mp_rule), the weight's 1/t^(n+1) (t = w1 w2) taken into it: with |X| <=
+            # R1 = R |v|_1 (R: tilted_reach), |cosh y - T_n(y)| <= |y|^(n+1)/(n+1)! cosh y for small t, and
+            # |B (E cosh(t X) - T_n)| <= Bu + B sum_(m <= n) (t R1)^m/m! for large t
             n = self.power_n
             rn = float(self.form.power_coefficients_high_mp()[2])
-            reach = self.law.bound() * np.abs(V).sum(axis=1)[None, None, :]
-            bound = Bu * reach ** (n + 1) / math.factorial(n + 1)
+            reach = self.law.tilted_reach(w)[:, None, None] * np.abs(V).sum(axis=1)[None, None, :]
+            t = w1 * w2
+            with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+                taylor = sum((t * reach) ** m / math.factorial(m) for m in range(n + 1))
+                large = (Bu + np.exp(logB) * taylor) / t ** (n + 1)
+                bound = np.minimum(Bu * reach ** (n + 1) / math.factorial(n + 1), large)
             W = rn * rn * self.pow_ww[:, None] * self.pow_ww[None, :]
             parts["pow"] = (np.where(np.isfinite(bound), bound, 0.0), Bu, Bw, W, None)
         if order == 0:
