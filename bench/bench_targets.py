@@ -24,6 +24,8 @@
   2^13 sum at the answer.
 * **Gaussian, smooth activation** (tanh, d = 3, M = 1, 30 digits): the Gauss rule alone against
   ``GaussianSpectralTarget``: time, verified digits, rule error.
+* **Power n** (relu_power:3, 4; :func:`power_n_cases`): mpmath against exact 2^13 sums and
+  adaptive quadrature, and a 20-digit uniform solve beside the QMC route.
 * **Power** (relu_power:2): float64 at d = 20 against the exact 2^20 sum, beside the QMC rule it
   replaced given the same wall time; the d = 13 atom comparison in mpmath; uniform d = 1 against
   its closed form.
@@ -331,6 +333,87 @@ def power_solve_case() -> dict:
                 "rule_error": mpmath.nstr(res.evidence.rule_error, 3)}
 
 
+def power_n_cases() -> dict:
+    """relu_power:n, n >= 3, on the spectral rule in mpmath (before: the QMC rule only).
+
+    Rademacher d = 13 (m = s = 1/4), relu_power:3: rule and finer rule against the exact sum over
+    all 2^13 atoms at the mean direction (an atom), one 1e-3 from an atom and a random one, beside
+    the QMC rule (8 x 1024 points).  Uniform d = 1, relu_power:3 and relu_power:4: against adaptive
+    quadrature of the closed-form kernel.  A 20-digit solve, relu_power:3, iid:uniform, d = 3,
+    M = 2, mean 0.2: time and verified digits, beside the QMC route (``--rule-points 1024``), and
+    the loss at the answer re-evaluated with the rule of step 1/32 (a rule four times finer than
+    the one the solver's estimate comes from)."""
+    import itertools
+
+    import compverify.numeric.spectral as sp
+    from compverify.numeric.targets import FiniteNetwork, from_options
+    from compverify.symbolic.activations import get_activation
+
+    out = {}
+    spec, d, m, s = "relu_power:3", 13, 0.25, 0.25
+    rng = np.random.default_rng(5)
+    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=d)))
+    near = (m + s * np.sign(rng.standard_normal(d))) * (1 + 1e-3 * rng.standard_normal(d))
+    V = np.array([np.ones(d) / 4, near, rng.standard_normal(d) / 4])
+    exact = FiniteNetwork(spec, np.full(2**d, 0.5**d), m + s * signs).h_mp(V, 40)
+    out.update(_rule_and_finer(sp.SpectralTarget(spec, d, "rademacher", mean=m, scale=s), V, exact,
+                               30, "relu_power3_rademacher_d13",
+                               "directions: mean (an atom), 1e-3 from an atom, random"))
+    qmc = WeightRuleTarget(spec, d, "rademacher", mean=m, scale=s)
+    with mpmath.workdps(40):
+        out["relu_power3_rademacher_d13_qmc"] = {
+            "actual_error": [mpmath.nstr(abs(mpmath.mpf(x) - y), 3) for x, y in zip(qmc.h(V), exact,
+                                                                                   strict=True)],
+            "estimate": [f"{x:.2e}" for x in qmc.h_error(V)]}
+    for spec in ("relu_power:3", "relu_power:4"):
+        uni = sp.SpectralTarget(spec, 1, "uniform", mean=m, scale=0.5)
+        kernel = get_activation(spec).kernel
+        Vu = np.array([[0.7], [-1.3]])
+        with mpmath.workdps(40):
+            ref = []
+            for vf in Vu[:, 0]:
+                v = mpmath.mpf(vf)
+
+                def K(w, v=v, kernel=kernel):
+                    return mpmath.mpf(0) if w == 0 else kernel.value_mp(abs(w), abs(v),
+                                                                         mpmath.sign(w * v), dps=40)
+
+                ref.append(mpmath.quad(K, [uni.law.lo, 0, uni.law.hi]) / (2 * uni.law._a_mp()))
+        out.update(_rule_and_finer(uni, Vu, ref, 30, f"{spec.replace(':', '')}_uniform_d1",
+                                   "adaptive quadrature of the kernel"))
+    spec, d, M = "relu_power:3", 3, 2
+    for name, rule_points in (("spectral", None), ("qmc_route", 1024)):
+        target = from_options("iid:uniform", d=d, mean="0.2", scale=None, activation=spec,
+                              rule_points=rule_points)
+        t0 = time.perf_counter()
+        res = solve(Problem(spec, target, M), restarts=4, seed=0, dps=20)
+        secs = time.perf_counter() - t0
+        row = {"seconds": round(secs, 1), "verified_digits": res.evidence.verified_digits,
+               "loss": mpmath.nstr(res.loss, 25), "status": res.evidence.status,
+               "rule_error": mpmath.nstr(res.evidence.rule_error, 3)}
+        if rule_points is None:
+            ref_t = target.finer().finer()
+            with mpmath.workdps(40):
+                b = np.array([mpmath.mpf(x) for x in res.b], dtype=object)
+                Vr = np.array([[mpmath.mpf(x) for x in r] for r in res.V], dtype=object)
+                h = ref_t.h_mp(Vr, 30)
+                Kb = cross_term_mp_loss(spec, b, Vr)
+                L = ref_t.C_mp(30) - 2 * mpmath.fsum(x * y for x, y in zip(b, h, strict=True)) + Kb
+                row["loss_step_1/32"] = mpmath.nstr(L, 25)
+                row["difference_to_step_1/32"] = mpmath.nstr(abs(L - res.loss), 3)
+        out[f"relu_power3_uniform_d3_M2_solve_{name}"] = row
+    return out
+
+
+def cross_term_mp_loss(spec, b, V) -> mpmath.mpf:
+    """``b^T K b`` of the student in mpmath (the exact kernel)."""
+    from compverify.numeric.kernel_sums import cross_term_mp
+    from compverify.symbolic.activations import get_activation
+
+    Kb = cross_term_mp(get_activation(spec).kernel, list(b), V, V, dps=35).h
+    return mpmath.fsum(x * y for x, y in zip(b, Kb, strict=True))
+
+
 def gaussian_smooth_cases() -> dict:
     """tanh, Gaussian weights with mean 0.2 (1, 1, 1), d = 3, M = 1, a 30-digit solve (8 restarts):
     the Gauss rule alone (the baseline, float64-tabulated) against ``GaussianSpectralTarget``
@@ -358,7 +441,7 @@ def gaussian_smooth_cases() -> dict:
 
 CASES = {"series": series_case, "rules": rule_cases, "spectral": spectral_cases,
          "multiprecision": multiprecision_cases, "atoms": atom_cases, "power": power_cases,
-         "power_solve": power_solve_case, "gaussian": gaussian_smooth_cases}
+         "power_solve": power_solve_case, "gaussian": gaussian_smooth_cases, "power_n": power_n_cases}
 
 
 def main() -> None:
