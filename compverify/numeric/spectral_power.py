@@ -28,7 +28,7 @@ Averaged over ``w`` (entries i.i.d.), with ``X = <w, v>``:
 
 >>> coef = kernel_coefficients(3, mpmath.mpf(1) / 2, mpmath.mpf(1) / 2)
 >>> [(k, mpmath.nstr(c, 6)) for k, c in coef]
-[(0, '1.27324'), (1, '2.25'), (2, '5.72958'), (3, '1.5')]
+[(0, '0.63662'), (1, '2.25'), (2, '2.86479'), (3, '1.5')]
 """
 
 from __future__ import annotations
