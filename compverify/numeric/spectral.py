@@ -393,6 +393,13 @@ class _Rademacher(_Law):
             out[r] = 1 - np.max(cos)
         return out
 
+    def tilted_reach(self, w1: np.ndarray) -> np.ndarray:
+        # the tilt exp(-w1^2 w^2/2) leaves the atom nearer 0 alone once the other's weight is
+        # below e^-40 of it (at m = s that atom is 0, where every Taylor remainder vanishes)
+        lo, hi = sorted((abs(self.m - self.s), abs(self.m + self.s)))
+        w1 = np.asarray(w1, dtype=float)
+        return np.where(w1 * w1 * (hi * hi - lo * lo) / 2 > 40, lo, hi)
+
     def near_atoms(self, v: np.ndarray, gap: float, cap: int) -> np.ndarray | None:
         """The atoms ``m 1 + s eps`` with ``1 - |cos(v, atom)| < gap``, shape (k, d); ``None`` if
         there are more than ``cap``.
