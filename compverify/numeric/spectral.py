@@ -1667,8 +1667,10 @@ class SpectralTarget(RuleTarget):
         if self.q3 is not None:  # (P(-) - P(+))/2 less w1 w2 mu(w1) B sum(v)
             out["odd3"] = W1 * W2 * self.form.q3_mp(w1) * self.form.q3_mp(w2)
         if self.power_n:  # (c_rho/I_n)^2 / (w1 w2)^(n+1)
-            rn = self.form.power_coefficients_high_mp()[2]
-            out["pow"] = W1 * W2 * rn * rn / (w1 * w2) ** (self.power_n + 1)
+            cache = self.__dict__.setdefault("_rho_scale_cache", {})
+            if mpmath.mp.prec not in cache:  # SymPy's evalf is slow: once per precision
+                cache[mpmath.mp.prec] = self.form.power_coefficients_high_mp()[2] ** 2
+            out["pow"] = W1 * W2 * cache[mpmath.mp.prec] / (w1 * w2) ** (self.power_n + 1)
         return out
 
     def _keep(self, T_abs: np.ndarray, dps: int) -> np.ndarray:
@@ -1889,7 +1891,9 @@ class SpectralTarget(RuleTarget):
                         if "odd3" in wt:
                             terms.append((wt["odd3"], Bs - B * u, Bc - B, Bs))
                         if "pow" in wt:  # phi = cosh u - T_n(u) or sinh u - T_n(u), and phi', phi''
-                            tay = [u**m / mpmath.factorial(m) for m in range(npow + 1)]
+                            tay = [mpmath.mpf(1)]
+                            for m in range(1, npow + 1):
+                                tay.append(tay[-1] * u / m)
                             par = (npow + 1) % 2
                             T0, T1, T2 = (B * mpmath.fsum(tay[m - q] for m in range(q, npow + 1)
                                                           if m % 2 == par) for q in (0, 1, 2))
