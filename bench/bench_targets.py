@@ -25,7 +25,8 @@
 * **Gaussian, smooth activation** (tanh, d = 3, M = 1, 30 digits): the Gauss rule alone against
   ``GaussianSpectralTarget``: time, verified digits, rule error.
 * **Power n** (relu_power:3, 4; :func:`power_n_cases`): mpmath against exact 2^13 sums and
-  adaptive quadrature, and a 20-digit uniform solve beside the QMC route.
+  adaptive quadrature, and a 20-digit uniform solve beside the QMC route; ``power_n_solve``: the
+  power solve below with relu_power:3.
 * **Power** (relu_power:2): float64 at d = 20 against the exact 2^20 sum, beside the QMC rule it
   replaced given the same wall time; the d = 13 atom comparison in mpmath; uniform d = 1 against
   its closed form.
@@ -299,7 +300,7 @@ def power_cases() -> dict:
     return out
 
 
-def power_solve_case() -> dict:
+def power_solve_case(spec: str = "relu_power:2") -> dict:
     """A 20-digit solve of relu_power:2, ``iid:rademacher``, d = 13, M = 2, mean 0.1 (4 restarts),
     checked against the loss at the returned ``(b, V)`` from the exact sum over all 2^13 atoms
     (``m +- s`` in mpmath, ``C`` from the exact class sum): time, verified digits, actual error."""
@@ -310,7 +311,7 @@ def power_solve_case() -> dict:
     from compverify.numeric.targets import from_options
     from compverify.symbolic.activations import get_activation
 
-    spec, d, M = "relu_power:2", 13, 2
+    d, M = 13, 2
     target = from_options("iid:rademacher", d=d, mean="0.1", scale=None, activation=spec)
     t0 = time.perf_counter()
     res = solve(Problem(spec, target, M), restarts=4, seed=0, dps=20)
@@ -441,7 +442,8 @@ def gaussian_smooth_cases() -> dict:
 
 CASES = {"series": series_case, "rules": rule_cases, "spectral": spectral_cases,
          "multiprecision": multiprecision_cases, "atoms": atom_cases, "power": power_cases,
-         "power_solve": power_solve_case, "gaussian": gaussian_smooth_cases, "power_n": power_n_cases}
+         "power_solve": power_solve_case, "gaussian": gaussian_smooth_cases, "power_n": power_n_cases,
+         "power_n_solve": lambda: power_solve_case("relu_power:3")}
 
 
 def main() -> None:
