@@ -22,6 +22,13 @@ and derives ``k`` with SymPy by one of the routes of SPEC A2, recording every st
     ``C = nu nv rho``; the right side is a Gaussian integral
     ``(4 a^2 c^2 / pi) det(I + 2 a^2 Sigma)^(-1/2)``; integrate from ``C = 0``
     where ``k = E[sigma(X)] E[sigma(Y)] = 0`` (sigma odd).
+``price-2``
+    ``sigma(z) = c0 + c1 z + c2 z erf(a z)`` (gelu = ``z/2 + z erf(z/sqrt2)/2``): Price's theorem twice,
+    ``d^2k/dC^2 = E[sigma''(X) sigma''(Y)]`` with ``sigma'' = (4 a c2/sqrt(pi)) (1 - a^2 z^2)
+    exp(-a^2 z^2)``, again a Gaussian integral; the twice-integrated form ``k = k(0) + c1^2 C +
+    c2^2 [delta C asin(C/sqrt(Q)) + (alpha + beta C^2)/sqrt(Q - C^2) - alpha/sqrt(Q)]``, ``Q = (1 +
+    2 a^2 nu^2)(1 + 2 a^2 nv^2)/(4 a^4)``, with ``alpha, beta, delta`` solved from the identity in
+    ``C`` (SymPy), ``k(0) = E sigma(X) E sigma(Y)``, ``k'(0) = E sigma'(X) E sigma'(Y) = c1^2``.
 ``numeric``
     anything else: no closed form is claimed; the kernel is evaluated by quadrature
     (:mod:`compverify.symbolic.kernel`).
@@ -46,7 +53,7 @@ from compverify.symbolic.steps import NU, NV, RHO, DerivationStep, Z
 
 __all__ = ["Derivation", "derive_kernel", "piecewise_homogeneous_form", "erf_form", "ROUTES"]
 
-ROUTES = ("polynomial-moments", "piecewise-homogeneous", "price", "numeric")
+ROUTES = ("polynomial-moments", "piecewise-homogeneous", "price", "price-2", "numeric")
 
 #: Highest degree n tried when recognising ``alpha z_+^n + beta z_-^n``.
 MAX_HOMOGENEOUS_DEGREE = 8
@@ -106,6 +113,15 @@ def erf_form(expr: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr] | None:
     if not m or m[c] == 0 or m[a] == 0:
         return None
     return m[c], m[a]
+
+
+def erf_linear_form(expr: sympy.Expr) -> tuple[sympy.Expr, ...] | None:
+    """``(c0, c1, c2, a)`` if ``sigma(z) = c0 + c1 z + c2 z erf(a z)`` with ``c2, a != 0``."""
+    w = [sympy.Wild(n, exclude=[Z]) for n in ("c0", "c1", "c2", "a")]
+    m = sympy.expand(expr).match(w[0] + w[1] * Z + w[2] * Z * sympy.erf(w[3] * Z))
+    if not m or m[w[2]] == 0 or m[w[3]] == 0:
+        return None
+    return tuple(m[x] for x in w)
 
 
 # ----------------------------------------------------------------------------- routes
@@ -208,6 +224,62 @@ def _price_route(c: sympy.Expr, a: sympy.Expr) -> Derivation:
     return Derivation("price", kern, tuple(steps))
 
 
+def _price2_route(c0: sympy.Expr, c1: sympy.Expr, c2: sympy.Expr, a: sympy.Expr) -> Derivation:
+    sigma = c0 + c1 * Z + c2 * Z * sympy.erf(a * Z)
+    d2 = sympy.simplify(sympy.diff(sigma, Z, 2) * sympy.exp(a**2 * Z**2))  # a polynomial in z
+    steps = [_step("Price's theorem twice: with C = <u, v> = nu nv rho, d^2k/dC^2 = "
+                   "E[sigma''(X) sigma''(Y)], and sigma'' is a polynomial times exp(-a^2 z^2)",
+                   sympy.Eq(sympy.Function("sigma''")(Z), d2 * sympy.exp(-a**2 * Z**2)))]
+    # E[p(X) p(Y) exp(-a^2 (X^2 + Y^2))] = det(I + 2 a^2 S)^(-1/2) E_S'[p(x) p(y)],
+    # S' = (S^-1 + 2 a^2 I)^-1, for (X, Y) ~ N(0, S)
+    sig = sympy.Matrix([[NU**2, _C], [_C, NV**2]])
+    A = 2 * a**2 * sympy.eye(2)
+    det = sympy.expand((sympy.eye(2) + A * sig).det())
+    Sp = (sympy.eye(2) + sig * A).inv() * sig
+    x, y = sympy.symbols("x y", real=True)
+    poly = sympy.Poly(sympy.expand(d2.subs(Z, x) * d2.subs(Z, y)), x, y)
+    s11, s12, s22 = Sp[0, 0], Sp[0, 1], Sp[1, 1]
+    # Gaussian moments E x^i y^j (i, j <= 2) of N(0, S')
+    mom = {(0, 0): 1, (2, 0): s11, (0, 2): s22, (1, 1): s12, (2, 2): s11 * s22 + 2 * s12**2,
+           (1, 0): 0, (0, 1): 0, (2, 1): 0, (1, 2): 0}
+    second = sum(coef * mom[m] for m, coef in poly.terms()) / sympy.sqrt(det)
+    steps.append(_step("Gaussian integral: det(I + 2 a^2 Sigma)^(-1/2) times the moments of the "
+                       "Gaussian with covariance (Sigma^-1 + 2 a^2 I)^-1",
+                       sympy.Eq(sympy.Derivative(sympy.Function("k")(_C), _C, 2), sympy.simplify(second))))
+    # the antiderivative: an ansatz in Q - C^2 = det / (4 a^4), its coefficients from the identity
+    Q = sympy.expand(det.subs(_C, 0) / (4 * a**4))
+    al, be, de = sympy.symbols("alpha beta delta")
+    s = sympy.Symbol("s", positive=True)   # sqrt(Q - C^2)
+    # second C-derivatives of C asin(C/sqrt Q) and (al + be C^2)/sqrt(Q - C^2), written in s
+    f2 = 2 / s + _C**2 / s**3
+    g2 = (2 * be / s + 2 * be * _C**2 / s**3 + (al + 3 * be * _C**2) / s**3
+          + 3 * (al + be * _C**2) * _C**2 / s**5)
+    # second = P(C) / (det^2 sqrt(det)) with det = 4 a^4 (Q - C^2) = 4 a^4 s^2, so both sides
+    # times s^5 are polynomials in C
+    rhs = sympy.cancel(sympy.together(second * sympy.sqrt(det) * det**2)) / (
+        c2**2 * (4 * a**4) ** sympy.Rational(5, 2))
+    lhs = sympy.expand((de * f2 + g2) * s**5).subs(s, sympy.sqrt(Q - _C**2))
+    ident = sympy.expand(lhs - rhs)
+    sol = sympy.solve(sympy.Poly(ident, _C).coeffs(), [al, be, de], dict=True)
+    if len(sol) != 1:
+        raise ArithmeticError("Price-2 route: the ansatz did not close")
+    sol = sol[0]
+    Es = sympy.simplify(c0 + c2 * NU**2 * 2 * a / sympy.sqrt(sympy.pi) / sympy.sqrt(1 + 2 * a**2 * NU**2))
+    Et = Es.subs(NU, NV)
+    Qf = (1 + 2 * a**2 * NU**2) * (1 + 2 * a**2 * NV**2) / (4 * a**4)  # Q factored: its root splits
+    const = sympy.simplify(Es * Et - c2**2 * sol[al] / sympy.sqrt(Qf))  # 0 for gelu
+    k = (const + c1**2 * _C + c2**2 * (sol[de] * _C * sympy.asin(_C / sympy.sqrt(Qf))
+                                       + (sol[al] + sol[be] * _C**2) / sympy.sqrt(Q - _C**2)))
+    steps.append(_step("Integrate twice from C = 0, where k = E sigma(X) E sigma(Y) and dk/dC = "
+                       "E sigma'(X) E sigma'(Y) = c1^2 (the ansatz's coefficients solved from the "
+                       "identity in C)", sympy.Eq(sympy.Function("k")(_C), k)))
+    kern = k.subs(_C, NU * NV * RHO)
+    steps.append(_step("Substitute C = nu nv rho", kern))
+    if kern.has(sympy.Integral) or kern.has(sympy.Piecewise):
+        raise ArithmeticError("Price-2 route did not close")
+    return Derivation("price-2", kern, tuple(steps))
+
+
 def _numeric_route(expr: sympy.Expr, why: str) -> Derivation:
     steps = (_step("sigma", expr),
              _text(f"No closed-form route applies ({why}): the kernel E[sigma(X) sigma(Y)] is "
@@ -237,4 +309,11 @@ def derive_kernel(expr: sympy.Expr) -> Derivation:
             return _price_route(*ef)
         except ArithmeticError:
             return _numeric_route(expr, "the Price integral did not close")
-    return _numeric_route(expr, "not a polynomial, not piecewise homogeneous, not c erf(a z)")
+    lf = erf_linear_form(expr)
+    if lf is not None:
+        try:
+            return _price2_route(*lf)
+        except ArithmeticError:
+            return _numeric_route(expr, "the Price-2 integral did not close")
+    return _numeric_route(expr, "not a polynomial, not piecewise homogeneous, not c erf(a z), "
+                                "not c0 + c1 z + c2 z erf(a z)")
