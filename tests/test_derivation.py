@@ -126,12 +126,31 @@ def test_relu_power_3_is_cho_saul():
 def test_routes_and_steps():
     routes = {"relu": "piecewise-homogeneous", "sign": "piecewise-homogeneous",
               "polynomial:0,0,1": "polynomial-moments", "erf": "price", "tanh": "numeric",
-              "gelu": "numeric", "Max(0,z)**3 - z": "numeric", "3*erf(2*z)": "price"}
+              "gelu": "price-2", "silu": "numeric", "Max(0,z)**3 - z": "numeric",
+              "3*erf(2*z)": "price", "1/3 + z/5 + 2*z*erf(3*z/2)": "price-2"}
     for spec, route in routes.items():
         k = get_activation(spec).kernel
         assert k.route == route, spec
         assert k.steps and all(st.description and st.latex for st in k.steps)
         assert (k.expr is None) == (route == "numeric")
+
+
+@pytest.mark.parametrize("spec", ["gelu", "1/3 + z/5 + 2*z*erf(3*z/2)", "z*erf(z)"])
+def test_price2_kernel_against_quadrature(spec):
+    """sigma = c0 + c1 z + c2 z erf(a z): the closed form against the numeric route's mpmath
+    quadrature of E[sigma(X) sigma(Y)] at 30 digits (measured: equal at 30 digits), including a
+    large norm and a correlation near 1."""
+    from compverify.symbolic.derivation import _numeric_route
+    from compverify.symbolic.kernel import Kernel
+
+    act = get_activation(spec)
+    k = act.kernel
+    assert k.route == "price-2"
+    numeric = Kernel(_numeric_route(act.expr, "reference"), act.expr)
+    for nu, nv, rho in ((0.7, 1.3, 0.4), (2.5, 0.3, -0.8), (1.0, 1.0, 0.999)):
+        with mpmath.workdps(40):
+            a, b = k.value_mp(nu, nv, rho, dps=30), numeric.value_mp(nu, nv, rho, dps=30)
+            assert abs(a - b) < mpmath.mpf(10) ** -27 * max(1, abs(b))
 
 
 def test_polynomial_degree6_and_scaled_erf_by_monte_carlo(rng):
