@@ -64,6 +64,9 @@ NEWTON_GUARD = 10
 CHECK_EXTRA = 20
 #: Relative tolerance (of ``max(C, |L|)``) for two local minima to share a basin by value.
 BASIN_VALUE_TOL = 1e-8
+#: a polish whose loss ends this much (relative to max(|loss|, |C|)) above its start has left the
+#: start's basin; the start is returned instead, not converged
+POLISH_RISE = 1e-6
 #: Absolute tolerance on the signature (Gram entries, coefficients) for the same basin.
 BASIN_SIGNATURE_TOL = 1e-4
 #: Coefficients below this fraction of the largest are inactive in a signature.
@@ -672,7 +675,18 @@ def polish(problem: Problem, theta0: Any, dps: int, *, start_dps: int | None = N
             gnorm = _mp_norm(ev.grad)
         finals.append(Polished(th, ev.value, ev.grad, ev.hess, gnorm, it, conv, tuple(hist), dps,
                                prs))
-    return min(finals, key=lambda r: (not r.converged, r.grad_norm))
+    best = min(finals, key=lambda r: (not r.converged, r.grad_norm))
+    # Newton has no line search: from a start outside its basin it may run off (measured: gelu,
+    # isotropic d = 3, M = 2, to b ~ 1e-14, |v| ~ 1e-9, the loss from 0.0239 up to C = 0.0907).
+    # A polish that ends well above where it started returns the start, not converged.
+    ev0 = problem.evaluate_mp(theta, 2 if want_hessian else 1, w)
+    with mpmath.workdps(w):
+        rise = best.loss - ev0.value
+        if rise > POLISH_RISE * max(abs(ev0.value), abs(problem.C_mp(dps)), mpmath.mpf(10) ** -dps):
+            hist = ({"left_basin": True, "loss_rise": +rise},)
+            return Polished(theta, ev0.value, ev0.grad, ev0.hess, _mp_norm(ev0.grad), best.iterations,
+                            False, tuple(best.history) + hist, dps, ())
+    return best
 
 
 def _evidence_spectrum(problem: Problem, pol: Polished, eig_dps: int):
