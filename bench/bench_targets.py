@@ -240,6 +240,20 @@ def atom_cases() -> dict:
     return out
 
 
+def _d13_atom_directions(spec: str, rng: np.random.Generator) -> tuple:
+    """Rademacher d = 13, m = s = 1/4: the mean direction (an atom), one 1e-3 from an atom and a
+    random one, with ``h`` from the exact sum over all 2^13 atoms at 40 digits."""
+    import itertools
+
+    from compverify.numeric.targets import FiniteNetwork
+
+    d, m, s = 13, 0.25, 0.25
+    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=d)))
+    near = (m + s * np.sign(rng.standard_normal(d))) * (1 + 1e-3 * rng.standard_normal(d))
+    V = np.array([np.ones(d) / 4, near, rng.standard_normal(d) / 4])
+    return V, FiniteNetwork(spec, np.full(2**d, 0.5**d), m + s * signs).h_mp(V, 40)
+
+
 def power_cases() -> dict:
     """relu_power:2 (``z^2/2 + z|z|/2``) on the spectral route.  Float64, Rademacher d = 20: against
     the exact 2^20 sum at 8 random directions, beside the QMC rule it replaced given the same wall
@@ -251,7 +265,6 @@ def power_cases() -> dict:
 
     import compverify.numeric.spectral as sp
     from compverify.numeric.kernel_sums import cross_term
-    from compverify.numeric.targets import FiniteNetwork
     from compverify.symbolic.activations import get_activation
 
     spec = "relu_power:2"
@@ -283,10 +296,7 @@ def power_cases() -> dict:
         "points": points, "replicates": 8, "seconds": round(t_q, 3),
         "median_digits": float(np.median([digits(a, b) for a, b in zip(hq, ref, strict=True)]))}
     d, m, s = 13, 0.25, 0.25
-    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=d)))
-    near = (m + s * np.sign(rng.standard_normal(d))) * (1 + 1e-3 * rng.standard_normal(d))
-    V = np.array([np.ones(d) / 4, near, rng.standard_normal(d) / 4])
-    exact = FiniteNetwork(spec, np.full(2**d, 0.5**d), m + s * signs).h_mp(V, 40)
+    V, exact = _d13_atom_directions(spec, rng)
     out.update(_rule_and_finer(sp.SpectralTarget(spec, d, "rademacher", mean=m, scale=s), V, exact,
                                30, "rademacher_d13",
                                "directions: mean (an atom), 1e-3 from an atom, random"))
@@ -344,19 +354,14 @@ def power_n_cases() -> dict:
     M = 2, mean 0.2: time and verified digits, beside the QMC route (``--rule-points 1024``), and
     the loss at the answer re-evaluated with the rule of step 1/32 (a rule four times finer than
     the one the solver's estimate comes from)."""
-    import itertools
 
     import compverify.numeric.spectral as sp
-    from compverify.numeric.targets import FiniteNetwork, from_options
+    from compverify.numeric.targets import from_options
     from compverify.symbolic.activations import get_activation
 
     out = {}
     spec, d, m, s = "relu_power:3", 13, 0.25, 0.25
-    rng = np.random.default_rng(5)
-    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=d)))
-    near = (m + s * np.sign(rng.standard_normal(d))) * (1 + 1e-3 * rng.standard_normal(d))
-    V = np.array([np.ones(d) / 4, near, rng.standard_normal(d) / 4])
-    exact = FiniteNetwork(spec, np.full(2**d, 0.5**d), m + s * signs).h_mp(V, 40)
+    V, exact = _d13_atom_directions(spec, np.random.default_rng(5))
     out.update(_rule_and_finer(sp.SpectralTarget(spec, d, "rademacher", mean=m, scale=s), V, exact,
                                30, "relu_power3_rademacher_d13",
                                "directions: mean (an atom), 1e-3 from an atom, random"))

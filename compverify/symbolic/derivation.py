@@ -303,17 +303,13 @@ def derive_kernel(expr: sympy.Expr) -> Derivation:
     form = piecewise_homogeneous_form(expr)
     if form is not None:
         return _piecewise_route(*form)
-    ef = erf_form(expr)
-    if ef is not None:
-        try:
-            return _price_route(*ef)
-        except ArithmeticError:
-            return _numeric_route(expr, "the Price integral did not close")
-    lf = erf_linear_form(expr)
-    if lf is not None:
-        try:
-            return _price2_route(*lf)
-        except ArithmeticError:
-            return _numeric_route(expr, "the Price-2 integral did not close")
+    for match, route, name in ((erf_form, _price_route, "Price"),
+                               (erf_linear_form, _price2_route, "Price-2")):
+        form = match(expr)
+        if form is not None:
+            try:
+                return route(*form)
+            except ArithmeticError:
+                return _numeric_route(expr, f"the {name} integral did not close")
     return _numeric_route(expr, "not a polynomial, not piecewise homogeneous, not c erf(a z), "
                                 "not c0 + c1 z + c2 z erf(a z)")
