@@ -679,14 +679,17 @@ def polish(problem: Problem, theta0: Any, dps: int, *, start_dps: int | None = N
     # Newton has no line search: from a start outside its basin it may run off (measured: gelu,
     # isotropic d = 3, M = 2, to b ~ 1e-14, |v| ~ 1e-9, the loss from 0.0239 up to C = 0.0907).
     # A polish that ends well above where it started returns the start, not converged.
-    ev0 = problem.evaluate_mp(theta, 2 if want_hessian else 1, w)
+    start = problem.value_mp(theta, w)
     with mpmath.workdps(w):
-        rise = best.loss - ev0.value
-        if rise > POLISH_RISE * max(abs(ev0.value), abs(problem.C_mp(dps)), mpmath.mpf(10) ** -dps):
-            hist = ({"left_basin": True, "loss_rise": +rise},)
-            return Polished(theta, ev0.value, ev0.grad, ev0.hess, _mp_norm(ev0.grad), best.iterations,
-                            False, tuple(best.history) + hist, dps, ())
-    return best
+        rise = best.loss - start
+        left = rise > POLISH_RISE * max(abs(start), abs(problem.C_mp(dps)), mpmath.mpf(10) ** -dps)
+    if not left:
+        return best
+    ev0 = problem.evaluate_mp(theta, 2 if want_hessian else 1, w)  # only then: its derivatives
+    with mpmath.workdps(w):
+        hist = ({"left_basin": True, "loss_rise": +rise},)
+        return Polished(theta, ev0.value, ev0.grad, ev0.hess, _mp_norm(ev0.grad), best.iterations,
+                        False, tuple(best.history) + hist, dps, ())
 
 
 def _evidence_spectrum(problem: Problem, pol: Polished, eig_dps: int):
