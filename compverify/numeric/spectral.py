@@ -910,25 +910,8 @@ def _lift(r: Any, U: Any, out: tuple, n: int, order: int) -> tuple:
     return h, g, H
 
 
-def _power_outside(a: Any, v: Any, k2: Any, k3: Any, order: int, sqrt: Any) -> list:
-    """The degree-2 kernel's parts outside the frequency rule at one atom ``a``, with their
-    ``v``-derivatives: ``k2 (|a|^2 |v|^2 + 2 <a, v>^2) + k3 <a, v> |a| |v|`` (``k2 = c_square^2``,
-    ``k3 = (8/pi) c_zabs^2``); float or object arrays (``sqrt`` of the arithmetic)."""
-    aa, vv, av = np.dot(a, a), np.dot(v, v), np.dot(a, v)
-    na, nv = sqrt(aa), sqrt(vv)
-    out = [k2 * (aa * vv + 2 * av * av) + k3 * av * na * nv]
-    if order >= 1:
-        out.append(k2 * (2 * aa * v + 4 * av * a) + k3 * na * (nv * a + av * v / nv))
-    if order >= 2:
-        eye = np.eye(len(v), dtype=int)
-        out.append(k2 * (2 * aa * eye + 4 * np.outer(a, a))
-                   + k3 * na * ((np.outer(a, v) + np.outer(v, a)) / nv
-                                + av * (eye / nv - np.outer(v, v) / nv**3)))
-    return out
-
-
 def _power_n_outside(a: Any, v: Any, coefs: list, order: int, sqrt: Any) -> list:
-    """relu_power:n: the kernel's terms outside the frequency rule at one atom ``a``,
+    """relu_power:n (n >= 2): the kernel's terms outside the frequency rule at one atom ``a``,
     ``sum_k coef_k c^k N^j`` (``c = <a, v>``, ``N = |a| |v|``, ``j = n - k``; ``coefs`` from
     :func:`compverify.numeric.spectral_power.kernel_coefficients`), with their ``v``-derivatives;
     float or object arrays (``sqrt`` of the arithmetic)."""
@@ -1418,7 +1401,7 @@ class SpectralTarget(RuleTarget):
         M, d = V.shape
         c0, c1, c2 = self._c
         kg = c2 * math.sqrt(2 / math.pi)
-        k2, k3 = self._power_means[:2] if self.form.has_power else (0.0, 0.0)
+        pcoefs = self._power_coefficients_float
         prob = 0.5**d
         res = {"h": [np.zeros(M) for _ in range(3)], "g": [np.zeros((M, d)) for _ in range(3)],
                "H": [np.zeros((M, d, d)) for _ in range(3)], "edge": np.zeros(M), "abs": np.zeros(M)}
@@ -1438,12 +1421,8 @@ class SpectralTarget(RuleTarget):
                     exact[1] = exact[1] - prob * ((c0 + Ga) * kg * v / nv + c1 * c1 * a)
                 if order >= 2:
                     exact[2] = exact[2] - prob * (c0 + Ga) * kg * (eye - np.outer(v, v) / nv**2) / nv
-                if self.form.has_power:
-                    for k, x in enumerate(_power_outside(a, v, k2, k3, order, math.sqrt)):
-                        exact[k] = exact[k] - prob * x
-                if self.power_n:
-                    for k, x in enumerate(_power_n_outside(a, v, self._power_coefficients_float,
-                                                           order, math.sqrt)):
+                if pcoefs:
+                    for k, x in enumerate(_power_n_outside(a, v, pcoefs, order, math.sqrt)):
                         exact[k] = exact[k] - prob * x
                 for W, f0, f1, f2 in self._atom_terms(a, v):
                     T = prob * W * f0
@@ -1871,8 +1850,7 @@ class SpectralTarget(RuleTarget):
             c0, c1, c2 = self.form.coefficients_mp()
             kg = c2 * mpmath.sqrt(2 / mpmath.pi)
             prob = mpmath.mpf(2) ** -self.d
-            k2, k3 = self._power_means_mp(dps + 10)[:2] if self.form.has_power else (0, 0)
-            pcoefs = self._power_coefficients(dps) if self.power_n else None
+            pcoefs = self._power_coefficients(dps)
         npow = self.power_n
         for jm, atoms in enumerate(near):
             if atoms is None or len(atoms) == 0:
@@ -1938,14 +1916,7 @@ class SpectralTarget(RuleTarget):
                     Ga = kg * mpmath.sqrt(mpmath.fsum(x * x for x in am))
                     hval -= prob * (c0 * c0 + c0 * (Ga + kg * nv) + c1 * c1 * np.dot(am, vv)
                                     + Ga * kg * nv)
-                    if self.form.has_power:
-                        po = _power_outside(am, vv, k2, k3, order, mpmath.sqrt)
-                        hval -= prob * po[0]
-                        if order >= 1:
-                            g = g - prob * po[1]
-                        if order >= 2:
-                            H = H - prob * po[2]
-                    if npow:
+                    if pcoefs:
                         po = _power_n_outside(am, vv, pcoefs, order, mpmath.sqrt)
                         hval -= prob * po[0]
                         if order >= 1:
@@ -2042,10 +2013,16 @@ class SpectralTarget(RuleTarget):
         return cache[key]
 
     def _power_coefficients(self, dps: int) -> list:
-        """relu_power:n: ``[(k, coef_k)]`` of the kernel's terms outside the rule (mpmath)."""
+        """``[(k, coef_k)]`` of the kernel's terms outside the rule (mpmath): relu_power:n, and
+        the degree-2 form (``c_square z^2 + c_zabs z|z|`` is ``c_mono z^2 + c_rho rho_2``); empty
+        for other activations."""
         with mpmath.workdps(dps + 10):
-            c_mono, c_rho, _ = self.form.power_coefficients_high_mp()
-            return kernel_coefficients(self.power_n, c_mono, c_rho)
+            if self.power_n:
+                c_mono, c_rho, _ = self.form.power_coefficients_high_mp()
+                return kernel_coefficients(self.power_n, c_mono, c_rho)
+            if self.form.has_power:
+                return kernel_coefficients(2, *self.form.power_coefficients_mp())
+            return []
 
     @cached_property
     def _power_coefficients_float(self) -> list:
