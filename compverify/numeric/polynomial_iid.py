@@ -30,7 +30,7 @@ from compverify.symbolic.iid_moments import LAWS, M, polynomial_iid, power_sum
 from compverify.symbolic.meanfield import ABAR, D, S
 from compverify.validate import check_dps
 
-__all__ = ["PolynomialIidTarget", "supports"]
+__all__ = ["PolynomialIidTarget", "supports", "power_sum_terms", "evaluate_power_sums"]
 
 _GUARD = 10
 
@@ -55,20 +55,24 @@ class _PowerSumPolynomial:
         vals = [_sum_terms(terms, m, s, one) for terms in self.coeffs]
         return np.array(vals, dtype=object if isinstance(one, mpmath.mpf) else float)
 
-    def derivative_terms(self, coef: np.ndarray) -> tuple[list, list]:
-        """First and second partials in the power sums as ``(coefficients, exponents)`` lists."""
-        first, second = [], []
-        for b in range(self.K):
-            c1, e1 = coef * self.exps[:, b], self.exps.copy()
-            e1[:, b] = np.maximum(e1[:, b] - 1, 0)
-            first.append((c1, e1))
-            row = []
-            for c in range(self.K):
-                c2, e2 = c1 * e1[:, c], e1.copy()
-                e2[:, c] = np.maximum(e2[:, c] - 1, 0)
-                row.append((c2, e2))
-            second.append(row)
-        return first, second
+
+def power_sum_terms(coef: np.ndarray, exps: np.ndarray) -> tuple:
+    """``((coef, exps), first, second)`` of ``sum_t coef_t prod_b p_b^exps[t, b]``: the polynomial
+    and its first and second partials in the power sums as ``(coefficients, exponents)`` lists (the
+    input of :func:`evaluate_power_sums`)."""
+    K = exps.shape[1]
+    first, second = [], []
+    for b in range(K):
+        c1, e1 = coef * exps[:, b], exps.copy()
+        e1[:, b] = np.maximum(e1[:, b] - 1, 0)
+        first.append((c1, e1))
+        row = []
+        for c in range(K):
+            c2, e2 = c1 * e1[:, c], e1.copy()
+            e2[:, c] = np.maximum(e2[:, c] - 1, 0)
+            row.append((c2, e2))
+        second.append(row)
+    return (coef, exps), first, second
 
 
 def _sum_terms(terms: list, m: Any, s: Any, one: Any) -> Any:
@@ -79,6 +83,35 @@ def _sum_terms(terms: list, m: Any, s: Any, one: Any) -> Any:
 def _monomials(P: np.ndarray, exps: np.ndarray) -> np.ndarray:
     """``prod_b P[r, b]^exps[t, b]`` as an (R, T) array."""
     return np.prod(P[:, None, :] ** exps[None, :, :], axis=2)
+
+
+def evaluate_power_sums(V: np.ndarray, order: int, terms: tuple) -> tuple:
+    """Value, gradient and Hessian at the rows of ``V`` (float or object arrays) of the polynomial
+    in the power sums ``p_b = sum_l v_l^b`` given by :func:`power_sum_terms`; derivatives in ``v``
+    through ``dp_b / dv_l = b v_l^(b - 1)``."""
+    (coef, exps), first, second = terms
+    K = exps.shape[1]
+    b = np.arange(1, K + 1)
+    pw = V[:, None, :] ** (b[None, :, None] - 1)            # v_l^(b-1): (R, K, d)
+    P = np.sum(pw * V[:, None, :], axis=2)                  # p_b: (R, K)
+    h = _monomials(P, exps) @ coef
+    R, d = V.shape
+    g, H = np.zeros((R, d), dtype=V.dtype), np.zeros((R, d, d), dtype=V.dtype)
+    if order >= 1:
+        F1 = np.stack([_monomials(P, e) @ c for c, e in first], axis=1)        # (R, K)
+        D1 = b[None, :, None] * pw                                            # (R, K, d)
+        g = np.einsum("rb,rbl->rl", F1, D1)
+    if order >= 2:
+        F2 = np.stack([np.stack([_monomials(P, e) @ c for c, e in row], axis=1)
+                       for row in second], axis=1)                             # (R, K, K)
+        pw2 = np.concatenate([0 * V[:, None, :], V[:, None, :] ** (b[None, 1:, None] - 2)],
+                             axis=1)
+        D2 = (b * (b - 1))[None, :, None] * pw2
+        H = np.einsum("rbc,rbl,rcm->rlm", F2, D1, D1)
+        diag = np.einsum("rb,rbl->rl", F1, D2)
+        for i in range(d):
+            H[:, i, i] = H[:, i, i] + diag[:, i]
+    return h, g, H
 
 
 class PolynomialIidTarget(RuleTarget):
@@ -122,47 +155,21 @@ class PolynomialIidTarget(RuleTarget):
 
     # ---------------------------------------------------------------- evaluation
     def _terms(self, m: Any, s: Any, one: Any) -> tuple:
-        coef = self.poly.coefficient_values(m, s, one)
-        return (coef, self.poly.exps), *self.poly.derivative_terms(coef)
+        return power_sum_terms(self.poly.coefficient_values(m, s, one), self.poly.exps)
 
     def _mp_params(self) -> tuple:
         m = mpmath.mpf(self.m_str)
         s = 1 / mpmath.sqrt(self.d) if self.s_str is None else mpmath.mpf(self.s_str)
         return m, s
 
-    def _evaluate(self, V: np.ndarray, order: int, terms: tuple) -> tuple:
-        (coef, exps), first, second = terms
-        K = self.poly.K
-        b = np.arange(1, K + 1)
-        pw = V[:, None, :] ** (b[None, :, None] - 1)            # v_l^(b-1): (R, K, d)
-        P = np.sum(pw * V[:, None, :], axis=2)                  # p_b: (R, K)
-        h = _monomials(P, exps) @ coef
-        R, d = V.shape
-        g, H = np.zeros((R, d), dtype=V.dtype), np.zeros((R, d, d), dtype=V.dtype)
-        if order >= 1:
-            F1 = np.stack([_monomials(P, e) @ c for c, e in first], axis=1)        # (R, K)
-            D1 = b[None, :, None] * pw                                            # (R, K, d)
-            g = np.einsum("rb,rbl->rl", F1, D1)
-        if order >= 2:
-            F2 = np.stack([np.stack([_monomials(P, e) @ c for c, e in row], axis=1)
-                           for row in second], axis=1)                             # (R, K, K)
-            pw2 = np.concatenate([0 * V[:, None, :], V[:, None, :] ** (b[None, 1:, None] - 2)],
-                                 axis=1)
-            D2 = (b * (b - 1))[None, :, None] * pw2
-            H = np.einsum("rbc,rbl,rcm->rlm", F2, D1, D1)
-            diag = np.einsum("rb,rbl->rl", F1, D2)
-            for i in range(d):
-                H[:, i, i] = H[:, i, i] + diag[:, i]
-        return h, g, H
-
     def _eval(self, V: np.ndarray, order: int) -> tuple:
-        return self._evaluate(V, order, self._float_terms)
+        return evaluate_power_sums(V, order, self._float_terms)
 
     def _eval_mp(self, V: Any, order: int, dps: int) -> tuple:
         dps = check_dps(dps)
         Vm = mp_rows(V, self.d, dps + _GUARD)
         with mpmath.workdps(dps + _GUARD):
-            out = self._evaluate(Vm, order, self._terms(*self._mp_params(), mpmath.mpf(1)))
+            out = evaluate_power_sums(Vm, order, self._terms(*self._mp_params(), mpmath.mpf(1)))
         return tuple(round_mp(a, dps) for a in out)
 
     def C(self) -> float:

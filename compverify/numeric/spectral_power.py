@@ -41,6 +41,7 @@ import mpmath
 import numpy as np
 
 from compverify.errors import CompverifyError
+from compverify.numeric.polynomial_iid import evaluate_power_sums, power_sum_terms
 
 __all__ = ["kernel_coefficients", "monomial_moment", "OutsidePolynomial", "outside_C",
            "tilted_moments", "cumulants", "product_cumulants", "taylor_terms"]
@@ -171,12 +172,14 @@ def monomial_moment(law: Any, tau: tuple[int, ...], j: int, d: int, dps: int) ->
 
 # ----------------------------------------------------------------------------- outside the rule
 class OutsidePolynomial:
-    """``sum_k coef_k |v|^(n-k) E[X^k |w|^(n-k)]`` as ``sum_terms c |v|^j prod_b P_b^(e_b)`` with
-    mpmath coefficients (built once per precision), evaluated with its ``v``-derivatives."""
+    """``sum_k coef_k |v|^(n-k) E[X^k |w|^(n-k)]`` as ``sum_j |v|^j Q_j(P_1, .., P_n)``, ``Q_j`` a
+    polynomial in the power sums with mpmath coefficients (built once per precision), evaluated
+    with its ``v``-derivatives (:func:`compverify.numeric.polynomial_iid.evaluate_power_sums`, and
+    the product rule with ``|v|^j``)."""
 
     def __init__(self, law: Any, n: int, d: int, coefs: list, dps: int) -> None:
         self.n, self.d = n, d
-        terms: dict[tuple, Any] = {}
+        terms: dict[int, dict[tuple, Any]] = {}
         with mpmath.workdps(dps + 10):
             for k, coef in coefs:
                 j = n - k
@@ -189,57 +192,32 @@ class OutsidePolynomial:
                         math.factorial(c) for c in _multiplicities(tau))
                     for idx, c in _augmented(tau).items():
                         exps = tuple(idx.count(b) for b in range(1, n + 1))
-                        terms[(j, exps)] = terms.get((j, exps), 0) + scale * c
-        self.terms = [(j, np.array(e), c) for (j, e), c in terms.items()]
+                        row = terms.setdefault(j, {})
+                        row[exps] = row.get(exps, 0) + scale * c
+        self.groups = [(j, power_sum_terms(np.array(list(row.values()), dtype=object),
+                                           np.array(list(row), dtype=int).reshape(-1, n)))
+                       for j, row in terms.items()]
 
     def evaluate(self, v: list, order: int) -> tuple:
         """Value, gradient (list) and Hessian (nested lists) at the row ``v`` (mpmath numbers)."""
-        d, n = len(v), self.n
-        pw = [[x ** (b - 1) for x in v] for b in range(1, n + 1)]          # v_i^(b-1)
-        P = [mpmath.fsum(pw[b][i] * v[i] for i in range(d)) for b in range(n)]
-        dP = [[(b + 1) * pw[b][i] for i in range(d)] for b in range(n)]
+        d = len(v)
+        V = np.array([v], dtype=object)
         r2 = mpmath.fsum(x * x for x in v)
-        h = mpmath.mpf(0)
-        g = [mpmath.mpf(0)] * d
-        H = [[mpmath.mpf(0)] * d for _ in range(d)]
-        for j, e, c in self.terms:
-            mono = c * mpmath.fprod(P[b] ** int(e[b]) for b in range(n))
-            N = r2 ** (mpmath.mpf(j) / 2)
-            h += N * mono
-            if order < 1:
+        vv = np.array(v, dtype=object)
+        h, g, H = mpmath.mpf(0), np.zeros(d, dtype=object), np.zeros((d, d), dtype=object)
+        for j, group in self.groups:
+            q, gq, Hq = (x[0] for x in evaluate_power_sums(V, order, group))
+            N = r2 ** (mpmath.mpf(j) / 2)                                   # |v|^j
+            h += N * q
+            if order < 1 or j == 0:
+                g, H = g + N * gq, H + N * Hq
                 continue
-            # first and second partials of the monomial in the power sums
-            d1 = [c * int(e[b]) * P[b] ** (int(e[b]) - 1) * mpmath.fprod(
-                P[a] ** int(e[a]) for a in range(n) if a != b) if e[b] else 0 for b in range(n)]
-            gm = [mpmath.fsum(d1[b] * dP[b][i] for b in range(n)) for i in range(d)]
-            gN = [j * r2 ** (mpmath.mpf(j - 2) / 2) * x for x in v] if j else [0] * d
-            for i in range(d):
-                g[i] += N * gm[i] + mono * gN[i]
-            if order < 2:
-                continue
-            d2 = [[0] * n for _ in range(n)]
-            for a in range(n):
-                for b in range(n):
-                    ea, eb = int(e[a]), int(e[b])
-                    if a == b and ea >= 2:
-                        d2[a][b] = c * ea * (ea - 1) * P[a] ** (ea - 2) * mpmath.fprod(
-                            P[x] ** int(e[x]) for x in range(n) if x != a)
-                    elif a != b and ea and eb:
-                        d2[a][b] = c * ea * eb * P[a] ** (ea - 1) * P[b] ** (eb - 1) * mpmath.fprod(
-                            P[x] ** int(e[x]) for x in range(n) if x not in (a, b))
-            for i in range(d):
-                for l in range(d):
-                    Hm = mpmath.fsum(d2[a][b] * dP[a][i] * dP[b][l]
-                                     for a in range(n) for b in range(n) if d2[a][b])
-                    if i == l:
-                        Hm += mpmath.fsum(d1[b] * (b + 1) * b * pw[b - 1][i] if b >= 1 else 0
-                                          for b in range(n))
-                    HN = 0
-                    if j:
-                        HN = j * r2 ** (mpmath.mpf(j - 2) / 2) * (1 if i == l else 0)
-                        HN += j * (j - 2) * r2 ** (mpmath.mpf(j - 4) / 2) * v[i] * v[l]
-                    H[i][l] += N * Hm + gm[i] * gN[l] + gN[i] * gm[l] + mono * HN
-        return h, g, H
+            gN = j * r2 ** (mpmath.mpf(j - 2) / 2) * vv
+            g = g + N * gq + q * gN
+            HN = j * r2 ** (mpmath.mpf(j - 2) / 2) * np.eye(d, dtype=int) + \
+                j * (j - 2) * r2 ** (mpmath.mpf(j - 4) / 2) * np.outer(vv, vv)
+            H = H + N * Hq + np.outer(gq, gN) + np.outer(gN, gq) + q * HN
+        return h, list(g), [list(row) for row in H]
 
 
 def outside_C(law: Any, n: int, d: int, coefs: list, dps: int) -> Any:
