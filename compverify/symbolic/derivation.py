@@ -239,15 +239,16 @@ def _price2_route(c0: sympy.Expr, c1: sympy.Expr, c2: sympy.Expr, a: sympy.Expr)
     x, y = sympy.symbols("x y", real=True)
     poly = sympy.Poly(sympy.expand(d2.subs(Z, x) * d2.subs(Z, y)), x, y)
     s11, s12, s22 = Sp[0, 0], Sp[0, 1], Sp[1, 1]
-    # Gaussian moments E x^i y^j (i, j <= 2) of N(0, S')
-    mom = {(0, 0): 1, (2, 0): s11, (0, 2): s22, (1, 1): s12, (2, 2): s11 * s22 + 2 * s12**2,
-           (1, 0): 0, (0, 1): 0, (2, 1): 0, (1, 2): 0}
+    # Gaussian moments of N(0, S'): sigma'' is an even quadratic times the Gaussian factor, so
+    # only even powers up to 2 occur
+    mom = {(0, 0): 1, (2, 0): s11, (0, 2): s22, (2, 2): s11 * s22 + 2 * s12**2}
     second = sum(coef * mom[m] for m, coef in poly.terms()) / sympy.sqrt(det)
     steps.append(_step("Gaussian integral: det(I + 2 a^2 Sigma)^(-1/2) times the moments of the "
                        "Gaussian with covariance (Sigma^-1 + 2 a^2 I)^-1",
                        sympy.Eq(sympy.Derivative(sympy.Function("k")(_C), _C, 2), sympy.simplify(second))))
     # the antiderivative: an ansatz in Q - C^2 = det / (4 a^4), its coefficients from the identity
-    Q = sympy.expand(det.subs(_C, 0) / (4 * a**4))
+    # (Q factored, so its square root splits into the norms' factors)
+    Q = (1 + 2 * a**2 * NU**2) * (1 + 2 * a**2 * NV**2) / (4 * a**4)
     al, be, de = sympy.symbols("alpha beta delta")
     s = sympy.Symbol("s", positive=True)   # sqrt(Q - C^2)
     # second C-derivatives of C asin(C/sqrt Q) and (al + be C^2)/sqrt(Q - C^2), written in s
@@ -266,9 +267,8 @@ def _price2_route(c0: sympy.Expr, c1: sympy.Expr, c2: sympy.Expr, a: sympy.Expr)
     sol = sol[0]
     Es = sympy.simplify(c0 + c2 * NU**2 * 2 * a / sympy.sqrt(sympy.pi) / sympy.sqrt(1 + 2 * a**2 * NU**2))
     Et = Es.subs(NU, NV)
-    Qf = (1 + 2 * a**2 * NU**2) * (1 + 2 * a**2 * NV**2) / (4 * a**4)  # Q factored: its root splits
-    const = sympy.simplify(Es * Et - c2**2 * sol[al] / sympy.sqrt(Qf))  # 0 for gelu
-    k = (const + c1**2 * _C + c2**2 * (sol[de] * _C * sympy.asin(_C / sympy.sqrt(Qf))
+    const = sympy.simplify(Es * Et - c2**2 * sol[al] / sympy.sqrt(Q))  # 0 for gelu
+    k = (const + c1**2 * _C + c2**2 * (sol[de] * _C * sympy.asin(_C / sympy.sqrt(Q))
                                        + (sol[al] + sol[be] * _C**2) / sympy.sqrt(Q - _C**2)))
     steps.append(_step("Integrate twice from C = 0, where k = E sigma(X) E sigma(Y) and dk/dC = "
                        "E sigma'(X) E sigma'(Y) = c1^2 (the ansatz's coefficients solved from the "
