@@ -111,10 +111,13 @@ def test_npz_round_trip_and_errors(tmp_path):
     back = load_npz(p, "relu")
     np.testing.assert_array_equal(back.W, fin.W)
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    (tmp_path / "cut.npz").write_bytes(p.read_bytes()[:100])  # a download cut short
     for path, msg in [(tmp_path / "none.npz", "does not exist"),
-                      (tmp_path / "bad.npz", "not a readable")]:
-        with pytest.raises(CompverifyError, match=msg):
+                      (tmp_path / "bad.npz", "not a readable .npz: not a complete zip"),
+                      (tmp_path / "cut.npz", "not a readable .npz: not a complete zip")]:
+        with pytest.raises(CompverifyError, match=msg) as err:
             from_options(str(path), d=None, mean=None, scale=None, activation="relu")
+        assert "pickle" not in str(err.value)  # np.load's fallback must not leak its wording
     np.savez(tmp_path / "miss.npz", a=np.ones(3))
     with pytest.raises(CompverifyError, match="lacks"):
         load_npz(tmp_path / "miss.npz", "relu")

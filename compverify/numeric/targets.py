@@ -169,6 +169,10 @@ def load_npz(path: str | os.PathLike, activation: Any) -> FiniteNetwork:
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise CompverifyError(f"target file {p!r} does not exist")
+    if not zipfile.is_zipfile(p):
+        # np.load falls back to unpickling, and its message then speaks of pickled data
+        raise CompverifyError(f"target file {p!r} is not a readable .npz: not a complete zip "
+                              "archive (np.savez writes one)")
     try:
         with np.load(p, allow_pickle=False) as data:
             missing = [k for k in ("a", "W") if k not in data.files]
