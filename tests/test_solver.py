@@ -118,3 +118,54 @@ def test_cli_solve_npz_dimension_mismatch(tmp_path, capsys):
     np.savez(p, a=np.ones(4) / 4, W=np.random.default_rng(0).standard_normal((4, 3)))
     assert main(["solve", "--d", "2", "--M", "2", "--target", str(p)]) == 2
     assert "d = 3" in capsys.readouterr().err
+
+
+def _two_basin_problem():
+    # a random finite relu network, N = 6, d = 3, compressed to M = 2: 12 restarts find two
+    # basins (losses 0.2719 and 0.3146)
+    from compverify.numeric.targets import FiniteNetwork
+
+    rng = np.random.default_rng(1)
+    return Problem("relu", FiniteNetwork("relu", rng.standard_normal(6),
+                                         rng.standard_normal((6, 3))), 2)
+
+
+def test_polish_that_leaves_its_basin_returns_its_start(monkeypatch):
+    # Newton has no line search; a run that ends above its start (measured for gelu: to the zero
+    # network) must return the start, not converged.  The run-off is injected: Newton "converges"
+    # to b = 0, whose loss is C
+    from compverify.numeric import solver
+
+    prob = _two_basin_problem()
+    res = solve(prob, restarts=4, seed=0, dps=20)
+    theta0 = np.array([float(x) for x in prob.join(res.b, res.V)])
+
+    def run_off(problem, theta, dps, p, max_iter, pairs=()):
+        b, V = problem.split(theta)
+        return problem.join(b * 0, V), 3, True, ({"dps": p, "step": mpmath.mpf(1)},)
+
+    monkeypatch.setattr(solver, "_newton_mp", run_off)
+    pol = solver.polish(prob, theta0, 20)
+    assert not pol.converged and pol.history[-1]["left_basin"]
+    assert pol.history[-1]["loss_rise"] > 0
+    with mpmath.workdps(30):
+        assert abs(pol.loss - prob.value_mp(theta0, 30)) < mpmath.mpf(10) ** -25  # the start
+        assert pol.loss < prob.C_mp(30) / 2
+
+
+def test_search_on_a_coarser_rule_polishes_the_basins_it_cannot_order():
+    # a target whose float64 search runs on a coarser rule (float_rule) with a loss error wider
+    # than the gap between the two basins: both are polished, and the lower polished one is kept
+    prob = _two_basin_problem()
+    plain = solve(prob, restarts=12, seed=0, dps=20)
+    assert [b.polished_loss is not None for b in plain.basins] == [True, False]
+
+    class CoarseRule:
+        @staticmethod
+        def loss_error(b, V):
+            return 0.05  # twice this covers the basins' gap 0.043, not a wider one
+
+    prob.target.float_rule = CoarseRule()
+    wide = solve(prob, restarts=12, seed=0, dps=20)
+    assert [b.polished_loss is not None for b in wide.basins] == [True, True]
+    assert wide.loss == plain.loss and wide.loss < wide.basins[1].polished_loss
