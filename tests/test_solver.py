@@ -169,3 +169,19 @@ def test_search_on_a_coarser_rule_polishes_the_basins_it_cannot_order():
     wide = solve(prob, restarts=12, seed=0, dps=20)
     assert [b.polished_loss is not None for b in wide.basins] == [True, True]
     assert wide.loss == plain.loss and wide.loss < wide.basins[1].polished_loss
+
+
+def test_progress_shows_the_restarts_on_a_terminal(monkeypatch, capsys):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    prob = _problem("relu", 2, 1)
+    for stream, shown in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        solve(prob, restarts=3, seed=0, dps=20)  # progress=None: a bar only on a terminal
+        text = stream.getvalue()
+        assert ("restarts" in text and "0/3" in text) == shown, text  # leave=False: no 3/3
