@@ -36,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"decimal digits of the polish (default 30; {MIN_DPS} to {MAX_DPS})")
     p.add_argument("--seed", type=int, default=0, help="seed of the restarts (default 0)")
     p.add_argument("--out", default=None, metavar="FILE", help="write the result as JSON")
+    p.add_argument("--checkpoint", default=None, metavar="FILE",
+                   help="keep the finished work (restarts, Newton steps) in FILE, and resume from "
+                        "it when the same command runs again (default with --out: "
+                        "OUT.checkpoint.json; removed once the result is written to --out)")
     p.add_argument("--jobs", type=int, default=1,
                    help="processes for the restarts (default 1; the answer does not depend on it)")
     p.add_argument("--method", default="varpro", choices=("varpro", "lbfgs", "trust"),
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         raise CompverifyError("--d is required unless --target is an .npz file")
     from compverify.io import atomic_write_json
     from compverify.numeric.objective import Problem
-    from compverify.numeric.solver import solve
+    from compverify.numeric.solver import solve, solve_checkpoint
     from compverify.symbolic import get_activation
 
     activation = get_activation(args.activation)
@@ -111,8 +115,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: the kernel of {activation.spec} is numeric; the mpmath polish evaluates it by "
               "a 2-D trapezoidal rule at each step, which can take tens of minutes", file=sys.stderr)
     problem = Problem(activation, target, args.M)
-    result = solve(problem, restarts=args.restarts, seed=args.seed, dps=args.dps, jobs=args.jobs,
-                   method=args.method)
+    path = args.checkpoint or (f"{args.out}.checkpoint.json" if args.out else None)
+    checkpoint = None
+    if path is not None:
+        checkpoint = solve_checkpoint(problem, path, restarts=args.restarts, seed=args.seed,
+                                      dps=args.dps, method=args.method)
+        if checkpoint.resumed:
+            print(f"resuming from {path}: {len(checkpoint.names('restart '))} of {args.restarts} "
+                  "restarts done", file=sys.stderr)
+    try:
+        result = solve(problem, restarts=args.restarts, seed=args.seed, dps=args.dps,
+                       jobs=args.jobs, method=args.method, checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        if path is not None:
+            print(f"compverify solve: the finished work is kept in {path}; run the same command "
+                  "again to resume", file=sys.stderr)
+        raise
     print(result.summary())
     if args.out:
         data = result.to_dict()
@@ -127,4 +145,7 @@ def run(args: argparse.Namespace) -> int:
             data["frame"] = frame
         atomic_write_json(args.out, data, dps=args.dps)
         print(f"  written: {args.out}", file=sys.stderr)
+    if checkpoint is not None and args.out:  # the result is saved; without --out it is kept
+        checkpoint.remove()
     return 0
+

@@ -37,10 +37,11 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import mpmath
@@ -50,11 +51,12 @@ from scipy.optimize import minimize
 from compverify import __version__
 from compverify.errors import CompverifyError
 from compverify.io import mp_to_str, to_jsonable
+from compverify.numeric.checkpoint import Checkpoint
 from compverify.numeric.objective import Problem, digits_agreeing, mp_array
 from compverify.validate import check_dps, check_positive_int
 
 __all__ = ["Basin", "Evidence", "LocalResult", "SolveResult", "METHODS", "solve", "polish",
-           "float64_search"]
+           "float64_search", "solve_checkpoint"]
 
 #: Local float64 methods (see the module docstring).
 METHODS = ("varpro", "lbfgs", "trust")
@@ -426,29 +428,45 @@ def _one_blas_thread():
     return threadpool_limits(limits=1)
 
 
-def _run_restarts(problem, restarts, seed, method, maxiter, jobs, progress) -> list[LocalResult]:
+def _run_restarts(problem, restarts, seed, method, maxiter, jobs, progress,
+                  checkpoint: Checkpoint | None = None) -> list[LocalResult]:
     seqs = np.random.SeedSequence(seed).spawn(restarts)
-    tasks = list(enumerate(seqs))
+    done: dict[int, LocalResult] = {}
+    if checkpoint is not None:
+        for i in range(restarts):
+            data = checkpoint.get(f"restart {i}")
+            if data is not None:
+                done[i] = LocalResult(**data)
+    tasks = [(i, ss) for i, ss in enumerate(seqs) if i not in done]
     bar = _progress_bar(restarts, progress)
-    results: list[LocalResult] = []
+    bar.update(len(done))
+    results: list[LocalResult] = list(done.values())
+
+    def finished(res: LocalResult) -> None:
+        results.append(res)
+        if checkpoint is not None:
+            checkpoint.put(f"restart {res.index}", {f.name: getattr(res, f.name)
+                                                    for f in fields(res)})
+        bar.update(1)
+
     try:
-        if jobs == 1 or restarts == 1:
+        if jobs == 1 or len(tasks) <= 1:
             with _one_blas_thread():
                 for i, ss in tasks:
-                    results.append(_local_search(problem, ss, i, method, maxiter))
-                    bar.update(1)
+                    finished(_local_search(problem, ss, i, method, maxiter))
         else:
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-            with ProcessPoolExecutor(max_workers=min(jobs, restarts), mp_context=ctx,
+            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx,
                                      initializer=_init_worker,
                                      initargs=(problem, method, maxiter)) as pool:
                 for res in pool.map(_worker, tasks):
-                    results.append(res)
-                    bar.update(1)
+                    finished(res)
     finally:
         bar.close()
-    return results
+        if checkpoint is not None:
+            checkpoint.flush()  # also on Ctrl-C: the restarts finished so far are kept
+    return sorted(results, key=lambda r: r.index)
 
 
 class _NoBar:
@@ -606,13 +624,18 @@ def _resnap(problem: Problem, theta: np.ndarray, pairs: tuple) -> np.ndarray:
 
 
 def _newton_mp(problem: Problem, theta: np.ndarray, dps: int, p: int, max_iter: int,
-               pairs: tuple = ()):
+               pairs: tuple = (), state: dict | None = None, record=None):
+    """Newton's iteration of :func:`polish`.  ``state``: a checkpointed state to continue from
+    (as ``record`` received it); ``record``: called with the state after every step."""
     w = dps + NEWTON_GUARD
-    history = []
-    converged = False
+    history: list = []
+    converged = done = False
     prev = None
     it = 0
-    while it < max_iter:
+    if state is not None:
+        theta, p, it, prev = state["theta"], state["p"], state["it"], state["prev"]
+        history, converged, done = list(state["history"]), state["converged"], state["done"]
+    while not done and it < max_iter:
         it += 1
         ev = problem.evaluate_mp(theta, 2, p)
         with mpmath.workdps(p):
@@ -626,23 +649,25 @@ def _newton_mp(problem: Problem, theta: np.ndarray, dps: int, p: int, max_iter: 
         digits = float(-mpmath.log10(step)) if step > 0 else float(p)
         if p < w:
             p = min(w, max(p, int(4 * digits) + 20))
-            continue
-        if step <= mpmath.mpf(10) ** (-(w - 8)):
-            converged = True
-            break
+        elif step <= mpmath.mpf(10) ** (-(w - 8)):
+            converged = done = True
         # no longer quadratic: the precision floor (or a degenerate minimum, where Newton is
         # linear); a large step that does not shrink tenfold is still the approach to the
         # quadratic region (measured: relu_power:3, iid:uniform d = 3, a start from the QMC
         # rule's minimiser 5e-3 away, steps 4.7e-3, 9e-5, 2e-5, then quadratic)
-        if prev is not None and step > prev / 10 and step < mpmath.mpf(10) ** -8:
-            converged = step <= mpmath.mpf(10) ** (-dps)
-            break
-        prev = step
+        elif prev is not None and step > prev / 10 and step < mpmath.mpf(10) ** -8:
+            converged, done = bool(step <= mpmath.mpf(10) ** (-dps)), True
+        else:
+            prev = step
+        if record is not None:
+            record({"theta": theta, "p": p, "it": it, "prev": prev, "history": history,
+                    "converged": converged, "done": done or it >= max_iter})
     return theta, it, converged, history
 
 
 def polish(problem: Problem, theta0: Any, dps: int, *, start_dps: int | None = None,
-           max_iter: int = 40, want_hessian: bool = True, snap: bool = True) -> Polished:
+           max_iter: int = 40, want_hessian: bool = True, snap: bool = True,
+           checkpoint: Checkpoint | None = None, name: str = "polish") -> Polished:
     """Newton's method on the quotient by the symmetries, in mpmath, to ``dps`` digits.
 
     The working precision is ``dps + NEWTON_GUARD``; it starts at ``start_dps`` (default 40, or
@@ -654,20 +679,33 @@ def polish(problem: Problem, theta0: Any, dps: int, *, start_dps: int | None = N
     (:func:`_snap_pairs`); if Newton from there does not converge, the unsnapped point is
     polished too and the better of the two (converged first, then smaller gradient) is kept.
     The loss, gradient (and Hessian) are re-evaluated at the final point.
+    ``checkpoint``: Newton's state after each step and the result are kept there under ``name``
+    (:class:`~compverify.numeric.checkpoint.Checkpoint`), and taken from there when present.
     """
     dps = check_dps(dps)
+    done = f"{name}: result"
+    if checkpoint is not None and done in checkpoint:
+        return _polished_from(checkpoint.get(done))
     w = dps + NEWTON_GUARD
     p0 = min(w, start_dps or 40)
     with mpmath.workdps(w):
         theta = problem.normalize(mp_array(theta0, w))
+
+    def newton(start, prs, label):
+        if checkpoint is None:
+            return _newton_mp(problem, start, dps, p0, max_iter, prs)
+        key = f"{name}: newton {label}"
+        return _newton_mp(problem, start, dps, p0, max_iter, prs, state=checkpoint.get(key),
+                          record=lambda st: checkpoint.put(key, st))
+
     pairs: tuple = ()
     runs = []
     if snap:
         snapped, pairs = _snap_pairs(problem, theta)
         if pairs:
-            runs.append((_newton_mp(problem, snapped, dps, p0, max_iter, pairs), pairs))
+            runs.append((newton(snapped, pairs, "snapped"), pairs))
     if not runs or not runs[0][0][2]:
-        runs.append((_newton_mp(problem, theta, dps, p0, max_iter), ()))
+        runs.append((newton(theta, (), "plain"), ()))
     finals = []
     for (th, it, conv, hist), prs in runs:
         ev = problem.evaluate_mp(th, 2 if want_hessian else 1, w)
@@ -675,21 +713,29 @@ def polish(problem: Problem, theta0: Any, dps: int, *, start_dps: int | None = N
             gnorm = _mp_norm(ev.grad)
         finals.append(Polished(th, ev.value, ev.grad, ev.hess, gnorm, it, conv, tuple(hist), dps,
                                prs))
-    best = min(finals, key=lambda r: (not r.converged, r.grad_norm))
+    result = min(finals, key=lambda r: (not r.converged, r.grad_norm))
     # Newton has no line search: from a start outside its basin it may run off (measured: gelu,
     # isotropic d = 3, M = 2, to b ~ 1e-14, |v| ~ 1e-9, the loss from 0.0239 up to C = 0.0907).
     # A polish that ends well above where it started returns the start, not converged.
     start = problem.value_mp(theta, w)
     with mpmath.workdps(w):
-        rise = best.loss - start
+        rise = result.loss - start
         left = rise > POLISH_RISE * max(abs(start), abs(problem.C_mp(dps)), mpmath.mpf(10) ** -dps)
-    if not left:
-        return best
-    ev0 = problem.evaluate_mp(theta, 2 if want_hessian else 1, w)  # only then: its derivatives
-    with mpmath.workdps(w):
-        hist = ({"left_basin": True, "loss_rise": +rise},)
-        return Polished(theta, ev0.value, ev0.grad, ev0.hess, _mp_norm(ev0.grad), best.iterations,
-                        False, tuple(best.history) + hist, dps, ())
+    if left:
+        ev0 = problem.evaluate_mp(theta, 2 if want_hessian else 1, w)  # only then: derivatives
+        with mpmath.workdps(w):
+            hist = ({"left_basin": True, "loss_rise": +rise},)
+            result = Polished(theta, ev0.value, ev0.grad, ev0.hess, _mp_norm(ev0.grad),
+                              result.iterations, False, tuple(result.history) + hist, dps, ())
+    if checkpoint is not None:
+        checkpoint.put(done, {f.name: getattr(result, f.name) for f in fields(result)})
+    return result
+
+
+def _polished_from(data: dict) -> Polished:
+    """A :class:`Polished` from its checkpointed fields (lists back to tuples)."""
+    return Polished(**{**data, "history": tuple(data["history"]),
+                       "snapped_pairs": tuple(tuple(x) for x in data["snapped_pairs"])})
 
 
 def _evidence_spectrum(problem: Problem, pol: Polished, eig_dps: int):
@@ -781,7 +827,8 @@ def refine_rule(problem: Problem, theta: Any, dps: int, min_eig: Any) -> dict | 
 def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jobs: int = 1, *,
           method: str = "varpro", maxiter: int = 3000, polish_max: int = 3,
           eig_dps: int | None = None, progress: bool | None = None,
-          refine: bool = True) -> SolveResult:
+          refine: bool = True, checkpoint: str | os.PathLike | Checkpoint | None = None
+          ) -> SolveResult:
     """Minimise ``problem`` (a :class:`~compverify.numeric.objective.Problem`) to ``dps`` digits.
 
     ``restarts`` seeded float64 local searches (``method`` in :data:`METHODS`, ``maxiter``
@@ -791,7 +838,11 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     ``progress``: a tqdm bar over restarts on stderr (``None``: only when stderr is a terminal).
     ``refine``: for a rule target whose error caps the digits, re-evaluate the loss with the
     target's finer rule (:func:`refine_rule`).
-    Same arguments, same answer, whatever ``jobs``.
+    ``checkpoint``: a file (or :class:`~compverify.numeric.checkpoint.Checkpoint`) that keeps the
+    finished restarts, Newton's state after each step and the finer rule's result; a rerun with
+    the same problem and arguments resumes from it (a file of another solve is refused).  It is
+    left in place: remove it once the result is saved.
+    Same arguments, same answer, whatever ``jobs``, interrupted and resumed or not.
     """
     t0 = time.perf_counter()
     if not isinstance(problem, Problem):
@@ -807,7 +858,34 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     eig_dps = check_dps(eig_dps if eig_dps is not None else min(dps + NEWTON_GUARD, 60),
                         name="eig_dps", minimum=15)
 
-    results = _run_restarts(problem, restarts, seed, method, maxiter, jobs, progress)
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        checkpoint = solve_checkpoint(problem, checkpoint, restarts=restarts, seed=seed, dps=dps,
+                                      method=method, maxiter=maxiter, polish_max=polish_max,
+                                      eig_dps=eig_dps, refine=refine)
+    try:
+        return _solve(problem, restarts, seed, dps, jobs, method, maxiter, polish_max, eig_dps,
+                      progress, refine, checkpoint, t0)
+    finally:
+        if checkpoint is not None:
+            checkpoint.flush()
+
+
+def solve_checkpoint(problem: Problem, path: str | os.PathLike, *, restarts: int = 32,
+                     seed: int = 0, dps: int = 30, method: str = "varpro", maxiter: int = 3000,
+                     polish_max: int = 3, eig_dps: int | None = None,
+                     refine: bool = True) -> Checkpoint:
+    """The checkpoint file of :func:`solve` with these arguments: its key is the problem and
+    every argument that changes the answer (not ``jobs`` or ``progress``), and the version."""
+    eig_dps = eig_dps if eig_dps is not None else min(dps + NEWTON_GUARD, 60)
+    return Checkpoint(path, {
+        "solve": to_jsonable(problem.describe()), "restarts": restarts, "seed": seed, "dps": dps,
+        "method": method, "maxiter": maxiter, "polish_max": polish_max, "eig_dps": eig_dps,
+        "refine": bool(refine), "version": __version__})
+
+
+def _solve(problem, restarts, seed, dps, jobs, method, maxiter, polish_max, eig_dps, progress,
+           refine, ck, t0) -> SolveResult:
+    results = _run_restarts(problem, restarts, seed, method, maxiter, jobs, progress, ck)
     failed = sum(1 for r in results if not math.isfinite(r.value))
     groups = _group(problem, results)
     if not groups:
@@ -829,14 +907,15 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     to_polish = [i for i, g in enumerate(groups) if g[0].value - best <= tie][:polish_max]
     polished: dict[int, Polished] = {}
     for i in to_polish:
-        polished[i] = polish(problem, groups[i][0].theta, dps)
+        polished[i] = polish(problem, groups[i][0].theta, dps, checkpoint=ck,
+                             name=f"polish of restart {groups[i][0].index}")
     chosen = min(polished, key=lambda i: (polished[i].loss, i))
     pol = polished[chosen]
     t_polish = time.perf_counter() - t0 - t_search
 
     # verification: an actual re-polish at dps + 20, started from the answer
     check = polish(problem, pol.theta, dps + CHECK_EXTRA, start_dps=dps + CHECK_EXTRA
-                   + NEWTON_GUARD, want_hessian=False)
+                   + NEWTON_GUARD, want_hessian=False, checkpoint=ck, name="verification")
     C = problem.C_mp(dps + CHECK_EXTRA + NEWTON_GUARD)
     with mpmath.workdps(dps + CHECK_EXTRA):
         small = abs(check.loss) <= abs(C) * mpmath.mpf(10) ** (-(dps // 2))
@@ -850,7 +929,12 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     refinement, loss_shift, C_fine = None, 0, None
     if (rule_digits is not None and rule_digits < verified and status.startswith("strict")
             and refine):
-        ref = refine_rule(problem, pol.theta, dps, min_eig)
+        if ck is not None and "finer rule" in ck:
+            ref = ck.get("finer rule")
+        else:
+            ref = refine_rule(problem, pol.theta, dps, min_eig)
+            if ck is not None:
+                ck.put("finer rule", ref)
         if ref is not None and ref["error"] < rule_error:
             ref["coarse_rule_error"] = rule_error
             loss_shift, C_fine, rule_error = ref["loss_change"], ref["C"], ref["error"]
