@@ -185,3 +185,21 @@ def test_progress_shows_the_restarts_on_a_terminal(monkeypatch, capsys):
         solve(prob, restarts=3, seed=0, dps=20)  # progress=None: a bar only on a terminal
         text = stream.getvalue()
         assert ("restarts" in text and "0/3" in text) == shown, text  # leave=False: no 3/3
+
+
+@pytest.mark.parametrize("spec, M, n_basins", [("erf", 2, 2), ("abs", 3, 2)])
+def test_basins_identify_a_neurons_sign_symmetry(spec, M, n_basins):
+    # erf is odd ((b, v) and (-b, -v) are one neuron), abs even ((b, v) and (b, -v)): their copies
+    # are one basin (before: erf 5 "basins" of which 4 had loss 0.0137175, abs 6 of 2 values)
+    from compverify.numeric.targets import FiniteNetwork
+    from compverify.symbolic import get_activation
+
+    rng = np.random.default_rng(0)
+    for _ in range({"erf": 2, "abs": 3}[spec]):  # the networks measured (third and fourth draws)
+        W, a = rng.standard_normal((5, 3)), rng.standard_normal(5)
+    net = FiniteNetwork(spec, a, W)
+    res = solve(Problem(spec, net, M), restarts=12, seed=0, dps=20)
+    values = [round(b.loss, 8) for b in res.basins]
+    assert len(values) == len(set(values)) == n_basins, values
+    assert sum(b.count for b in res.basins) == 12
+    assert get_activation(spec).parity == (-1 if spec == "erf" else 1)

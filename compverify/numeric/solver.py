@@ -356,7 +356,13 @@ def _signature(problem: Problem, theta: np.ndarray) -> np.ndarray:
         c, U = b, V
     act = np.abs(c) > INACTIVE * max(np.max(np.abs(c)), 1e-300)
     U, c = U[act], c[act]
-    G = U @ U.T
+    # the discrete symmetries of one neuron: (b, v) -> (-b, -v) for an odd sigma, (b, v) -> (b, -v)
+    # for an even one (measured: tanh, d = 3, M = 1, mean 0.2: the two signs were two "basins")
+    parity = getattr(problem.activation, "parity", 0)
+    if parity == -1:
+        flip = np.where(c < 0, -1.0, 1.0)
+        c, U = c * flip, U * flip[:, None]
+    G = np.abs(U @ U.T) if parity == 1 else U @ U.T
     iu = np.triu_indices(len(c), 1)
     return np.concatenate([[float(len(c))], np.sort(G[iu]), np.sort(c)])
 

@@ -137,6 +137,20 @@ class Activation:
         return spectral_form(self.expr)
 
     @cached_property
+    def parity(self) -> int:
+        """``1`` if sigma is even (``sigma(-z) = sigma(z)``), ``-1`` if odd, ``0`` if neither or not
+        proved: SymPy's ``simplify`` must reduce ``sigma(-z) -+ sigma(z)`` to 0.
+
+        >>> get_activation("tanh").parity, get_activation("abs").parity, get_activation("relu").parity
+        (-1, 1, 0)
+        """
+        flipped = self.expr.subs(Z, -Z)
+        for sign in (1, -1):
+            if sympy.simplify(flipped - sign * self.expr) == 0:
+                return sign
+        return 0
+
+    @cached_property
     def homogeneous_degree(self) -> int | None:
         form = piecewise_homogeneous_form(self.expr)
         return None if form is None else int(form[0])
