@@ -138,8 +138,8 @@ def test_routes_and_steps():
 @pytest.mark.parametrize("spec", ["gelu", "1/3 + z/5 + 2*z*erf(3*z/2)", "z*erf(z)"])
 def test_price2_kernel_against_quadrature(spec):
     """sigma = c0 + c1 z + c2 z erf(a z): the closed form against the numeric route's mpmath
-    quadrature of E[sigma(X) sigma(Y)] at 30 digits (measured: equal at 30 digits), including a
-    large norm and a correlation near 1."""
+    quadrature of E[sigma(X) sigma(Y)] at 30 digits for gelu, 20 for the others (measured: equal
+    at 30 digits for all three), including a large norm and a correlation near 1."""
     from compverify.symbolic.derivation import _numeric_route
     from compverify.symbolic.kernel import Kernel
 
@@ -147,10 +147,11 @@ def test_price2_kernel_against_quadrature(spec):
     k = act.kernel
     assert k.route == "price-2"
     numeric = Kernel(_numeric_route(act.expr, "reference"), act.expr)
+    dps = 30 if spec == "gelu" else 20  # the quadrature at 30 digits takes 3 times longer
     for nu, nv, rho in ((0.7, 1.3, 0.4), (2.5, 0.3, -0.8), (1.0, 1.0, 0.999)):
-        with mpmath.workdps(40):
-            a, b = k.value_mp(nu, nv, rho, dps=30), numeric.value_mp(nu, nv, rho, dps=30)
-            assert abs(a - b) < mpmath.mpf(10) ** -27 * max(1, abs(b))
+        with mpmath.workdps(dps + 10):
+            a, b = k.value_mp(nu, nv, rho, dps=dps), numeric.value_mp(nu, nv, rho, dps=dps)
+            assert abs(a - b) < mpmath.mpf(10) ** (3 - dps) * max(1, abs(b))
 
 
 def test_polynomial_degree6_and_scaled_erf_by_monte_carlo(rng):
