@@ -42,6 +42,7 @@ import numpy as np
 
 from compverify.errors import CompverifyError
 from compverify.numeric.polynomial_iid import evaluate_power_sums, power_sum_terms
+from compverify.symbolic.derivation import gaussian_moment
 
 __all__ = ["kernel_coefficients", "monomial_moment", "OutsidePolynomial", "outside_C",
            "tilted_moments", "cumulants", "product_cumulants", "taylor_terms"]
@@ -96,10 +97,6 @@ def _abs_moment(j: int) -> Any:
     return mpmath.mpf(2) ** (mpmath.mpf(j) / 2) * mpmath.gamma(mpmath.mpf(j + 1) / 2) / mpmath.sqrt(mpmath.pi)
 
 
-def _double_factorial(j: int) -> int:
-    return 1 if j <= 0 else j * _double_factorial(j - 2)
-
-
 def kernel_coefficients(n: int, c_mono: Any, c_rho: Any) -> list[tuple[int, Any]]:
     """``[(k, coef_k)]`` of the kernel's terms ``coef_k c^k (|u| |v|)^(n-k)`` outside the rule
     (module docstring), the zero ones left out (mpmath at the caller's precision)."""
@@ -108,7 +105,7 @@ def kernel_coefficients(n: int, c_mono: Any, c_rho: Any) -> list[tuple[int, Any]
         j = n - k
         falling = mpmath.mpf(math.factorial(n) // math.factorial(j)) ** 2 / math.factorial(k)
         if j % 2 == 0:
-            coef = c_mono * c_mono * falling * _double_factorial(j - 1) ** 2
+            coef = c_mono * c_mono * falling * int(gaussian_moment(j)) ** 2  # E Z^j, j even
         else:
             coef = c_rho * c_rho * falling * _abs_moment(j) ** 2
         if coef != 0:

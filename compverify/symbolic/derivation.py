@@ -51,7 +51,8 @@ import sympy
 
 from compverify.symbolic.steps import NU, NV, RHO, DerivationStep, Z
 
-__all__ = ["Derivation", "derive_kernel", "piecewise_homogeneous_form", "erf_form", "ROUTES"]
+__all__ = ["Derivation", "derive_kernel", "piecewise_homogeneous_form", "erf_form", "gaussian_moment",
+           "ROUTES"]
 
 ROUTES = ("polynomial-moments", "piecewise-homogeneous", "price", "price-2", "numeric")
 
@@ -125,7 +126,12 @@ def erf_linear_form(expr: sympy.Expr) -> tuple[sympy.Expr, ...] | None:
 
 
 # ----------------------------------------------------------------------------- routes
-def _gaussian_moment(k: int) -> sympy.Integer:
+def gaussian_moment(k: int) -> sympy.Integer:
+    """``E Z^k`` for a standard normal ``Z``: ``(k - 1)!!`` for even ``k``, 0 for odd.
+
+    >>> gaussian_moment(4), gaussian_moment(3)
+    (3, 0)
+    """
     return sympy.Integer(0) if k % 2 else sympy.factorial2(k - 1)
 
 
@@ -140,7 +146,7 @@ def _polynomial_route(expr: sympy.Expr) -> Derivation:
     poly = sympy.Poly(sympy.expand(expr.subs(Z, x) * expr.subs(Z, y)), _Z1, _Z2)
     total = sympy.Integer(0)
     for (i, j), coeff in poly.terms():
-        m = _gaussian_moment(i) * _gaussian_moment(j)
+        m = gaussian_moment(i) * gaussian_moment(j)
         if m:
             total += coeff * m
     steps.append(_text("Expand in z1, z2 and replace each monomial z1^i z2^j by the Gaussian "

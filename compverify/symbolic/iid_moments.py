@@ -37,6 +37,7 @@ from math import factorial
 import sympy
 
 from compverify.errors import CompverifyError
+from compverify.symbolic.derivation import gaussian_moment
 from compverify.symbolic.meanfield import ABAR, D, MeanField, S
 from compverify.symbolic.steps import NU, NV, RHO, DerivationStep
 
@@ -44,10 +45,6 @@ __all__ = ["M", "LAWS", "power_sum", "polynomial_iid", "kernel_invariants"]
 
 #: the entries' mean (the scale is :data:`compverify.symbolic.meanfield.S`)
 M = sympy.Symbol("m", real=True)
-
-
-def _gaussian(k: int) -> sympy.Expr:
-    return sympy.factorial2(k - 1) if k % 2 == 0 else sympy.Integer(0)
 
 
 def _rademacher(k: int) -> sympy.Expr:
@@ -60,7 +57,7 @@ def _uniform(k: int) -> sympy.Expr:
 
 #: ``E xi^k`` for the standardized scalar laws (mean 0, variance 1)
 LAWS: dict[str, Callable[[int], sympy.Expr]] = {
-    "gaussian": _gaussian, "rademacher": _rademacher, "uniform": _uniform}
+    "gaussian": gaussian_moment, "rademacher": _rademacher, "uniform": _uniform}
 
 
 @cache

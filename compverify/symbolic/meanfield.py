@@ -30,7 +30,7 @@ from functools import cache
 import sympy
 
 from compverify.errors import CompverifyError
-from compverify.symbolic.derivation import piecewise_homogeneous_form
+from compverify.symbolic.derivation import gaussian_moment, piecewise_homogeneous_form
 from compverify.symbolic.steps import NV, DerivationStep, Z
 
 __all__ = ["MeanField", "homogeneous_isotropic", "polynomial_gaussian", "D", "S", "ABAR", "VV",
@@ -78,10 +78,6 @@ def _chi2_moment(j: int, dof: sympy.Expr) -> sympy.Expr:
     return sympy.Mul(*[dof + 2 * i for i in range(j)])
 
 
-def _normal_moment(k: int) -> sympy.Integer:
-    return sympy.Integer(0) if k % 2 else sympy.factorial2(k - 1)
-
-
 @cache
 def _homogeneous(expr: sympy.Expr) -> MeanField:
     form = piecewise_homogeneous_form(expr)
@@ -122,7 +118,7 @@ def _polynomial(expr: sympy.Expr) -> MeanField:
     m_sym, t_sym = sympy.symbols("m tau", real=True)
     # fbar as a polynomial in m = <mu, x> and tau = s |x|: E_g sigma(m + tau g)
     poly_g = sympy.Poly(sympy.expand(expr.subs(Z, m_sym + t_sym * _G)), _G)
-    fbar_mt = sympy.expand(sum(c * _normal_moment(k) for (k,), c in poly_g.terms()))
+    fbar_mt = sympy.expand(sum(c * gaussian_moment(k) for (k,), c in poly_g.terms()))
     steps = [_step("fbar(x) = abar E_g sigma(m + tau g) with m = <mu, x>, tau = s |x|: replace g^k "
                    "by its moment", sympy.Eq(sympy.Symbol(r"\bar f") / ABAR, fbar_mt))]
     # only even powers of tau survive: tau^2 = s^2 |x|^2
@@ -134,7 +130,7 @@ def _polynomial(expr: sympy.Expr) -> MeanField:
 
     def moments(poly_expr: sympy.Expr, dof: sympy.Expr) -> sympy.Expr:
         P = sympy.Poly(sympy.expand(poly_expr), al, be, q)
-        return sympy.Add(*[c * _normal_moment(i) * _normal_moment(j) * _chi2_moment(k, dof)
+        return sympy.Add(*[c * gaussian_moment(i) * gaussian_moment(j) * _chi2_moment(k, dof)
                            for (i, j, k), c in P.terms()])
 
     steps.append(_text("Write x = alpha e_v + beta e_perp + x_rest with e_v = v/|v|, e_perp along the "
