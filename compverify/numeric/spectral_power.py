@@ -140,9 +140,14 @@ def _moment_series(law: Any, tau: tuple[int, ...], p: int, d: int, lam: Any) -> 
     return out[p] * math.factorial(p)
 
 
+#: (law object, tau, j, d) -> (dps, value): h's outside polynomial and C ask for the same
+#: moments, at different precisions; the most precise value computed serves any lower request
+_MOMENTS: dict[tuple, tuple[int, Any]] = {}
+
+
 def monomial_moment(law: Any, tau: tuple[int, ...], j: int, d: int, dps: int) -> Any:
     """``E[w_1^tau_1 ... w_r^tau_r |w|^j]`` for ``w`` with ``d`` i.i.d. entries of ``law``, to
-    ``dps`` digits.
+    ``dps`` digits (or more: cached per law object, ``tau``, ``j`` and ``d``).
 
     Even ``j = 2p``: ``E[w^tau |w|^(2p)]`` from the law's moments (:func:`_moment_series` at
     ``lam = 0``).  Odd ``j = 2p - 1``: with ``1/|w| = pi^(-1/2) int_0^inf lam^(-1/2) exp(-lam |w|^2)
@@ -151,6 +156,15 @@ def monomial_moment(law: Any, tau: tuple[int, ...], j: int, d: int, dps: int) ->
     """
     if len(tau) > d:
         raise ValueError(f"{len(tau)} distinct coordinates in d = {d}")  # internal
+    key = (law, tuple(tau), j, d)
+    if key in _MOMENTS and _MOMENTS[key][0] >= dps:
+        return _MOMENTS[key][1]
+    value = _monomial_moment(law, tau, j, d, dps)
+    _MOMENTS[key] = (dps, value)
+    return value
+
+
+def _monomial_moment(law: Any, tau: tuple[int, ...], j: int, d: int, dps: int) -> Any:
     with mpmath.workdps(dps + 15):
         if j % 2 == 0:
             return +_moment_series(law, tau, j // 2, d, mpmath.mpf(0))
