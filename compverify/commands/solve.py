@@ -148,4 +148,3 @@ def run(args: argparse.Namespace) -> int:
     if checkpoint is not None and args.out:  # the result is saved; without --out it is kept
         checkpoint.remove()
     return 0
-
