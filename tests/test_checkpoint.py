@@ -140,3 +140,18 @@ def test_cli_solve_interrupted_then_resumed(tmp_path, monkeypatch, capsys):
     for key in ("loss", "relative_loss", "b", "V", "evidence", "basins"):
         assert got[key] == ref[key], key
     assert not ck.exists()
+
+
+def test_an_edited_npz_does_not_resume_from_the_old_networks_checkpoint(tmp_path, capsys):
+    # same file name, N and d, other weights: the target's sha256 is in the key
+    rng = np.random.default_rng(2)
+    npz, out = tmp_path / "net.npz", tmp_path / "r.json"
+    np.savez(npz, a=rng.standard_normal(5), W=rng.standard_normal((5, 3)))
+    argv = ["solve", "--target", str(npz), "--M", "2", "--restarts", "2", "--dps", "20",
+            "--checkpoint", str(tmp_path / "ck.json")]
+    assert main(argv) == 0  # without --out the checkpoint is kept
+    np.savez(npz, a=rng.standard_normal(5), W=rng.standard_normal((5, 3)))
+    capsys.readouterr()
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "another computation (solve.target.sha256:" in capsys.readouterr().err
+    assert not out.exists()

@@ -67,9 +67,8 @@ class Checkpoint:
             raise CompverifyError(f"checkpoint {self.path!r} is not a compverify checkpoint "
                                   f"(format {FORMAT!r}); remove it to start afresh")
         if data.get("key") != self.key:
-            theirs = data.get("key") if isinstance(data.get("key"), dict) else {}
-            diff = [f"{k}: {json.dumps(theirs.get(k))} there, {json.dumps(self.key.get(k))} here"
-                    for k in sorted(set(theirs) | set(self.key)) if theirs.get(k) != self.key.get(k)]
+            diff = [f"{path}: {_short(a)} there, {_short(b)} here"
+                    for path, a, b in _differences(data.get("key"), self.key)]
             raise CompverifyError(f"checkpoint {self.path!r} belongs to another computation "
                                   f"({'; '.join(diff[:3])}); remove it to start afresh, or choose "
                                   "another checkpoint path")
@@ -110,3 +109,20 @@ class Checkpoint:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+def _differences(theirs: Any, ours: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """The dotted paths at which two keys differ, with the two values there."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        out = []
+        for k in sorted(set(theirs) | set(ours)):
+            if theirs.get(k) != ours.get(k):
+                out += _differences(theirs.get(k), ours.get(k), f"{path}.{k}" if path else k)
+        return out
+    return [(path or "key", theirs, ours)]
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+

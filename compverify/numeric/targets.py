@@ -40,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 from decimal import Decimal
@@ -121,8 +122,12 @@ class FiniteNetwork:
         return f"FiniteNetwork(N={self.N}, d={self.d}, activation={self.activation.spec!r})"
 
     def describe(self) -> dict:
+        # the digest names the network itself, not only its file name: results say which
+        # network they are about, and a checkpoint of an edited .npz is not resumed
+        digest = hashlib.sha256(np.ascontiguousarray(self.a, dtype=float).tobytes()
+                                + np.ascontiguousarray(self.W, dtype=float).tobytes())
         return {"family": "finite", "name": self.name, "N": self.N, "d": self.d,
-                "method": self.method}
+                "sha256": digest.hexdigest(), "method": self.method}
 
     def h(self, V: Any) -> np.ndarray:
         return cross_term(self.activation, self.a, self.W, V, order=0).h
