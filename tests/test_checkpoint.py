@@ -7,6 +7,8 @@ import json
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compverify.cli import main
 from compverify.errors import CompverifyError
@@ -54,6 +56,18 @@ def test_exact_encoding_round_trips_multiprecision_and_special_values():
     assert back["arr"].dtype == object and list(back["arr"]) == [x, -x]
     assert back["f"].shape == (1, 2) and back["f"][0, 0] == 0.1 and back["f"][0, 1] == np.inf
     assert back["t"][:3] == [1, None, "s"] and np.isnan(back["t"][3])
+
+
+@settings(max_examples=200, deadline=None)
+@given(man=st.integers(-(2**400), 2**400), exp=st.integers(-3000, 3000),
+       floats=st.lists(st.floats(allow_nan=False), max_size=5))
+def test_exact_encoding_is_lossless_for_any_binary_value(man, exp, floats):
+    with mpmath.workprec(max(abs(man).bit_length(), 1) + 5):
+        x = mpmath.ldexp(mpmath.mpf(man), exp)  # exact: the precision holds the mantissa
+    arr = np.array(floats, dtype=float)
+    back = exact_decode(json.loads(json.dumps(exact_encode({"x": x, "a": arr}))))
+    assert back["x"]._mpf_ == x._mpf_
+    assert back["a"].tobytes() == arr.tobytes()
 
 
 @pytest.mark.parametrize("where, after", [("restarts", 2), ("newton", 3)])
