@@ -5,7 +5,7 @@ problem and every argument that changes the answer) and named entries (one per f
 a float64 restart, a Newton run's state, a finer-rule evaluation).  Entries are stored exactly
 (:func:`compverify.io.exact_encode`: multiprecision numbers by their binary value), so a resumed
 run continues from bit-identical state and gives the answer an uninterrupted run gives.  Writes
-are atomic (a crash leaves the previous complete file) and throttled to one per ``interval``
+are atomic (a crash leaves the previous complete file) and at most one per ``interval``
 seconds; :meth:`Checkpoint.flush` writes what is pending (call it on the way out, including on
 ``KeyboardInterrupt``).
 
@@ -87,7 +87,9 @@ class Checkpoint:
         return [k for k in self.entries if k.startswith(prefix)]
 
     def put(self, name: str, value: Any) -> None:
-        """Record ``value`` (exactly) under ``name``; written now or within ``interval`` s."""
+        """Record ``value`` (exactly) under ``name``.  The file is written now if the last write
+        is ``interval`` s old, else by a later :meth:`put` or :meth:`flush` (a hard kill loses at
+        most what was recorded since the last write; Ctrl-C loses nothing, see ``flush``)."""
         self.entries[name] = exact_encode(value)
         self._dirty = True
         if time.monotonic() - self._last >= self.interval:
