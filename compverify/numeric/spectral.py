@@ -965,12 +965,12 @@ def _lift(r: Any, U: Any, out: tuple, n: int, order: int) -> tuple:
     return h, g, H
 
 
-def _power_n_outside(a: Any, v: Any, coefs: list, order: int, sqrt: Any) -> list:
-    """relu_power:n (n >= 2): the kernel's terms outside the frequency rule at one atom ``a``,
-    ``sum_k coef_k c^k N^j`` (``c = <a, v>``, ``N = |a| |v|``, ``j = n - k``; ``coefs`` from
-    :func:`compverify.numeric.spectral_power.kernel_coefficients`), with their ``v``-derivatives;
-    float or object arrays (``sqrt`` of the arithmetic)."""
-    n = max(k for k, _ in coefs) if coefs else 0
+def _power_n_outside(a: Any, v: Any, n: int, coefs: list, order: int, sqrt: Any) -> list:
+    """A degree-``n`` form (``n >= 2``): the kernel's terms outside the frequency rule at one atom
+    ``a``, ``sum_k coef_k c^k N^j`` (``c = <a, v>``, ``N = |a| |v|``, ``j = n - k``; ``coefs`` from
+    :func:`compverify.numeric.spectral_power.kernel_coefficients`, which leaves out the zero ones,
+    so ``n`` is given, not read off them: ``z|z|`` has no ``k = 2`` term), with their
+    ``v``-derivatives; float or object arrays (``sqrt`` of the arithmetic)."""
     c, na, nv = np.dot(a, v), sqrt(np.dot(a, a)), sqrt(np.dot(v, v))
     N = na * nv
     dN = na * v / nv                                  # grad of N
@@ -1477,7 +1477,7 @@ class SpectralTarget(RuleTarget):
                 if order >= 2:
                     exact[2] = exact[2] - prob * (c0 + Ga) * kg * (eye - np.outer(v, v) / nv**2) / nv
                 if pcoefs:
-                    for k, x in enumerate(_power_n_outside(a, v, pcoefs, order, math.sqrt)):
+                    for k, x in enumerate(_power_n_outside(a, v, self.degree, pcoefs, order, math.sqrt)):
                         exact[k] = exact[k] - prob * x
                 for W, f0, f1, f2 in self._atom_terms(a, v):
                     T = prob * W * f0
@@ -1974,7 +1974,7 @@ class SpectralTarget(RuleTarget):
                     hval -= prob * (c0 * c0 + c0 * (Ga + kg * nv) + c1 * c1 * np.dot(am, vv)
                                     + Ga * kg * nv)
                     if pcoefs:
-                        po = _power_n_outside(am, vv, pcoefs, order, mpmath.sqrt)
+                        po = _power_n_outside(am, vv, self.degree, pcoefs, order, mpmath.sqrt)
                         hval -= prob * po[0]
                         if order >= 1:
                             g = g - prob * po[1]
