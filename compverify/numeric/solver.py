@@ -41,7 +41,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import mpmath
@@ -451,8 +451,7 @@ def _run_restarts(problem, restarts, seed, method, maxiter, jobs, progress,
     def finished(res: LocalResult) -> None:
         results.append(res)
         if checkpoint is not None:
-            checkpoint.put(f"restart {res.index}", {f.name: getattr(res, f.name)
-                                                    for f in fields(res)})
+            checkpoint.put(f"restart {res.index}", vars(res))
         bar.update(1)
 
     try:
@@ -734,7 +733,7 @@ def polish(problem: Problem, theta0: Any, dps: int, *, start_dps: int | None = N
             result = Polished(theta, ev0.value, ev0.grad, ev0.hess, _mp_norm(ev0.grad),
                               result.iterations, False, tuple(result.history) + hist, dps, ())
     if checkpoint is not None:
-        checkpoint.put(done, {f.name: getattr(result, f.name) for f in fields(result)})
+        checkpoint.put(done, vars(result))
     return result
 
 
@@ -861,7 +860,7 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     maxiter = check_positive_int(maxiter, "maxiter")
     if method not in METHODS:
         raise CompverifyError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    eig_dps = check_dps(eig_dps if eig_dps is not None else min(dps + NEWTON_GUARD, 60),
+    eig_dps = check_dps(eig_dps if eig_dps is not None else _default_eig_dps(dps),
                         name="eig_dps", minimum=15)
 
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
@@ -876,13 +875,17 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
             checkpoint.flush()
 
 
+def _default_eig_dps(dps: int) -> int:
+    return min(dps + NEWTON_GUARD, 60)
+
+
 def solve_checkpoint(problem: Problem, path: str | os.PathLike, *, restarts: int = 32,
                      seed: int = 0, dps: int = 30, method: str = "varpro", maxiter: int = 3000,
                      polish_max: int = 3, eig_dps: int | None = None,
                      refine: bool = True) -> Checkpoint:
     """The checkpoint file of :func:`solve` with these arguments: its key is the problem and
     every argument that changes the answer (not ``jobs`` or ``progress``), and the version."""
-    eig_dps = eig_dps if eig_dps is not None else min(dps + NEWTON_GUARD, 60)
+    eig_dps = eig_dps if eig_dps is not None else _default_eig_dps(dps)
     return Checkpoint(path, {
         "solve": to_jsonable(problem.describe()), "restarts": restarts, "seed": seed, "dps": dps,
         "method": method, "maxiter": maxiter, "polish_max": polish_max, "eig_dps": eig_dps,

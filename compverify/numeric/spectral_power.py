@@ -140,14 +140,11 @@ def _moment_series(law: Any, tau: tuple[int, ...], p: int, d: int, lam: Any) -> 
     return out[p] * math.factorial(p)
 
 
-#: (law object, tau, j, d) -> (dps, value): h's outside polynomial and C ask for the same
-#: moments, at different precisions; the most precise value computed serves any lower request
-_MOMENTS: dict[tuple, tuple[int, Any]] = {}
-
-
 def monomial_moment(law: Any, tau: tuple[int, ...], j: int, d: int, dps: int) -> Any:
     """``E[w_1^tau_1 ... w_r^tau_r |w|^j]`` for ``w`` with ``d`` i.i.d. entries of ``law``, to
-    ``dps`` digits (or more: cached per law object, ``tau``, ``j`` and ``d``).
+    ``dps`` digits (or more: kept on the law object per ``tau``, ``j`` and ``d``, since h's outside
+    polynomial and C ask for the same moments at different precisions; the most precise value
+    computed serves any lower request).
 
     Even ``j = 2p``: ``E[w^tau |w|^(2p)]`` from the law's moments (:func:`_moment_series` at
     ``lam = 0``).  Odd ``j = 2p - 1``: with ``1/|w| = pi^(-1/2) int_0^inf lam^(-1/2) exp(-lam |w|^2)
@@ -156,12 +153,11 @@ def monomial_moment(law: Any, tau: tuple[int, ...], j: int, d: int, dps: int) ->
     """
     if len(tau) > d:
         raise ValueError(f"{len(tau)} distinct coordinates in d = {d}")  # internal
-    key = (law, tuple(tau), j, d)
-    if key in _MOMENTS and _MOMENTS[key][0] >= dps:
-        return _MOMENTS[key][1]
-    value = _monomial_moment(law, tau, j, d, dps)
-    _MOMENTS[key] = (dps, value)
-    return value
+    cache = law.__dict__.setdefault("_monomial_moments", {})
+    key = (tuple(tau), j, d)
+    if key not in cache or cache[key][0] < dps:
+        cache[key] = (dps, _monomial_moment(law, tau, j, d, dps))
+    return cache[key][1]
 
 
 def _monomial_moment(law: Any, tau: tuple[int, ...], j: int, d: int, dps: int) -> Any:
