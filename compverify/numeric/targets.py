@@ -60,7 +60,8 @@ from compverify.numeric.kernel_sums import (
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
-__all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "gaussian_target",
+__all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "build_target", "from_options",
+           "gaussian_target",
            "has_closed_form", "isotropic", "load_npz", "MAX_RADEMACHER_D"]
 
 MAX_RADEMACHER_D = 12
@@ -621,3 +622,21 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
                               **rule)
     raise CompverifyError(f"unknown target {t!r}; expected isotropic, gaussian, iid:gaussian, "
                           "iid:rademacher, iid:uniform or a path to an .npz file")
+
+
+def build_target(target: str, *, d: int | None, mean: str | None, scale: str | None,
+                 activation: Any, rule_points: int | None = None) -> Any:
+    """:func:`from_options`, and a given ``d`` checked against the target's (an ``.npz`` has its own).
+
+    The one entry point of the command-line target options (``--target``, ``--d``,
+    ``--target-mean``, ``--target-scale``, ``--rule-points``), shared by ``solve``, the conjecture
+    sweep and ``rate``.
+
+    >>> build_target("isotropic", d=2, mean=None, scale=None, activation="relu").d
+    2
+    """
+    built = from_options(target, d=d, mean=mean, scale=scale, activation=activation,
+                         rule_points=rule_points)
+    if d is not None and int(built.d) != d:
+        raise CompverifyError(f"--target {target} has d = {built.d}, but --d is {d}")
+    return built
