@@ -114,6 +114,7 @@ import numpy as np
 from scipy import special
 
 from compverify.errors import CompverifyError
+from compverify.numeric.finite_network import round_mp
 from compverify.numeric.rule_base import RuleTarget, iid_fields
 from compverify.numeric.spectral_power import (
     OutsidePolynomial,
@@ -124,7 +125,6 @@ from compverify.numeric.spectral_power import (
     taylor_terms,
     tilted_moments,
 )
-from compverify.numeric.targets import round_mp
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array
 
