@@ -13,9 +13,8 @@ command line does) does not load SymPy, mpmath and SciPy.
 
 from typing import Any
 
-__version__ = "0.1.0"
-
-from compverify.errors import CompverifyError  # noqa: E402
+from compverify._version import __version__
+from compverify.errors import CompverifyError
 
 #: Names of the front door, loaded from :mod:`compverify.api` on first use.
 _API = ("Activation", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
