@@ -38,7 +38,12 @@ import mpmath
 import numpy as np
 
 from compverify.errors import CompverifyError
-from compverify.symbolic.lq_moments import agreeing_digits, check_pq, parse_exponent
+from compverify.symbolic.lq_moments import (
+    agreeing_digits,
+    check_pq,
+    fraction_str,
+    parse_exponent,
+)
 from compverify.validate import check_dps, check_finite_array
 
 __all__ = ["Sparsity", "check_eta", "sparsity", "sparsity_mp", "row_sparsity",
@@ -191,3 +196,58 @@ def sparsity_mp(w: Any, p: Any, q: Any, eta: Any = 0, dps: int = 30) -> Sparsity
                               f"{dps} digits of an integer; raise --dps")
     return Sparsity(n, index, om, x, min(r, n), f"mpmath, {dps} digits",
                     agreeing_digits(om, om2, dps))
+
+
+def network_sparsity(W: Any, p: Any, q: Any, eta: Any = 0, *, dps: int | None = None) -> dict:
+    """Per neuron (row of ``W``) and for the whole layer: ``n``, ``I``, ``1 - I``, ``x``, ``r``.
+
+    float64 (``dps=None``) or mpmath at ``dps`` digits (each value checked at ``dps + 10``;
+    ``verified_digits`` of ``1 - I``).  Returns JSON-ready data (reals as float/mpf).
+    """
+    W = check_finite_array(W, "W", ndim=2)
+    pe, qe = check_pq(p, q)
+    ee = check_eta(eta)
+    if dps is None:
+        glob = sparsity(W.ravel(), pe, qe, ee)
+        n, idx, x, r = row_sparsity(W, np.ones(W.shape, bool), pe, qe, ee)
+        rows = [{"neuron": i, "n": int(n[i]), "pq_index": float(idx[i]),
+                 "one_minus_index": float(1 - idx[i]), "retained_real": float(x[i]),
+                 "retained_bound": int(r[i])} for i in range(W.shape[0])]
+    else:
+        dps = check_dps(dps)
+        glob = sparsity_mp(W.ravel(), pe, qe, ee, dps)
+        rows = []
+        for i in range(W.shape[0]):
+            s = sparsity_mp(W[i], pe, qe, ee, dps)
+            rows.append({"neuron": i, **{k: v for k, v in s.to_dict().items()
+                                         if k != "precision"}})
+    return {"p": fraction_str(pe), "q": fraction_str(qe), "eta": fraction_str(ee), "dps": dps,
+            "precision": glob.precision, "global": glob.to_dict(), "neurons": rows}
+
+
+def finite_n_convergence(law: Any, p: Any, q: Any, sizes: Any, *, seed: int = 0,
+                         limit: Any = None) -> list[dict]:
+    """``1 - I_{p,q}`` of ``n`` i.i.d. draws of ``law`` for each ``n`` in ``sizes`` (float64,
+    ``numpy.random.default_rng(seed)``), with the distance to ``limit`` and the delta-method
+    standard error ``sqrt(g' Sigma g / n)`` (``Sigma``: sample covariance of ``(|w|^p, |w|^q)``,
+    ``g`` the gradient of ``m_p^(1/p) / m_q^(1/q)``)."""
+    from compverify.symbolic.lq_moments import get_law
+
+    lw = get_law(law) if isinstance(law, str) else law
+    pe, qe = check_pq(p, q)
+    pf, qf = float(pe), float(qe)
+    rng = np.random.default_rng(seed)
+    out = []
+    for n in sizes:
+        w = np.abs(lw.sample(int(n), rng))
+        yp, yq = w ** pf, w ** qf
+        mp_, mq = yp.mean(), yq.mean()
+        g = mp_ ** (1 / pf) / mq ** (1 / qf) if mq > 0 else 0.0
+        grad = np.array([g / (pf * mp_) if mp_ > 0 else 0.0, -g / (qf * mq) if mq > 0 else 0.0])
+        cov = np.cov(np.vstack([yp, yq])) if n > 1 else np.zeros((2, 2))
+        se = float(np.sqrt(max(grad @ cov @ grad, 0.0) / n))
+        row = {"n": int(n), "one_minus_index": float(g), "standard_error": se}
+        if limit is not None:
+            row["difference"] = float(g - float(limit))
+        out.append(row)
+    return out

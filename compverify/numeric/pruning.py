@@ -57,12 +57,18 @@ from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import constant_term, kernel_matrix
 from compverify.numeric.loss import population_loss, population_loss_mp
 from compverify.numeric.pq_index import check_eta, row_sparsity
-from compverify.symbolic.lq_moments import agreeing_digits, check_pq, parse_exponent
+from compverify.symbolic.lq_moments import (
+    agreeing_digits,
+    check_pq,
+    fraction_str,
+    parse_exponent,
+)
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
 __all__ = ["METHODS", "SCOPES", "PruneParams", "make_params", "check_network", "PruneState",
            "Pruner", "ExactLoss", "LossEvaluator", "StepRecord", "PruneRun", "run_pruning",
-           "pruned_arrays", "mask_at_count", "losses_at_counts", "encode_state", "decode_state", "torch_count"]
+           "pruned_arrays", "mask_at_count", "losses_at_counts", "encode_state", "decode_state",
+           "torch_count"]
 
 METHODS = ("sap", "magnitude", "random", "neurons", "neurons-norm")
 SCOPES = ("neuron", "layer", "global")
@@ -99,9 +105,10 @@ class PruneParams:
         return self.method if self.method.startswith("neurons") else f"{self.method}-{self.scope}"
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "scope": self.scope, "p": str(self.p), "q": str(self.q),
-                "eta": str(self.eta), "gamma": str(self.gamma), "beta": str(self.beta),
-                "rate": str(self.rate), "steps": self.steps, "seed": self.seed}
+        f = fraction_str
+        return {"method": self.method, "scope": self.scope, "p": f(self.p), "q": f(self.q),
+                "eta": f(self.eta), "gamma": f(self.gamma), "beta": f(self.beta),
+                "rate": f(self.rate), "steps": self.steps, "seed": self.seed}
 
 
 def make_params(method: str, *, scope: str = "neuron", p: Any = "0.5", q: Any = "1",

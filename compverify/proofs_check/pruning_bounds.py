@@ -28,7 +28,7 @@ finite Lipschitz constant, ``q >= 2``, removed neurons with ``sigma(0) != 0``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import mpmath
@@ -45,7 +45,7 @@ _EPS = float(np.finfo(float).eps)
 _Z = sp.Symbol("z", real=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def lipschitz_constant(spec: str) -> tuple[sp.Expr | None, str]:
     """``(Lip(sigma), how)``: the least Lipschitz constant ``sup |sigma'|`` as an exact SymPy
     number where known, ``None`` when sigma is not Lipschitz or its constant is not derived.

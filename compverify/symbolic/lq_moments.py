@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import mpmath
@@ -43,7 +43,7 @@ import sympy as sp
 from compverify.errors import CompverifyError
 from compverify.validate import check_dps
 
-__all__ = ["Law", "LAWS", "get_law", "parse_exponent", "PopulationIndex",
+__all__ = ["Law", "LAWS", "get_law", "parse_exponent", "fraction_str", "PopulationIndex",
            "population_one_minus_index", "abs_moment_mp"]
 
 #: The exponent symbol of :attr:`Law.abs_moment`.
@@ -70,6 +70,30 @@ def parse_exponent(value: Any, name: str) -> Fraction:
         except (ValueError, TypeError, ZeroDivisionError, OverflowError):
             raise CompverifyError(f"{name} must be a real number, got {value!r}") from None
     return out
+
+
+def fraction_str(x: Fraction) -> str:
+    """A fraction as a decimal string when it has a finite one (``"0.5"``), else ``"n/d"``.
+
+    >>> fraction_str(Fraction(1, 2)), fraction_str(Fraction(1, 3)), fraction_str(Fraction(2))
+    ('0.5', '1/3', '2')
+    """
+    d = x.denominator
+    k2 = k5 = 0
+    while d % 2 == 0:
+        d //= 2
+        k2 += 1
+    while d % 5 == 0:
+        d //= 5
+        k5 += 1
+    if d != 1:
+        return f"{x.numerator}/{x.denominator}"
+    k = max(k2, k5)
+    if k == 0:
+        return str(x.numerator)
+    from decimal import Decimal
+
+    return str(Decimal(x.numerator * 10 ** k // x.denominator).scaleb(-k))
 
 
 def _rat(x: Fraction) -> sp.Rational:
@@ -133,13 +157,13 @@ def _from_density(density: sp.Expr, spec: str, upper: Any = sp.oo) -> sp.Expr:
                                               conds="none"), spec)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gaussian() -> tuple[sp.Expr, sp.Expr]:
     dens = sp.exp(-_X ** 2 / 2) / sp.sqrt(2 * sp.pi)
     return dens, _from_density(dens, "gaussian")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _build(spec: str) -> Law:
     name, _, arg = spec.partition(":")
     name = name.strip().lower().replace("_", "-")
@@ -195,7 +219,7 @@ def _build(spec: str) -> Law:
     raise CompverifyError(f"unknown law {spec!r}; expected one of {', '.join(LAWS)}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _student_moment(nus: sp.Symbol, dens: sp.Expr) -> sp.Expr:
     return _from_density(dens, "student-t")
 
@@ -215,7 +239,7 @@ def get_law(spec: str) -> Law:
     return _build(spec.strip())
 
 
-@lru_cache(maxsize=None)
+@cache
 def _density_mp(spec: str):
     law = get_law(spec)
     return sp.lambdify(_X, law.density, "mpmath")
@@ -265,7 +289,8 @@ class PopulationIndex:
     def to_dict(self) -> dict:
         from compverify.io import mp_to_str
 
-        return {"law": self.law, "p": str(self.p), "q": str(self.q), "dps": self.dps,
+        return {"law": self.law, "p": fraction_str(self.p), "q": fraction_str(self.q),
+                "dps": self.dps,
                 "population_one_minus_index": mp_to_str(self.value, self.dps),
                 "population_index": mp_to_str(1 - self.value, self.dps),
                 "moment_p": mp_to_str(self.moment_p, self.dps),
