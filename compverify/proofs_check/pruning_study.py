@@ -94,8 +94,9 @@ class ComparisonStudy:
     """SAP against the :data:`BASELINES` at SAP's retained counts.
 
     ``comparisons[label]``: one :class:`~compverify.proofs_check.pruning_bounds.Comparison` per
-    SAP step that pruned something; ``summary[label]``: wins of SAP, ties, wins of the baseline,
-    and the geometric mean of ``loss_sap / loss_baseline`` over the decided steps.
+    distinct retained count of SAP's steps (steps that prune nothing more are not repeated);
+    ``summary[label]``: wins of SAP, ties, wins of the baseline, and the geometric mean of
+    ``loss_sap / loss_baseline`` over the steps.
     """
 
     sap: MethodResult
@@ -116,9 +117,13 @@ def compare_sap(activation: Any, a: Any, W: Any, sap_params: PruneParams, *,
                         checkpoint=checkpoint, progress=progress)[0]
     af, Wf = np.asarray(a, float), np.asarray(W, float)
     ev = LossEvaluator(activation, af, Wf)
-    recs = [r for r in sap.run.records if 0 < r.retained < r.total]
-    states = [s for r, s in zip(sap.run.records, sap.run.states, strict=True)
-              if 0 < r.retained < r.total]
+    # each distinct retained count once (a step that prunes nothing repeats the previous one)
+    recs, states, seen = [], [], set()
+    for r, st in zip(sap.run.records, sap.run.states, strict=True):
+        if 0 < r.retained < r.total and r.retained not in seen:
+            seen.add(r.retained)
+            recs.append(r)
+            states.append(st)
     counts = [r.retained for r in recs]
     comparisons: dict[str, tuple[Comparison, ...]] = {}
     summary: dict[str, dict] = {}
