@@ -33,17 +33,23 @@ def plot_series_bytes(series: list[dict], title: str, fmt: str = "png") -> bytes
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.0, 4.2), dpi=110)
+    drawn = 0
     for s in series:
         pts = [(float(f), float(v)) for f, v in zip(s["retained_fraction"], s["relative_loss"],
                                                     strict=True) if float(v) > 0]
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, label=s["label"])
+            drawn += 1
+    if not drawn:
+        ax.text(0.5, 0.5, "nothing pruned: every loss is 0", ha="center", va="center",
+                transform=ax.transAxes)
     ax.set_yscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("retained fraction of first-layer weights")
     ax.set_ylabel("exact relative loss E(f - f~)^2 / E f^2")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    if drawn:
+        ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, metadata={"Software": None} if fmt == "png" else {"Date": None})
