@@ -122,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
     net = network_from_spec(args.network, N=args.N, d=args.d, seed=args.seed)
     a, W = check_network(net.a, net.W)
     desc = dict(net.describe(), activation=act.spec)
+    if args.dps is not None and W.shape[0] ** 2 * W.shape[1] > 200_000:
+        print(f"note: --dps computes each step's loss in pure-Python mpmath, O(N^2 d) with N = "
+              f"{W.shape[0]}, d = {W.shape[1]}: this can take hours; float64 values carry their "
+              "error bound without it", file=sys.stderr)
     ck_path = args.checkpoint or f"{out}.checkpoint.json"
     key = {"task": "prune", "network": desc, "dps": args.dps, "compare": bool(args.compare),
            "methods": [P.to_dict() for P in params]}
