@@ -143,7 +143,7 @@ def sparsity(w: Any, p: Any, q: Any, eta: Any = 0) -> Sparsity:
 
 def _mp_parts(w: Any, p: Fraction, q: Fraction, dps: int) -> tuple:
     """``(n, 1 - I, ||w||_p^p, ||w||_q^q)`` at the working precision ``dps``."""
-    vals = [mpmath.mpf(x) if not isinstance(x, str) else mpmath.mpf(x) for x in w]
+    vals = [mpmath.mpf(x) for x in w]
     n = len(vals)
     pm = mpmath.mpf(p.numerator) / p.denominator
     qm = mpmath.mpf(q.numerator) / q.denominator

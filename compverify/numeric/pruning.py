@@ -46,7 +46,7 @@ from __future__ import annotations
 import base64
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -542,8 +542,3 @@ def losses_at_counts(activation: Any, a: Any, W: Any, counts: list[int], method:
         mask = mask_at_count(W, int(count), scope, rng=rng)
         out.append(ev.loss(a, np.where(mask, W, 0.0)))
     return out
-
-
-def with_params(params: PruneParams, **changes: Any) -> PruneParams:
-    """A copy of ``params`` with some fields changed (no re-validation)."""
-    return replace(params, **changes)

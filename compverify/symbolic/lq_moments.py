@@ -137,13 +137,6 @@ class Law:
             return (rng.random(n) < float(self.parameter)) * rng.standard_normal(n)
         raise AssertionError(self.name)  # pragma: no cover
 
-    def density_mp(self, x: Any) -> mpmath.mpf:
-        """The density at ``x`` in the working precision (continuous laws only)."""
-        if self.density is None:
-            raise CompverifyError(f"law {self.spec!r} has no density")
-        f = _density_mp(self.spec)
-        return f(abs(x))
-
 
 def _check_density_moment(expr: sp.Expr, spec: str) -> sp.Expr:
     if expr.has(sp.Integral, sp.Piecewise, sp.Sum):
@@ -237,12 +230,6 @@ def get_law(spec: str) -> Law:
     if not isinstance(spec, str) or not spec.strip():
         raise CompverifyError(f"law must be a non-empty string, got {spec!r}")
     return _build(spec.strip())
-
-
-@cache
-def _density_mp(spec: str):
-    law = get_law(spec)
-    return sp.lambdify(_X, law.density, "mpmath")
 
 
 def abs_moment_mp(law: Law | str, p: Any, dps: int) -> mpmath.mpf:
