@@ -30,7 +30,7 @@ from typing import Any
 
 from compverify._version import __version__
 from compverify.io import atomic_write_bytes, atomic_write_text, to_jsonable
-from compverify.report import pieces, sections
+from compverify.report import pieces, section_pruning, sections
 from compverify.report.config import ReportConfig, expand_cases
 from compverify.report.document import Document, Figure, Section, Text
 from compverify.report.output import check_target, staged_directory
@@ -137,6 +137,14 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
                                   rt, seed=seed, jobs=jobs))))
         tasks.append(Task("rate plot", lambda: figures.__setitem__(
             "figures/rate.png", pieces.rate_plot_png(results["rate"]))))
+    if cfg.pruning:
+        pr = cfg.pruning
+        tasks.append(Task("Part B: pruning against the exact loss",
+                          lambda: results.__setitem__("pruning", pieces.pruning_piece(
+                              pr, seed=seed, solves=results.get("solve")))))
+        tasks.append(Task("pruning plots", lambda: figures.update(
+            {f"figures/pruning-{k}.png": v
+             for k, v in section_pruning.piece_figures(results["pruning"]).items()})))
     return tasks
 
 
@@ -198,6 +206,11 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
             "Measured sup |h_N - h| against N, with the fitted rate."],
             alt="error rate plot") if data else None
         secs.append(sections.rate_section(results["rate"], plot))
+    if results.get("pruning"):
+        plots = {net["name"]: section_pruning.figure_for(
+            net["name"], figures.get(f"figures/pruning-{net['name']}.png"))
+            for net in results["pruning"].get("networks") or []}
+        secs.append(section_pruning.pruning_section(results["pruning"], plots))
     secs.append(sections.reproducibility_section(results["run"], cfg.text, files))
     run = results["run"]
     subtitle = [f"compverify {run['versions'].get('compverify')}, seed {run['seed']}."]
@@ -239,6 +252,8 @@ def excerpt(results: dict, out: Path, files: list[str]) -> str:
             dci = fit.get("d_exponent_ci") or [None, None]
             line += f" d^{rd(fit['d_exponent'], 3)} [{rd(dci[0], 3)}, {rd(dci[1], 3)}]"
         lines.append(line + " (candidates N^-0.5, (d/N)^0.5)")
+    for line in (results.get("pruning") or {}).get("answer") or []:
+        lines.append(f"  pruning {line}")
     wall = results["run"]["wall_time_s"]
     head = f"compverify report: wrote {out}/ in {float(wall):.0f} s: " + ", ".join(
         f for f in files if "/" not in f)
@@ -337,4 +352,6 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
         put("results/conjecture.json", results["conjecture"])
     if results.get("rate"):
         put("results/rate.json", results["rate"])
+    if results.get("pruning"):
+        put("results/pruning.json", results["pruning"])
     return files
