@@ -168,7 +168,12 @@ def _setting(cfg: ReportConfig, results: dict) -> dict:
 def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
                   files: list[str]) -> Document:
     """Lay the results out as a document (sections in the order of the issue)."""
-    secs: list[Section] = [sections.setting_section(_setting(cfg, results))]
+    from compverify.report import section_summary
+
+    secs: list[Section] = [section_summary.summary_section(results)]
+    if results.get("solve") or results.get("conjecture"):
+        secs.append(section_summary.definitions_section())
+    secs.append(sections.setting_section(_setting(cfg, results)))
     if results.get("kernels"):
         secs.append(sections.kernel_section(results["kernels"]))
     if results.get("gradients"):
@@ -198,6 +203,9 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
             "Measured sup |h_N - h| against N, with the fitted rate."],
             alt="error rate plot") if data else None
         secs.append(sections.rate_section(results["rate"], plot))
+    # the paper checked, and the papers of the other parts when their results are present
+    cited = ["amani"] + [k for k in ("pruning", "lossless") if results.get(k)]
+    secs.append(section_summary.references_section(cited))
     secs.append(sections.reproducibility_section(results["run"], cfg.text, files))
     run = results["run"]
     subtitle = [f"compverify {run['versions'].get('compverify')}, seed {run['seed']}."]
