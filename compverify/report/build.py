@@ -33,7 +33,7 @@ from compverify.io import atomic_write_bytes, atomic_write_text, to_jsonable
 from compverify.report import pieces, sections
 from compverify.report.config import ReportConfig, expand_cases
 from compverify.report.document import Document, Figure, Section, Text
-from compverify.report.output import check_target, staged_directory
+from compverify.report.output import check_target, staged_directory, write_marker
 from compverify.report.progress import Progress
 
 #: Packages whose versions the report records.
@@ -316,6 +316,7 @@ def build_report(cfg: ReportConfig, out: str | os.PathLike, *, force: bool = Fal
 
                 atomic_write_text(tmp / "report.tex", render_latex(doc))
             atomic_write_text(tmp / "results.json", json.dumps(results, indent=2) + "\n")
+            write_marker(tmp)
             prog.advance()
     finally:
         prog.close()

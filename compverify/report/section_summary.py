@@ -134,7 +134,7 @@ def _pairs(cases: list[tuple[Any, Any]]) -> str:
 def _solve_findings(solves: list[dict], base: str = "solve") -> list[list]:
     items: list[list] = []
     etf_ok, etf_missed, etf_worse, not_etf, no_etf, other = [], [], [], [], [], []
-    worst_unc: tuple[Decimal, str] | None = None
+    worst_unc: tuple[Decimal, str, str] | None = None  # value, its decimal string, its key
     for k, res in enumerate(solves):
         p = res.get("problem") or {}
         fr = res.get("frame") or {}
@@ -152,7 +152,8 @@ def _solve_findings(solves: list[dict], base: str = "solve") -> list[list]:
             if within and verdict == "ETF":
                 etf_ok.append(case)
                 if unc is not None and (worst_unc is None or unc > worst_unc[0]):
-                    worst_unc = (unc, f"{base}/{k}/frame/etf_gap_uncertainty")
+                    worst_unc = (unc, str(fr["etf_gap_uncertainty"]),
+                                 f"{base}/{k}/frame/etf_gap_uncertainty")
             elif within:
                 not_etf.append(case)
             elif gap < 0:
@@ -170,7 +171,7 @@ def _solve_findings(solves: list[dict], base: str = "solve") -> list[list]:
                       "optimal directions form an ETF, and the best loss on a known ETF equals "
                       "the optimum found"]
         if worst_unc is not None:
-            item += [" within ", Num(str(worst_unc[0]), worst_unc[1], 2)]
+            item += [" within ", Num(worst_unc[1], worst_unc[2], 2)]
         items.append(item + ["."])
     if etf_worse:
         items.append([Text("Did not hold", "strong"), f": for ReLU with (d, M) = "
