@@ -249,12 +249,15 @@ def _rate_findings(rate: dict, base: str = "rate") -> list[list]:
         dlo, dhi = _dec(dci[0]), _dec(dci[1])
         if dlo is not None and dhi is not None:
             zero = dlo <= 0 <= dhi
+            half_d = dlo <= Decimal("0.5") <= dhi
             items.append(["Dependence on d: exponent ",
                           Num(str(fit["d_exponent"]), f"{base}/fit/d_exponent", 3),
                           " (95% interval [", Num(str(dci[0]), f"{base}/fit/d_exponent_ci/0", 3),
                           ", ", Num(str(dci[1]), f"{base}/fit/d_exponent_ci/1", 3), "]): "
                           + ("no dependence on d detected at these sizes (the interval contains "
-                             "0)." if zero else "a dependence on d is detected.")])
+                             "0)" if zero else "a dependence on d is detected")
+                          + "; the candidate rate (d/N)^1/2, exponent 1/2 in d, is "
+                          + ("consistent" if half_d else "not consistent") + " with it."])
     return items
 
 
