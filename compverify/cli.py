@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 
 #: Subcommand modules, in the order ``--help`` lists them. A module missing here is not an error

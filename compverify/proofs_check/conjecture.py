@@ -59,7 +59,7 @@ from typing import IO, Any
 
 import mpmath
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.io import atomic_write_text, to_jsonable
 from compverify.validate import check_positive_int

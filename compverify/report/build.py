@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.io import atomic_write_bytes, atomic_write_text, to_jsonable
 from compverify.report import pieces, sections
 from compverify.report.config import ReportConfig, expand_cases
