@@ -33,7 +33,7 @@ from compverify.io import atomic_write_bytes, atomic_write_text, to_jsonable
 from compverify.report import pieces, section_pruning, sections
 from compverify.report.config import ReportConfig, expand_cases
 from compverify.report.document import Document, Figure, Section, Text
-from compverify.report.output import check_target, staged_directory
+from compverify.report.output import check_target, staged_directory, write_marker
 from compverify.report.progress import Progress
 
 #: Packages whose versions the report records.
@@ -176,7 +176,12 @@ def _setting(cfg: ReportConfig, results: dict) -> dict:
 def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
                   files: list[str]) -> Document:
     """Lay the results out as a document (sections in the order of the issue)."""
-    secs: list[Section] = [sections.setting_section(_setting(cfg, results))]
+    from compverify.report import section_summary
+
+    secs: list[Section] = [section_summary.summary_section(results)]
+    if results.get("solve") or results.get("conjecture"):
+        secs.append(section_summary.definitions_section())
+    secs.append(sections.setting_section(_setting(cfg, results)))
     if results.get("kernels"):
         secs.append(sections.kernel_section(results["kernels"]))
     if results.get("gradients"):
@@ -211,6 +216,9 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
             net["name"], figures.get(f"figures/pruning-{net['name']}.png"))
             for net in results["pruning"].get("networks") or []}
         secs.append(section_pruning.pruning_section(results["pruning"], plots))
+    # the paper checked, and the papers of the other parts when their results are present
+    cited = ["amani"] + [k for k in ("pruning", "lossless") if results.get(k)]
+    secs.append(section_summary.references_section(cited))
     secs.append(sections.reproducibility_section(results["run"], cfg.text, files))
     run = results["run"]
     subtitle = [f"compverify {run['versions'].get('compverify')}, seed {run['seed']}."]
@@ -323,6 +331,7 @@ def build_report(cfg: ReportConfig, out: str | os.PathLike, *, force: bool = Fal
 
                 atomic_write_text(tmp / "report.tex", render_latex(doc))
             atomic_write_text(tmp / "results.json", json.dumps(results, indent=2) + "\n")
+            write_marker(tmp)
             prog.advance()
     finally:
         prog.close()

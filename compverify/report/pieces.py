@@ -8,6 +8,7 @@ printers). It computes nothing itself.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,41 @@ from compverify.report.document import formula
 _NU, _NV, _RHO = sympy.symbols("nu nv rho")
 _NU_U, _NU_V = sympy.symbols("nu_u nu_v")
 _K = sympy.Function("k")
+#: Width in ems of one line of a broken display formula: the LaTeX text width (about 44 em at
+#: 11 pt) less a margin for the error of the width estimate.
+_LINE_EM = 34.0
+
+
+_TEX_ACCENT = re.compile(r"\\(bar|hat|tilde|dot)\s*\{?([A-Za-z]+)\}?")
 
 
 def _display(expr: Any) -> Any:
-    """Relabel the kernel arguments for display: nu -> nu_u = |u|, nv -> nu_v = |v|."""
+    """Relabel symbols for display: the kernel arguments nu -> nu_u = |u|, nv -> nu_v = |v|, and
+    the mean-field invariants vv -> |v|^2, muv -> <mu, v>, mm -> |mu|^2 (which would otherwise
+    print as products of letters)."""
+    from compverify.report.sections import Inner, Norm
+
     if not isinstance(expr, sympy.Basic):
         return expr
-    reps = {}
+    v, mu = sympy.Symbol("v"), sympy.Symbol("mu")
+    reps: dict = {}
     for s in expr.free_symbols:
-        if s.name == "nu":
+        name = getattr(s, "name", "")
+        if name == "nu":
             reps[s] = _NU_U
-        elif s.name == "nv":
+        elif name == "nv":
             reps[s] = _NU_V
+        elif _TEX_ACCENT.fullmatch(name):  # a LaTeX name (r"\bar f"): SymPy's modifier form
+            m = _TEX_ACCENT.fullmatch(name)
+            reps[s] = sympy.Symbol(m.group(2) + m.group(1))
+        elif name == "vn":
+            reps[s] = Norm(v)
+        elif name == "vv":
+            reps[s] = Norm(v) ** 2
+        elif name == "muv":
+            reps[s] = Inner(mu, v)
+        elif name == "mm":
+            reps[s] = Norm(mu) ** 2
     return expr.xreplace(reps)
 
 
@@ -67,7 +91,7 @@ def kernel_piece(spec: str) -> dict:
     for st in steps:
         sexpr = getattr(st, "expr", None)
         if isinstance(sexpr, sympy.Basic):
-            disp["steps"].append(formula(_display(sexpr), latex=st.latex))
+            disp["steps"].append(formula(_display(sexpr)))
         else:
             disp["steps"].append(formula(None, latex=st.latex))
     if expr is not None:
@@ -101,8 +125,8 @@ def gradient_piece(activations: list[str]) -> dict:
             lhs, expr = expr.lhs, expr.rhs
         out["formulas"].append({
             "name": f.name, "description": f.description, "latex": f.latex,
-            "formula": formula(_gradient_display(expr), latex=f.latex,
-                               lhs=_gradient_display(lhs)),
+            "formula": formula(_gradient_display(expr), lhs=_gradient_display(lhs),
+                               max_width=_LINE_EM, distribute=True),
         })
     for spec in activations:
         from compverify.symbolic import get_activation
@@ -115,7 +139,8 @@ def gradient_piece(activations: list[str]) -> dict:
         out["instances"].append({
             "activation": act.spec, "name": "dL/db_j",
             "description": f"The derivative in b_j with the kernel of {act.spec} substituted.",
-            "formula": formula(_gradient_display(expr), lhs=_gradient_display(lhs)),
+            "formula": formula(_gradient_display(expr), lhs=_gradient_display(lhs),
+                               max_width=_LINE_EM, distribute=True),
         })
     return out
 
@@ -250,8 +275,8 @@ def meanfield_piece(spec: str, table: dict) -> dict:
         return {"activation": act.spec, "target": target, "steps": [], "closed_forms": [],
                 "note": f"target {target} has no symbolic mean field ({t.describe()['method']})"}
     steps = [{"description": st.description,
-              "formula": formula(_display(st.expr) if isinstance(st.expr, sympy.Basic) else None,
-                                 latex=st.latex)} for st in mf.steps]
+              "formula": formula(_display(st.expr)) if isinstance(st.expr, sympy.Basic)
+              else formula(None, latex=st.latex)} for st in mf.steps]
     h_lhs = sympy.Function("h")(sympy.Symbol("v"))
     forms = [{"name": "h", "formula": formula(_display(mf.h), lhs=h_lhs)},
              {"name": "C", "formula": formula(_display(mf.C), lhs=sympy.Symbol("Cbar"))}]
