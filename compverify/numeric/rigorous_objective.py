@@ -62,9 +62,10 @@ from flint import arb, arb_mat
 from compverify.errors import CompverifyError
 
 __all__ = ["Jet", "SUPPORTED", "parse_activation", "kernel", "degree", "gaussian_mean",
-           "loss_ratio", "constant_C", "n_coords", "slice_rows", "gram", "gram_of_angles",
-           "reduced_F", "relative_value", "relative_derivatives", "cholesky_ok",
-           "F_upper_over_box", "decimal_down", "decimal_up"]
+           "loss_ratio", "constant_C", "n_coords", "slice_rows", "gram", "gram_box",
+           "gram_of_angles", "reduced_F", "relative_value", "relative_derivatives", "cholesky_ok",
+           "F_upper_over_box", "F_upper_centered", "F_upper_pair_relu_2d", "loewner_upper",
+           "decimal_down", "decimal_up"]
 
 #: activations with a closed-form unit kernel here
 SUPPORTED = ("relu", "abs", "step", "leaky_relu", "relu_power:2")
@@ -111,28 +112,24 @@ class Jet:
         self.v, self.g, self.H = v, g, H
 
     @staticmethod
-    def variable(v: arb, i: int, n: int) -> Jet:
+    def variable(v: arb, i: int, n: int, order: int = 2) -> Jet:
+        """The coordinate ``x_i`` at ``v``; ``order = 1`` carries no Hessian (``H = None``)."""
         z = arb(0)
         return Jet(v, [arb(1) if k == i else z for k in range(n)],
-                   [[z] * n for _ in range(n)])
-
-    def _lift(self, o: Any) -> Jet:
-        if isinstance(o, Jet):
-            return o
-        n = len(self.g)
-        z = arb(0)
-        return Jet(arb(o), [z] * n, [[z] * n for _ in range(n)])
+                   [[z] * n for _ in range(n)] if order >= 2 else None)
 
     def __add__(self, o: Any) -> Jet:
         if not isinstance(o, Jet):
             return Jet(self.v + o, self.g, self.H)
-        return Jet(self.v + o.v, [a + b for a, b in zip(self.g, o.g, strict=False)],
-                   [[a + b for a, b in zip(r, s, strict=False)] for r, s in zip(self.H, o.H, strict=False)])
+        H = None if self.H is None else [[a + b for a, b in zip(r, s, strict=True)]
+                                         for r, s in zip(self.H, o.H, strict=True)]
+        return Jet(self.v + o.v, [a + b for a, b in zip(self.g, o.g, strict=True)], H)
 
     __radd__ = __add__
 
     def __neg__(self) -> Jet:
-        return Jet(-self.v, [-a for a in self.g], [[-a for a in r] for r in self.H])
+        H = None if self.H is None else [[-a for a in r] for r in self.H]
+        return Jet(-self.v, [-a for a in self.g], H)
 
     def __sub__(self, o: Any) -> Jet:
         return self + (-o)
@@ -143,11 +140,13 @@ class Jet:
     def __mul__(self, o: Any) -> Jet:
         if not isinstance(o, Jet):
             o = arb(o)
-            return Jet(self.v * o, [a * o for a in self.g], [[a * o for a in r] for r in self.H])
+            H = None if self.H is None else [[a * o for a in r] for r in self.H]
+            return Jet(self.v * o, [a * o for a in self.g], H)
         g1, g2 = self.g, o.g
         n = len(g1)
-        H = [[self.v * o.H[i][k] + o.v * self.H[i][k] + g1[i] * g2[k] + g1[k] * g2[i]
-              for k in range(n)] for i in range(n)]
+        H = None if self.H is None else [
+            [self.v * o.H[i][k] + o.v * self.H[i][k] + g1[i] * g2[k] + g1[k] * g2[i]
+             for k in range(n)] for i in range(n)]
         return Jet(self.v * o.v, [self.v * b + o.v * a for a, b in zip(g1, g2, strict=False)], H)
 
     __rmul__ = __mul__
@@ -160,8 +159,9 @@ class Jet:
     def _unary(self, f: arb, f1: arb, f2: arb) -> Jet:
         g = self.g
         n = len(g)
-        return Jet(f, [f1 * a for a in g],
-                   [[f1 * self.H[i][k] + f2 * g[i] * g[k] for k in range(n)] for i in range(n)])
+        H = None if self.H is None else [[f1 * self.H[i][k] + f2 * g[i] * g[k] for k in range(n)]
+                                         for i in range(n)]
+        return Jet(f, [f1 * a for a in g], H)
 
 
 def _cos(x: Any) -> Any:
@@ -183,6 +183,15 @@ def _clip(r: arb) -> arb:
     return r.intersection(arb(0, 1))
 
 
+def _ends(x: arb) -> tuple[arb, arb]:
+    """Exact end points of ``x`` cut to ``[-1, 1]`` (a ball's outward rounding can poke past 1)."""
+    one = arb(1)
+    lo, hi = x.lower(), x.upper()
+    lo = -one if lo < -one else (one if lo > one else lo)
+    hi = one if hi > one else (-one if hi < -one else hi)
+    return lo, hi
+
+
 def _sqrt1m(x: Any) -> Any:
     """``sqrt(1 - x^2)``; for a plain ball the argument is cut at 0 (``|x| <= 1``)."""
     if isinstance(x, Jet):
@@ -192,17 +201,21 @@ def _sqrt1m(x: Any) -> Any:
 
 
 def _acos(x: Any) -> Any:
+    """``acos``; for a plain ball from its (cut) end points, as ``acos`` is monotone."""
     if isinstance(x, Jet):
         s = (1 - x.v * x.v).sqrt()
         return x._unary(x.v.acos(), -1 / s, -x.v / (s * s * s))
-    return x.acos()
+    lo, hi = _ends(x)
+    return lo.acos().union(hi.acos())
 
 
 def _asin(x: Any) -> Any:
+    """``asin``; for a plain ball from its (cut) end points, as ``asin`` is monotone."""
     if isinstance(x, Jet):
         s = (1 - x.v * x.v).sqrt()
         return x._unary(x.v.asin(), 1 / s, x.v / (s * s * s))
-    return x.asin()
+    lo, hi = _ends(x)
+    return lo.asin().union(hi.asin())
 
 
 def kernel(spec: str, rho: Any) -> Any:
@@ -313,6 +326,17 @@ def gram(rows: list[list[Any]]) -> list[list[Any]]:
     return G
 
 
+def gram_box(x: Sequence[arb], d: int, M: int) -> list[list[arb]]:
+    """:func:`gram` of :func:`slice_rows` for balls; for ``d = 2`` as ``cos(t_k - t_j)``
+    (``t_1 = 0``), the same numbers with a much tighter enclosure over a box."""
+    if d != 2:
+        return gram(slice_rows(x, d, M))
+    if len(x) != M - 1:
+        raise CompverifyError(f"{M - 1} angles are needed for d = 2, M = {M}, got {len(x)}")
+    t = [arb(0)] + list(x)
+    return [[arb(1) if j == k else (t[k] - t[j]).cos() for k in range(M)] for j in range(M)]
+
+
 def gram_of_angles(spec: str, d: int, M: int, x: Sequence[Any]) -> list[list[Any]]:
     """The Gram matrix of :func:`slice_rows` (``spec`` unused; kept for a uniform call)."""
     return gram(slice_rows(x, d, M))
@@ -346,15 +370,15 @@ def relative_value(spec: str, d: int, G: list[list[Any]]) -> arb:
     return 1 - loss_ratio(spec, d) * reduced_F(spec, G)
 
 
-def relative_derivatives(spec: str, d: int, M: int, x: Sequence[arb]
-                         ) -> tuple[arb, list[arb], list[list[arb]]]:
-    """``r``, its gradient and Hessian in the slice angles, each entry a ball valid over ``x``.
+def relative_derivatives(spec: str, d: int, M: int, x: Sequence[arb], order: int = 2
+                         ) -> tuple[arb, list[arb], list[list[arb]] | None]:
+    """``r``, its gradient and (order 2) Hessian in the slice angles, balls valid over ``x``.
 
     ``x`` are balls (a point, or a box given by midpoints and radii).  Raises
     ``ZeroDivisionError`` if ``K`` is not proved invertible over ``x``.
     """
     n = len(x)
-    jets = [Jet.variable(arb(t), i, n) for i, t in enumerate(x)]
+    jets = [Jet.variable(arb(t), i, n, order) for i, t in enumerate(x)]
     G = gram(slice_rows(jets, d, M))
     K = _kernel_matrix(spec, G)
     Km = arb_mat([[_val(e) for e in r] for r in K])
@@ -374,6 +398,9 @@ def relative_derivatives(spec: str, d: int, M: int, x: Sequence[arb]
         v = [sum((part(j, k, a) * w[k] for k in range(M)), arb(0)) for j in range(M)]
         Kw.append(v)
         grad.append(-sum((w[j] * v[j] for j in range(M)), arb(0)))
+    q = loss_ratio(spec, d)
+    if order < 2:
+        return 1 - q * F, [-q * g for g in grad], None
     KinvKw = [[sum((Kinv[i, k] * v[k] for k in range(M)), arb(0)) for i in range(M)] for v in Kw]
     H = [[arb(0)] * n for _ in range(n)]
     for a in range(n):
@@ -382,7 +409,6 @@ def relative_derivatives(spec: str, d: int, M: int, x: Sequence[arb]
                          arb(0))
             cross = sum((Kw[a][i] * KinvKw[b][i] for i in range(M)), arb(0))
             H[a][b] = H[b][a] = -second + 2 * cross
-    q = loss_ratio(spec, d)
     return 1 - q * F, [-q * g for g in grad], [[-q * h for h in row] for row in H]
 
 
@@ -411,23 +437,94 @@ def cholesky_ok(A: list[list[arb]], shift: arb | None = None) -> bool:
     return True
 
 
-def F_upper_over_box(spec: str, G: list[list[arb]]) -> arb | None:
-    """An upper bound of ``F(G) = 1' K^-1 1`` over every Gram matrix in the balls ``G``.
+def loewner_upper(K: list[list[arb]], rhs: list[Any]) -> arb | None:
+    """An upper bound of ``b' K^-1 b`` over every symmetric ``K`` in the balls, ``b = rhs``.
 
-    ``K(G) = Kc + E`` with ``|E_jk| <= R_jk`` (the balls' midpoints and radii), so
+    ``K = Kc + E`` with ``|E_jk| <= R_jk`` (the balls' midpoints and radii), so
     ``K >= Kc - r I`` with ``r = max_j sum_k R_jk >= ||E||_2``; if ``Kc - r I`` is proved positive
-    definite, ``K^-1 <= (Kc - r I)^-1`` and ``F <= 1' (Kc - r I)^-1 1``.  ``None`` if not proved.
+    definite, ``K^-1 <= (Kc - r I)^-1`` and ``b' K^-1 b <= b' (Kc - r I)^-1 b``.  ``None`` if not
+    proved.
     """
-    K = _kernel_matrix(spec, G)
     M = len(K)
     rads = [sum((K[j][k].rad() for k in range(M)), arb(0)) for j in range(M)]
-    r = max(rads, key=lambda t: float(t.upper()))
-    r = arb(r.upper())
+    r = arb(max(rads, key=lambda t: float(t.upper())).upper())
     low = [[arb(K[j][k].mid()) - (r if j == k else 0) for k in range(M)] for j in range(M)]
     if not cholesky_ok(low):
         return None
-    w = arb_mat(low).solve(arb_mat([[1]] * M))
-    return sum((w[i, 0] for i in range(M)), arb(0))
+    b = arb_mat([[v] for v in rhs])
+    w = arb_mat(low).solve(b)
+    return sum((w[i, 0] * rhs[i] for i in range(M)), arb(0))
+
+
+def F_upper_over_box(spec: str, G: list[list[arb]]) -> arb | None:
+    """An upper bound of ``F(G) = 1' K(G)^-1 1`` over every Gram matrix in the balls ``G``
+    (:func:`loewner_upper`); ``None`` if not proved."""
+    return loewner_upper(_kernel_matrix(spec, G), [arb(1)] * len(G))
+
+
+def F_upper_centered(spec: str, d: int, M: int, box: Sequence[tuple[arb, arb]]) -> arb | None:
+    """Centred-form upper bound of ``F`` over a box of slice angles: ``F(x) <= F(c) +
+    sum_a |F_a(X)| w_a`` (mean value theorem; ``c`` the centre, ``w_a`` the half-widths, ``F_a``
+    enclosed over the box by first-order jets).  ``None`` if ``K`` is not proved invertible."""
+    c = [(lo + hi) / 2 for lo, hi in box]
+    half = [((hi - lo) / 2).upper() for lo, hi in box]
+    try:
+        Fc = reduced_F(spec, gram_box(c, d, M))
+        _, g, _ = relative_derivatives(spec, d, M, [ci + arb(0, h) for ci, h in zip(c, half,
+                                                                                  strict=True)],
+                                       order=1)
+    except ZeroDivisionError:
+        return None
+    q = loss_ratio(spec, d)
+    return Fc + sum((arb((gi / q).abs_upper()) * h for gi, h in zip(g, half, strict=True)),
+                    arb(0))
+
+
+def F_upper_pair_relu_2d(alpha: list[arb], j: int, k: int) -> arb | None:
+    """Upper bound of ``F`` for ReLU in ``d = 2`` near ``u_j = u_k``, in a divided-difference basis.
+
+    ``u_l = (cos alpha_l, sin alpha_l)``; ``Delta = alpha_k - alpha_j`` with ``|Delta| <= pi/2``
+    (else ``None``).  The span of ``phi_l = relu(<u_l, x>)`` is also spanned by ``phi_l``
+    (``l != k``) and ``psi = (phi_k - phi_j)/s``, ``s = 2 sin(Delta/2) = +-|u_k - u_j|``, so
+    ``F = b' K'^-1 b`` with ``b = 1`` except ``b_psi = (h0 - h0)/s = 0``, and, with
+    ``e = (u_k - u_j)/s = (-sin m, cos m)``, ``m = (alpha_j + alpha_k)/2``:
+
+    * ``<psi, phi_l> = (k(rho_kl) - k(rho_jl))/s = k'(xi) <e, u_l>`` for some ``xi`` between
+      ``rho_jl`` and ``rho_kl`` (mean value theorem), ``k'(rho) = (pi - acos rho)/(2 pi)``;
+    * ``<psi, psi> = 2 (k(1) - k(cos Delta))/s^2 = 1/2 - g/(2 pi)``,
+      ``g = (sin D - D cos D)/(1 - cos D) = int_0^D t sin t dt / int_0^D sin t dt`` (``D = |Delta|``),
+      a mean of ``t`` over ``[0, D]`` with increasing weight, so ``g in [D/2, D]``.
+
+    No entry cancels as ``Delta -> 0`` (the limit is the dipole ``x.e 1(<u_j, x> > 0)``), and the
+    bound also covers ``Delta = 0``, where the span is smaller.  ``None`` if not proved.
+    """
+    M = len(alpha)
+    D = (alpha[k] - alpha[j]).abs_upper()
+    half_pi = arb.pi() / 2
+    if not arb(D) < half_pi:
+        return None
+    D = arb(0).union(arb(D))
+    pi = arb.pi()
+    u = [(a.cos(), a.sin()) for a in alpha]
+    m = (alpha[j] + alpha[k]) / 2
+    e = (-m.sin(), m.cos())
+    idx = [l for l in range(M) if l != k]
+    n = len(idx) + 1
+    K = [[arb(0)] * n for _ in range(n)]
+    for p, l in enumerate(idx):
+        for q_, l2 in enumerate(idx):
+            if q_ < p:
+                continue
+            v = kernel("relu", arb(1)) if l == l2 else kernel(
+                "relu", u[l][0] * u[l2][0] + u[l][1] * u[l2][1])
+            K[p][q_] = K[q_][p] = v
+        rj = u[j][0] * u[l][0] + u[j][1] * u[l][1] if l != j else arb(1)
+        rk = u[k][0] * u[l][0] + u[k][1] * u[l][1]
+        kprime = (pi - _acos(rj.union(rk))) / (2 * pi)
+        K[p][n - 1] = K[n - 1][p] = kprime * (e[0] * u[l][0] + e[1] * u[l][1])
+    g = (D / 2).union(D)
+    K[n - 1][n - 1] = arb(1) / 2 - g / (2 * pi)
+    return loewner_upper(K, [arb(1)] * (n - 1) + [arb(0)])
 
 
 # ---------------------------------------------------------------- decimal read-outs

@@ -9,7 +9,8 @@ must equal the canonical rounding of the recomputation (a changed digit fails), 
 Kinds and what is checked (numbers are decimal strings; dyadics are ``[mantissa, exponent]``):
 
 ``strict local minimum``
-    box ``X = c + [-2^k, 2^k]^n`` in the slice angles; the Krawczyk image
+    box ``X = c + [-2^k, 2^k]^n`` in the slice angles (optionally a larger convex box, its
+    Hessian certified positive definite on a grid of sub-boxes); the Krawczyk image
     ``c - Y g(c) + (I - Y H(X))(X - c)``, ``Y`` the midpoints of ``H(c)^-1``, lies within
     ``image_radius < 2^k`` of ``c`` (so exactly one critical point in ``X``); Cholesky of
     ``H(X) - mu I`` succeeds (``lambda_min >= mu > 0`` on ``X``); the value enclosure
@@ -48,7 +49,7 @@ from flint import arb, arb_mat
 from compverify.numeric import rigorous_objective as ro
 
 __all__ = ["FORMAT", "check", "digest", "dyadic", "local_claims", "etf_claims", "scale_abar",
-           "leaf_boxes", "leaf_status_ok"]
+           "leaf_boxes", "leaf_status_ok", "f_star", "value_hull"]
 
 FORMAT = "compverify-certificate/1"
 
@@ -169,6 +170,45 @@ def _check_local(cert: dict) -> None:
         raise Invalid(f"box: value_radius_log2 {kv!r} must be a negative integer")
     mu = str(cert["claims"]["hessian_min_eigenvalue_lower"])
     _compare(cert["claims"], local_claims(problem, center, k, kv, mu))
+    if "convex_radius_log2" in box:
+        _check_convex(problem, center, k, box["convex_radius_log2"], box["convex_split"])
+
+
+def convex_box(center: list[arb], kc: int) -> list[tuple[arb, arb]]:
+    """The box ``c + [-2^kc, 2^kc]^n``."""
+    eps = arb(2) ** kc
+    return [(c - eps, c + eps) for c in center]
+
+
+def _check_convex(problem: dict, center: list[arb], k: int, kc: Any, split: Any) -> None:
+    """The Hessian is positive definite on every one of ``split^n`` equal sub-boxes of the convex
+    box ``c + [-2^kc, 2^kc]^n`` (``kc >= k``), so ``r`` is strictly convex there and the critical
+    point of the Krawczyk box is the only minimiser (and critical point) in the convex box."""
+    if not isinstance(kc, int) or not isinstance(split, int) or not k <= kc < 4 or not (
+            1 <= split <= 64):
+        raise Invalid("box: convex_radius_log2 must be an integer >= radius_log2, convex_split in "
+                      "[1, 64]")
+    spec, d, M = problem["activation"], problem["d"], problem["M"]
+    n = len(center)
+    box = convex_box(center, kc)
+    step = (arb(2) ** (kc + 1)) / split
+    idx = [0] * n
+    while True:
+        sub = [box[a][0] + step * idx[a] for a in range(n)]
+        x = [lo + step / 2 + arb(0, (step / 2).upper()) for lo in sub]
+        try:
+            _, _, H = ro.relative_derivatives(spec, d, M, x)
+        except ZeroDivisionError:
+            raise Invalid(f"convex box: K not proved invertible on sub-box {idx}") from None
+        if not ro.cholesky_ok(H):
+            raise Invalid(f"convex box: Hessian not proved positive definite on sub-box {idx}")
+        a = 0
+        while a < n and idx[a] == split - 1:
+            idx[a] = 0
+            a += 1
+        if a == n:
+            return
+        idx[a] += 1
 
 
 def _compare(claimed: dict, recomputed: dict) -> None:
@@ -280,21 +320,58 @@ def leaf_boxes(domain: list[list[arb]], tree: str) -> list[list[tuple[arb, arb]]
     return leaves
 
 
+def _outside_fundamental_2d(box: list[tuple[arb, arb]]) -> bool:
+    """d = 2: the whole leaf violates one of the normalisations of a configuration.
+
+    Label the directions counterclockwise, ``u_1 = e_1`` at the start of a largest gap, so the gaps
+    ``g_1 = t_2, g_j = t_(j+1) - t_j, g_M = 2 pi - t_M`` satisfy ``g_1 >= g_j``; reflecting about
+    the bisector of that gap reverses the other gaps, so also ``g_2 >= g_M`` can be had.  A leaf
+    where the angles are certainly unsorted, or some ``g_j > g_1``, or ``g_M > g_2`` everywhere,
+    holds only copies of configurations found elsewhere.
+    """
+    t = [(arb(0), arb(0))] + list(box)
+    n = len(t)
+    if any(t[j][0] > t[j + 1][1] for j in range(n - 1)):
+        return True
+    two_pi = 2 * arb.pi()
+    g1_hi = t[1][1]
+    gaps_lo = [t[j + 1][0] - t[j][1] for j in range(1, n - 1)] + [two_pi - t[n - 1][1]]
+    if any(g > g1_hi for g in gaps_lo):
+        return True
+    if n >= 3:
+        gM_lo = two_pi - t[n - 1][1]
+        g2_hi = t[2][1] - t[1][0]
+        if gM_lo > g2_hi:
+            return True
+    return False
+
+
 def leaf_status_ok(spec: str, d: int, M: int, box: list[tuple[arb, arb]], status: str,
                    F_star: arb, local_boxes: list[list[tuple[arb, arb]]], cos_delta: arb) -> bool:
     """Whether one leaf's status holds (see the module docstring)."""
     if status == "s":
-        return d == 2 and any(box[j][0] > box[j + 1][1] for j in range(len(box) - 1))
+        return d == 2 and _outside_fundamental_2d(box)
     if status == "l":
         return any(all(lo >= blo and hi <= bhi for (lo, hi), (blo, bhi) in zip(box, lb, strict=False))
                    for lb in local_boxes)
     x = [(lo + hi) / 2 + arb(0, ((hi - lo) / 2).upper()) for lo, hi in box]
-    G = ro.gram(ro.slice_rows(x, d, M))
+    G = ro.gram_box(x, d, M)
     if status == "d":
         return any(G[j][k] > cos_delta for j in range(M) for k in range(j + 1, M))
-    if status == "x":
+    if status == "x":  # the Loewner bound, else the centred form
         up = ro.F_upper_over_box(spec, G)
+        if up is not None and up < F_star:
+            return True
+        up = ro.F_upper_centered(spec, d, M, box)
         return up is not None and bool(up < F_star)
+    if status == "p" and d == 2 and spec == "relu":
+        alpha = [arb(0)] + x
+        pairs = [(a, a + 1, alpha) for a in range(M - 1)]
+        pairs.append((M - 1, 0, [2 * arb.pi()] + x))  # u_1 = e_1 at angle 2 pi, next to u_M
+        for j, k, al in pairs:
+            up = ro.F_upper_pair_relu_2d(al, j, k)
+            if up is not None and up < F_star:
+                return True
     return False
 
 
@@ -304,25 +381,16 @@ def _check_global(cert: dict) -> None:
     locals_ = cert["local_certificates"]
     if not locals_:
         raise Invalid("no local certificate")
-    lows, his, lboxes = [], [], []
+    lboxes = []
     for i, lc in enumerate(locals_):
         if lc.get("problem") != problem or lc.get("neuron_order") != list(range(M)):
             raise Invalid(f"local certificate {i}: another problem or neuron order")
         ok, why = check(lc)  # at its own precision
         if not ok or lc.get("kind") != "strict local minimum":
             raise Invalid(f"local certificate {i}: {why}")
-        lo = _ball(_frac(lc["claims"]["relative_value"][0], "relative value"))
-        hi = _ball(_frac(lc["claims"]["relative_value"][1], "relative value"))
-        if not lo <= hi:
-            raise Invalid(f"local certificate {i}: empty value interval")
-        lows.append(lo)
-        his.append(hi)
-        eps = arb(2) ** lc["box"]["radius_log2"]
-        lboxes.append([(dyadic(p) - eps, dyadic(p) + eps) for p in lc["box"]["center"]])
-    # F at a certified minimiser: r = 1 - q F, so F >= (1 - r_hi)/q; every leaf whose F stays below
-    # the smallest such bound cannot hold a better point
-    q = ro.loss_ratio(spec, d)
-    F_star = max((arb(((1 - h) / q).lower()) for h in his), key=lambda t: float(t.mid()))
+        lboxes.append(convex_box([dyadic(p) for p in lc["box"]["center"]],
+                                 lc["box"].get("convex_radius_log2", lc["box"]["radius_log2"])))
+    F_star = f_star(spec, d, locals_)
     domain = [(_ball(_frac(lo, "domain")), _ball(_frac(hi, "domain"))) for lo, hi in cert["domain"]]
     if len(domain) != ro.n_coords(d, M):
         raise Invalid("domain has the wrong number of coordinates")
@@ -334,17 +402,34 @@ def _check_global(cert: dict) -> None:
     if len(status) != len(leaves):
         raise Invalid(f"{len(status)} leaf statuses for {len(leaves)} leaves")
     cos_delta = _ball(_frac(cert["degenerate_cos_delta"], "degenerate_cos_delta"))
-    counts = {c: 0 for c in "xsld"}
+    counts = {c: 0 for c in "xpsld"}
     for i, (box, st) in enumerate(zip(leaves, status, strict=False)):
         if not leaf_status_ok(spec, d, M, box, st, F_star, lboxes, cos_delta):
             raise Invalid(f"leaf {i} (status {st!r}) does not hold")
         counts[st] += 1
     claimed = cert["claims"]
-    recomputed = {"leaves": len(leaves), "excluded": counts["x"], "symmetric_copies": counts["s"],
+    recomputed = {"leaves": len(leaves), "excluded": counts["x"],
+                  "excluded_pair_basis": counts["p"], "symmetric_copies": counts["s"],
                   "in_local_boxes": counts["l"], "unresolved_degenerate": counts["d"],
-                  "relative_value": [ro.decimal_down(min(lows, key=lambda t: float(t.lower()))),
-                                     ro.decimal_up(max(his, key=lambda t: float(t.upper())))]}
+                  "relative_value": value_hull(locals_)}
     _compare(claimed, recomputed)
+
+
+def f_star(spec: str, d: int, local_certs: list[dict]) -> arb:
+    """A lower bound of ``F`` at the best certified local minimiser: ``r <= hi`` there and
+    ``r = 1 - q F``, so ``F >= (1 - hi)/q``; a leaf whose ``F`` stays below holds no better point."""
+    q = ro.loss_ratio(spec, d)
+    bounds = [arb(((1 - _ball(_frac(lc["claims"]["relative_value"][1], "relative value"))) / q
+                   ).lower()) for lc in local_certs]
+    return max(bounds, key=lambda t: float(t.mid()))
+
+
+def value_hull(local_certs: list[dict]) -> list[str]:
+    """The smallest lower and the largest upper end of the local certificates' ``r`` intervals."""
+    lows = [lc["claims"]["relative_value"][0] for lc in local_certs]
+    his = [lc["claims"]["relative_value"][1] for lc in local_certs]
+    return [min(lows, key=lambda t: _frac(t, "relative value")),
+            max(his, key=lambda t: _frac(t, "relative value"))]
 
 
 def _domain_covers(d: int, M: int, domain: list[tuple[arb, arb]]) -> bool:

@@ -59,7 +59,8 @@ def finish(cert: dict) -> dict:
 
 
 def local_certificate(problem: dict, order: list[int], center: list[tuple[int, int]], k: int,
-                      k_value: int, prec_bits: int, mu_text: str) -> dict:
+                      k_value: int, prec_bits: int, mu_text: str,
+                      convex: tuple[int, int] | None = None) -> dict:
     """A ``strict local minimum`` certificate (claims recomputed by the checker's own code)."""
     with flint.ctx.workprec(prec_bits):
         claims = checker.local_claims(dict(problem), [checker.dyadic(list(c)) for c in center], k,
@@ -73,8 +74,11 @@ def local_certificate(problem: dict, order: list[int], center: list[tuple[int, i
         f"{claims['hessian_min_eigenvalue_lower']} (so it is a strict local minimum on the "
         f"quotient), with r in [{claims['relative_value'][0]}, {claims['relative_value'][1]}] and "
         f"L* in [{claims['value'][0]}, {claims['value'][1]}].")
+    box = {"center": [list(c) for c in center], "radius_log2": k, "value_radius_log2": k_value}
+    if convex is not None:
+        box["convex_radius_log2"], box["convex_split"] = convex
+        statement += (f" The Hessian is positive definite on the box of radius 2^{convex[0]} (checked "
+                      f"on {convex[1]}^n sub-boxes), so this is the only minimiser there.")
     return finish({"kind": "strict local minimum", "statement": statement, "problem": dict(problem),
                    "coordinates": COORDINATES, "prec_bits": prec_bits, "neuron_order": order,
-                   "box": {"center": [list(c) for c in center], "radius_log2": k,
-                           "value_radius_log2": k_value},
-                   "claims": claims})
+                   "box": box, "claims": claims})

@@ -42,7 +42,7 @@ from compverify.numeric import rigorous_objective as ro
 from compverify.proofs_check import certificate_format as cf
 
 __all__ = ["RADII_LOG2", "ProblemSpec", "problem_spec", "slice_angles", "prove_local",
-           "krawczyk"]
+           "krawczyk", "prove_local_at"]
 
 #: box radii tried, 2^-k, the largest first
 RADII_LOG2 = (-8, -12, -16, -24, -32, -48, -64)
@@ -150,6 +150,10 @@ def slice_angles(U: np.ndarray, d: int, dps: int = 80) -> tuple[list[int], list]
 
 def _dyadic(x: Any, bits: int) -> tuple[int, int]:
     """``x`` rounded to a dyadic ``man * 2^exp`` with at most ``bits`` bits of mantissa."""
+    if isinstance(x, arb):
+        m, e = (int(t) for t in x.mid().man_exp())
+        shift = max(abs(m).bit_length() - bits, 0)
+        return m >> shift if m >= 0 else -((-m) >> shift), e + shift
     with mpmath.workprec(bits):
         y = +mpmath.mpf(x)
     sign, man, exp, _ = y._mpf_  # man_exp drops the sign
@@ -193,13 +197,20 @@ def krawczyk(spec: str, d: int, M: int, center: list[arb], eps: arb) -> dict:
 def prove_local(result: dict, *, prec_bits: int = PREC_BITS) -> dict:
     """Certificate that the solve result's point is a strict local minimum, or CompverifyError."""
     ps = problem_spec(result)
-    d, M, spec = ps["d"], ps["M"], ps["activation"]
+    d, M = ps["d"], ps["M"]
     U = _rows(result, d, M, 60)
     order, angles = slice_angles(U, d)
+    return prove_local_at(ps, angles, order, prec_bits=prec_bits)
+
+
+def prove_local_at(ps: dict, angles: list, order: list[int], *, prec_bits: int = PREC_BITS,
+                   radii_log2: tuple[int, ...] = RADII_LOG2, convex: bool = False) -> dict:
+    """Certificate for the slice angles ``angles`` (mpf or arb) of the problem ``ps``."""
+    d, M, spec = ps["d"], ps["M"], ps["activation"]
     with ro.workprec(prec_bits):
         center_dy = [_dyadic(a, prec_bits - 8) for a in angles]
         center = [arb(m) * arb(2) ** e for m, e in center_dy]
-        for k in RADII_LOG2:
+        for k in radii_log2:
             eps = arb(2) ** k
             out = krawczyk(spec, d, M, center, eps)
             if not out.get("ok"):
@@ -213,12 +224,34 @@ def prove_local(result: dict, *, prec_bits: int = PREC_BITS) -> dict:
                 break
         else:
             raise CompverifyError(
-                f"the Krawczyk test failed for every box radius 2^{RADII_LOG2[0]} .. "
-                f"2^{RADII_LOG2[-1]}: not proved (the point may not be a nondegenerate minimum)")
+                f"the Krawczyk test failed for every box radius 2^{radii_log2[0]} .. "
+                f"2^{radii_log2[-1]}: not proved (the point may not be a nondegenerate minimum)")
         # the value box: as small as the center's accuracy allows (the solve's digits)
         for kv in VALUE_RADII_LOG2:
             if kv <= k and krawczyk(spec, d, M, center, arb(2) ** kv).get("ok"):
                 break
         else:
             kv = k
-    return cf.local_certificate(ps, order, center_dy, k, kv, prec_bits, mu_text)
+    cv = _convex_box(ps, center_dy, k, prec_bits) if convex else None
+    return cf.local_certificate(ps, order, center_dy, k, kv, prec_bits, mu_text, cv)
+
+
+def _convex_box(ps: dict, center_dy: list, k: int, prec_bits: int) -> tuple[int, int] | None:
+    """The largest ``(kc, split)`` whose convexity check passes (sub-boxes of side 2^-7)."""
+    from compverify.proofs_check import certificate_checker as checker
+
+    n = len(center_dy)
+    with ro.workprec(prec_bits):
+        center = [checker.dyadic(list(c)) for c in center_dy]
+        for kc in (-3, -4, -5, -6):
+            if kc < k:
+                break
+            split = 2 ** max(kc + 8, 0)
+            if split ** n > 4096:
+                continue
+            try:
+                checker._check_convex(dict(ps), center, k, kc, split)
+            except checker.Invalid:
+                continue
+            return kc, split
+    return None
