@@ -318,3 +318,24 @@ def test_cli_bad_input(tmp_path, capsys):
     with pytest.raises(CompverifyError, match="mean"):
         prove_local(meaned)
     assert checker.check({"format": checker.FORMAT, "kind": "nope"})[0] is False
+
+
+def test_report_atlas_and_sweep_field():
+    from compverify.proofs_check.conjecture import format_table
+    from compverify.report.section_proofs import proofs_piece, proofs_section
+
+    solve = _simplex_result(2)
+    sweep_case = {"d": 3, "M": 6, "relative_loss": "0.00238", "frame": {"verdict": "neither"},
+                  "result": json.loads((DATA / "relu_d3_M6_solve.json").read_text())}
+    from compverify.proofs_check.prover import proof_fields
+
+    sweep_case.update(proof_fields({**sweep_case["result"], "frame": sweep_case["frame"]}))
+    assert sweep_case["proof"] == "proved: the ETF is not optimal"
+    piece = proofs_piece({"solve": [solve], "conjecture": {"cases": [sweep_case]}})
+    statuses = [c["proof"] for c in piece["cases"]]
+    assert statuses == ["proved strict local minimum", "proved: the ETF is not optimal"]
+    table = proofs_section(piece).blocks[1]
+    assert table.rows[0][4] == "proved strict local minimum"
+    assert table.rows[0][5].startswith("[0.0017581003142029014673315")
+    text = format_table({"grid": [[3, 6]], "cases": [sweep_case]})
+    assert "proved: the ETF is not optimal" in text

@@ -20,7 +20,7 @@ from typing import Any
 from compverify.errors import CompverifyError
 from compverify.proofs_check import certificate_format as cf
 
-__all__ = ["STATUSES", "Proof", "prove_result"]
+__all__ = ["STATUSES", "Proof", "prove_result", "proof_fields"]
 
 STATUSES = ("proved global minimum", "proved: the ETF is not optimal", "proved strict local minimum",
             "numerical only")
@@ -93,3 +93,14 @@ def prove_result(result: dict, *, global_search: bool = False, max_boxes: int = 
                         "problem": dict(ps), "prec_bits": certs[0]["prec_bits"],
                         "certificates": certs, "claims": {"statuses": kinds}})
     return Proof(bundle, status, [_summary(c) for c in certs], failures)
+
+
+def proof_fields(result: dict) -> dict:
+    """``{"proof": status, "proof_lines": [...]}`` for a solve result (JSON dict with ``frame``):
+    the sweep's per-case field.  Unsupported problems are ``numerical only`` with the reason."""
+    try:
+        proof = prove_result(result)
+    except CompverifyError as exc:
+        return {"proof": STATUSES[-1], "proof_lines": [f"no proof: {exc}"]}
+    return {"proof": proof.status, "proof_lines": proof.lines + [
+        f"not proved: {f}" for f in proof.failures]}
