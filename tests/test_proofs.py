@@ -336,6 +336,7 @@ def test_report_atlas_and_sweep_field():
     assert statuses == ["proved strict local minimum", "proved: the ETF is not optimal"]
     table = proofs_section(piece).blocks[1]
     assert table.rows[0][4] == "proved strict local minimum"
+    assert table.rows[1][5].startswith("[0.0023806678616617053681992")
     assert table.rows[0][5].startswith("[0.0017581003142029014673315")
     text = format_table({"grid": [[3, 6]], "cases": [sweep_case]})
     assert "proved: the ETF is not optimal" in text

@@ -223,6 +223,10 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
         status: list[str] = []
         candidates: list[list[float]] = []
         boxes = 0
+        volume = 1.0
+        for lo, hi in dom:
+            volume *= float((hi - lo).mid())
+        resolved = 0.0  # volume of the leaves with a status (the part of the domain settled)
         budget_hit = False
         while stack:
             box = stack.pop()
@@ -243,6 +247,8 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
             if st is not None:
                 tree.append("0")
                 status.append(st)
+                if st != "?":
+                    resolved += math.prod(widths)
                 continue
             tree.append("1")
             i = max(range(len(box)), key=lambda t: ((box[t][1] - box[t][0]).mid(), -t))
@@ -260,6 +266,7 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
                "symmetric_copies": counts["s"],
                "in_local_boxes": counts["l"], "unresolved_degenerate": counts["d"],
                "small_leaves": counts["?"],
+               "resolved_fraction": round(resolved / volume, 6),
                "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                "local_minima": len(local_certs)}
     return {"tree": "".join(tree), "status": "".join(status), "candidates": candidates,

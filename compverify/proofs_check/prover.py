@@ -102,5 +102,10 @@ def proof_fields(result: dict) -> dict:
         proof = prove_result(result)
     except CompverifyError as exc:
         return {"proof": STATUSES[-1], "proof_lines": [f"no proof: {exc}"]}
-    return {"proof": proof.status, "proof_lines": proof.lines + [
+    out = {"proof": proof.status, "proof_lines": proof.lines + [
         f"not proved: {f}" for f in proof.failures]}
+    for c in (proof.certificate or {}).get("certificates", []):
+        if c["kind"] == "strict local minimum":  # the enclosure, for tables
+            out["proof_relative_value"] = c["claims"]["relative_value"]
+            out["proof_box_radius_log2"] = c["box"]["radius_log2"]
+    return out

@@ -49,8 +49,11 @@ def proofs_piece(results: dict) -> dict:
         res = dict(case.get("result") or {})
         res.setdefault("frame", case.get("frame") or {})
         if "proof" in case:
-            cases.append(_case("sweep", res, str(case["proof"]), list(case.get("proof_lines", [])),
-                               None))
+            entry = _case("sweep", res, str(case["proof"]), list(case.get("proof_lines", [])),
+                          None)
+            entry["relative_value"] = case.get("proof_relative_value")
+            entry["box_radius_log2"] = case.get("proof_box_radius_log2")
+            cases.append(entry)
     return {"cases": cases}
 
 
