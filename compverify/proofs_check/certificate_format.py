@@ -22,7 +22,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
 import flint
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.proofs_check import certificate_checker as checker
 
