@@ -125,6 +125,12 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
             tasks.append(Task(f"conjecture sweep ({len(expand_cases(cj))} cases)",
                               lambda: results.__setitem__("conjecture", pieces.conjecture_piece(
                                   cj, seed=seed, jobs=jobs))))
+    if cfg.solve or cfg.conjecture:
+        from compverify.report import section_proofs
+
+        tasks.append(Task("proofs (ball arithmetic) for the solved cases",
+                          lambda: results.__setitem__("proofs",
+                                                      section_proofs.proofs_piece(results))))
     if cfg.rate:
         rt = cfg.rate
         if rt.get("from"):
@@ -205,6 +211,10 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
         secs.append(sections.frames_section(solves, figs))
     if results.get("conjecture"):
         secs.append(sections.conjecture_section(results["conjecture"]))
+    if results.get("proofs"):
+        from compverify.report.section_proofs import proofs_section
+
+        secs.append(proofs_section(results["proofs"]))
     if results.get("rate"):
         data = figures.get("figures/rate.png")
         plot = Figure("figures/rate.png", data, "image/png", [
@@ -359,6 +369,8 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
         put(f"results/solve-{_case_id(res, k)}.json", res)
     if results.get("conjecture"):
         put("results/conjecture.json", results["conjecture"])
+    if results.get("proofs"):
+        put("results/proofs.json", results["proofs"])
     if results.get("rate"):
         put("results/rate.json", results["rate"])
     if results.get("pruning"):
