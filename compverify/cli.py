@@ -20,7 +20,7 @@ DESCRIPTION = ("compverify: symbolic-numeric verification of claims about compre
                "networks (derived Gaussian kernels, high-precision mean-field solutions, ETF "
                "tests, error rates, derivation reports).")
 
-COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report")
+COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report", "lossless")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -478,14 +478,14 @@ def match_network(activation: str, layers: int, tau0: Any, *, dps: int = 40, sta
             name = f"{key} system {j}"
             cached = cache.get(name) if cache is not None else None
             if cached is not None:
-                sols.append(cached)
+                sols.append(solution_from_plain(system, cached))
                 continue
             sol = solve_system(system, dps=dps, starts=starts, seed=seed + 1000 * layer + j,
                                progress=None if progress is None else
                                (lambda i, _l=layer: progress(_l, i)))
             sols.append(sol)
             if cache is not None:
-                cache.put(name, sol)
+                cache.put(name, solution_to_plain(sol))
         match = LayerMatch(layer, at, mom, "binary" if layer < layers else "binary-last",
                            tuple(sols), b, tuple(notes))
         out.append(match)
@@ -499,3 +499,29 @@ def match_network(activation: str, layers: int, tau0: Any, *, dps: int = 40, sta
                 tau_b = tau_next
         tau = tau_next
     return out
+
+
+def solution_to_plain(sol: SystemSolution) -> dict:
+    """A JSON-ready form of a solution (mpf kept bit for bit by :func:`compverify.io.exact_encode`),
+    for checkpoints; :func:`solution_from_plain` inverts it given the same system."""
+    from compverify.io import exact_encode
+
+    def root(r: Root | None):
+        return None if r is None else exact_encode(
+            [list(r.x), r.residual, list(r.singular_values), r.digits, [list(c) for c in r.copies], r.exact])
+
+    return {"roots": [root(r) for r in sol.roots], "least": root(sol.least_squares),
+            "starts": sol.starts, "dps": sol.dps, "notes": list(sol.notes)}
+
+
+def solution_from_plain(system: BinarySystem, data: dict) -> SystemSolution:
+    from compverify.io import exact_decode
+
+    def root(d):
+        if d is None:
+            return None
+        x, res, sv, digits, copies, exact = exact_decode(d)
+        return Root(tuple(x), res, tuple(sv), int(digits), tuple(tuple(c) for c in copies), bool(exact))
+
+    return SystemSolution(system, tuple(root(r) for r in data["roots"]), root(data["least"]),
+                          int(data["starts"]), int(data["dps"]), tuple(data["notes"]))
