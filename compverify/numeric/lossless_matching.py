@@ -209,14 +209,16 @@ class Root:
     exact: bool
 
     def to_dict(self, names: tuple[str, ...], dps: int, b: mpmath.mpf | None = None) -> dict:
-        out: dict[str, Any] = {n: mpmath.nstr(v, dps) for n, v in zip(names, self.x, strict=True)}
+        # a point not re-solved (a float64 least-squares point) is printed to float64's digits
+        shown = dps if self.digits else 17
+        out: dict[str, Any] = {n: mpmath.nstr(v, shown) for n, v in zip(names, self.x, strict=True)}
         if b is not None:
             out["b"] = mpmath.nstr(b, dps)
-            out["s4"] = mpmath.nstr(self.x[2] + self.x[1] - self.x[0], dps)
+            out["s4"] = mpmath.nstr(self.x[2] + self.x[1] - self.x[0], shown)
         out["residual"] = mpmath.nstr(self.residual, 5)
         out["jacobian_singular_values"] = [mpmath.nstr(s, 10) for s in self.singular_values]
         out["verified_digits"] = self.digits
-        out["copies"] = [[mpmath.nstr(v, dps) for v in c] for c in self.copies]
+        out["copies"] = [[mpmath.nstr(v, shown) for v in c] for c in self.copies]
         return out
 
 

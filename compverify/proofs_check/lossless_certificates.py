@@ -42,10 +42,13 @@ def _ball(value: Any, radius: float = 0.0) -> flint.arb:
         if radius else flint.arb(mpmath.nstr(mpmath.mpf(value), 60))
 
 
-def _lower(x: flint.arb) -> mpmath.mpf:
-    """A decimal rounded down below every point of the ball ``x``."""
-    lo = x.lower()
-    return mpmath.mpf(lo.str(30, radius=False)) - mpmath.mpf(10)**-25
+def _lower(x: flint.arb) -> str:
+    """A 12-digit decimal string rounded down below every point of the (positive) ball ``x``."""
+    with mpmath.workdps(40):
+        v = mpmath.mpf(x.lower().str(35, radius=False)) * (1 - mpmath.mpf(10)**-30)
+        e = int(mpmath.floor(mpmath.log10(v)))
+        m = int(mpmath.floor(v * mpmath.mpf(10)**(11 - e)))
+        return f"{m}e{e - 11}"
 
 
 def analytic_bound(d2: Any, d3: Any, bmax: float, err2: float = 0.0, err3: float = 0.0) -> dict:
@@ -56,7 +59,7 @@ def analytic_bound(d2: Any, d3: Any, bmax: float, err2: float = 0.0, err3: float
         bound = (D3 - Bb * D2) / (1 + Bb)
         proved = bool(bound > 0)
         return {"kind": "analytic", "proved": proved,
-                "bound": mpmath.nstr(_lower(bound), 12) if proved else None,
+                "bound": _lower(bound) if proved else None,
                 "b_max": str(bmax),
                 "statement": "|d3_b| <= |b| |d2_b| for every {0,b}-valued activation, so "
                              "max(|F2|, |F3|) >= (|d3| - B|d2|)/(1 + B) for |b| <= B"}
@@ -130,7 +133,7 @@ def interval_bound(system: Any, errors: dict[str, float] | None = None, *,
             bound = r if bound is None or r < bound else bound
         proved = bound is not None and bool(bound > 0)
         return {"kind": "interval", "proved": proved,
-                "bound": mpmath.nstr(_lower(bound), 12) if proved else None,
+                "bound": _lower(bound) if proved else None,
                 "box": [[repr(float(lo)), repr(float(hi))] for lo, hi in system.box],
                 "pieces": len(done), "system": data, "_pieces": done}
 
