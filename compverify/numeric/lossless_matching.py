@@ -22,7 +22,8 @@ Solver (:func:`solve_system`): float64 multi-start over a stated box, each start
 ``scipy.optimize.root`` (square) or ``least_squares`` (overdetermined) on the *deflated* residual
 ``F(x) prod_j (1 + 1/|x - r_j|^2)`` so that the roots already found repel; every candidate is
 polished by Newton (``mpmath.findroot``, analytic Jacobian) or Gauss-Newton at ``dps + 10`` digits
-on the undeflated equations, and re-solved at ``2 dps`` digits: the agreeing digits are reported.
+on the undeflated equations (Gauss-Newton for the least-squares point), and re-solved at
+``2 dps`` digits: the agreeing digits are reported.
 Each root carries its residual, the singular values of its Jacobian and its symmetric copies.  A
 system with no root gets its least-squares point; the certificate that no root exists is in
 :mod:`compverify.proofs_check.lossless_certificates`.
@@ -70,17 +71,6 @@ def _functions(kind: str, module: str):
     vals = sympy.lambdify(args, exprs, modules=module)
     jac = sympy.lambdify(args, [[sympy.diff(e, u) for u in unknowns] for e in exprs], modules=module)
     return vals, jac
-
-
-@cache
-def _hessians(kind: str):
-    """mpmath Hessians of the moments in the unknowns (for Newton on the least-squares gradient)."""
-    m = binary_moments(kind)
-    unknowns, args = ((S1, S2, B), (S1, S2, B, TAU)) if kind == "binary" else \
-        ((S1, S2, S3), (S1, S2, S3, B, TAU))
-    exprs = [getattr(m, name) for name in _MOMENTS]
-    return sympy.lambdify(args, [[[sympy.diff(e, u, v) for v in unknowns] for u in unknowns]
-                                 for e in exprs], modules="mpmath")
 
 
 def binary_moment_values(kind: str, params: tuple, tau: Any, dps: int) -> dict[str, mpmath.mpf]:
@@ -143,9 +133,6 @@ class BinarySystem:
     def jacobian_mp(self, x: Any) -> mpmath.matrix:
         _, jac = _functions(self.kind, "mpmath")
         return mpmath.matrix(self._rows(jac(*self._args(x, mpmath.mpf))))
-
-    def hessians_mp(self, x: Any) -> list[mpmath.matrix]:
-        return [mpmath.matrix(h) for h in self._rows(_hessians(self.kind)(*self._args(x, mpmath.mpf)))]
 
     def feasible(self, x: Any, margin: float = 0.0) -> bool:
         """Ordering ``s1 < s2 (< s3)`` and inside the box."""
@@ -246,17 +233,14 @@ def _polish(system: BinarySystem, x0: Any, dps: int) -> tuple[mpmath.matrix, mpm
             try:
                 if system.square:
                     step = mpmath.lu_solve(J, -F)
-                else:  # Newton on the gradient J'F of |F|^2/2 (quadratic also when F != 0)
-                    H = J.T * J
-                    for Fk, Hk in zip(F, system.hessians_mp(x), strict=True):
-                        H += Fk * Hk
-                    step = mpmath.lu_solve(H, -(J.T * F))
+                else:  # Gauss-Newton (linear convergence when F != 0 at the minimum)
+                    step = mpmath.qr_solve(J, -F)[0]
             except (ZeroDivisionError, ValueError):
                 return None
             # damped: halve until the residual does not grow (keeps the ordering too)
             norm0 = mpmath.norm(F)
             lam = mpmath.mpf(1)
-            for _ in range(30):
+            for _ in range(30 if system.square else 1):
                 xn = x + lam * step
                 if system.feasible(xn) or not system.feasible(x):
                     Fn = system.residual_mp(xn)
@@ -265,6 +249,8 @@ def _polish(system: BinarySystem, x0: Any, dps: int) -> tuple[mpmath.matrix, mpm
                 lam /= 2
             x = xn
             best = x
+            if not system.square and not system.feasible(x):
+                return None  # the least-squares minimiser is not inside the box
             if mpmath.norm(step) * lam <= tol * (1 + mpmath.norm(x)):
                 break
         if best is None or not all(mpmath.isfinite(v) for v in best):
