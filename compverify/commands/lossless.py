@@ -16,7 +16,6 @@ import io as _io
 import math
 import sys
 from pathlib import Path
-from typing import Any
 
 import mpmath
 
@@ -71,63 +70,11 @@ def _tau0(text: str) -> mpmath.mpf:
     return check_tau(text, "--tau0")
 
 
-def _certificate(sol, layer_match, dps: int) -> dict:
-    from compverify.proofs_check.lossless_certificates import analytic_bound, interval_bound
-
-    system = sol.system
-    mom = layer_match.moments
-    bmax = system.box[2][1] if system.kind == "binary" else None
-    if system.kind == "binary":
-        cert = analytic_bound(mom.values["d2"], mom.values["d3"], bmax, mom.error["d2"],
-                              mom.error["d3"])
-        if cert["proved"]:
-            return cert
-    cert = interval_bound(system, mom.error, max_pieces=20000)
-    cert.pop("_pieces", None)
-    return cert
-
-
-def match_json(matches: list, dps: int, certify: bool) -> list[dict]:
-    """The ``layers`` list of the JSON (all reals as decimal strings)."""
-    out = []
-    for lm in matches:
-        names = ("s1", "s2", "b") if lm.kind == "binary" else ("s1", "s2", "s3")
-        roots, certs, least, lbs = [], [], [], []
-        for sol in lm.solutions:
-            roots += [r.to_dict(names, dps, lm.b) | {"system": sol.system.label} for r in sol.roots]
-            if not sol.roots:
-                if sol.least_squares is not None:
-                    least.append(sol.least_squares.to_dict(names, dps, lm.b) | {"system": sol.system.label})
-                if certify:
-                    c = _certificate(sol, lm, dps) | {"system": sol.system.label}
-                    certs.append(c)
-                    if c.get("proved"):
-                        lbs.append(mpmath.mpf(c["bound"]))
-        solvable = bool(roots)
-        binary: dict[str, Any] = {"kind": lm.kind, "unknowns": list(names), "roots": roots,
-                                  "solvable": solvable}
-        if lm.b is not None:
-            binary["b"] = mpmath.nstr(lm.b, dps)
-        if not solvable:
-            binary["least_squares"] = least
-            binary["certificate"] = certs or [{"kind": "none", "proved": False, "reason": n}
-                                              for n in lm.notes]
-            if certify and lbs and len(lbs) == len(lm.solutions):
-                binary["residual_lower_bound"] = mpmath.nstr(min(lbs), 12)
-        else:
-            binary["certificate"] = None
-        mom = lm.moments
-        out.append({"layer": lm.layer, "tau": mpmath.nstr(lm.tau, dps),
-                    "moments": mom.to_dict() | {"route": mom.route,
-                                                "error": {k: f"{v:.2e}" for k, v in mom.error.items()}},
-                    "binary": binary, "notes": list(lm.notes)})
-    return out
-
-
 def run_match(args: argparse.Namespace) -> int:
     from compverify.io import atomic_write_json
     from compverify.numeric.checkpoint import Checkpoint
     from compverify.numeric.lossless_matching import match_network
+    from compverify.proofs_check.lossless_certificates import match_json
     from compverify.symbolic import get_activation
 
     check_positive_int(args.layers, "--layers")

@@ -31,7 +31,7 @@ import sympy
 
 from compverify.symbolic.gaussian_moments import S1, S2, S3, TAU, B, binary_moments
 
-__all__ = ["analytic_bound", "interval_bound", "check_certificate", "MAX_PIECES"]
+__all__ = ["analytic_bound", "interval_bound", "check_certificate", "match_json", "MAX_PIECES"]
 
 MAX_PIECES = 20000
 _MOMENTS = ("d0", "d1", "d2", "d3", "tau_next_sq")
@@ -159,3 +159,54 @@ def check_certificate(cert: dict) -> bool:
                 v *= float(b) - float(a)
             vol += v
     return abs(vol - vol_box) <= 1e-9 * vol_box
+
+
+def _certificate(sol, layer_match, dps: int) -> dict:
+    system = sol.system
+    mom = layer_match.moments
+    bmax = system.box[2][1] if system.kind == "binary" else None
+    if system.kind == "binary":
+        cert = analytic_bound(mom.values["d2"], mom.values["d3"], bmax, mom.error["d2"],
+                              mom.error["d3"])
+        if cert["proved"]:
+            return cert
+    cert = interval_bound(system, mom.error, max_pieces=20000)
+    cert.pop("_pieces", None)
+    return cert
+
+
+def match_json(matches: list, dps: int, certify: bool) -> list[dict]:
+    """The ``layers`` list of the JSON (all reals as decimal strings)."""
+    out = []
+    for lm in matches:
+        names = ("s1", "s2", "b") if lm.kind == "binary" else ("s1", "s2", "s3")
+        roots, certs, least, lbs = [], [], [], []
+        for sol in lm.solutions:
+            roots += [r.to_dict(names, dps, lm.b) | {"system": sol.system.label} for r in sol.roots]
+            if not sol.roots:
+                if sol.least_squares is not None:
+                    least.append(sol.least_squares.to_dict(names, dps, lm.b) | {"system": sol.system.label})
+                if certify:
+                    c = _certificate(sol, lm, dps) | {"system": sol.system.label}
+                    certs.append(c)
+                    if c.get("proved"):
+                        lbs.append(mpmath.mpf(c["bound"]))
+        solvable = bool(roots)
+        binary: dict[str, Any] = {"kind": lm.kind, "unknowns": list(names), "roots": roots,
+                                  "solvable": solvable}
+        if lm.b is not None:
+            binary["b"] = mpmath.nstr(lm.b, dps)
+        if not solvable:
+            binary["least_squares"] = least
+            binary["certificate"] = certs or [{"kind": "none", "proved": False, "reason": n}
+                                              for n in lm.notes]
+            if certify and lbs and len(lbs) == len(lm.solutions):
+                binary["residual_lower_bound"] = mpmath.nstr(min(lbs), 12)
+        else:
+            binary["certificate"] = None
+        mom = lm.moments
+        out.append({"layer": lm.layer, "tau": mpmath.nstr(lm.tau, dps),
+                    "moments": mom.to_dict() | {"route": mom.route,
+                                                "error": {k: f"{v:.2e}" for k, v in mom.error.items()}},
+                    "binary": binary, "notes": list(lm.notes)})
+    return out

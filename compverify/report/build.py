@@ -137,6 +137,12 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
                                   rt, seed=seed, jobs=jobs))))
         tasks.append(Task("rate plot", lambda: figures.__setitem__(
             "figures/rate.png", pieces.rate_plot_png(results["rate"]))))
+    if cfg.lossless:
+        from compverify.report import section_lossless
+
+        tasks.append(Task("lossless compression: matching and spectra",
+                          lambda: results.__setitem__("lossless", section_lossless.piece(
+                              cfg.lossless, seed=seed, figures=figures))))
     return tasks
 
 
@@ -198,6 +204,10 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
             "Measured sup |h_N - h| against N, with the fitted rate."],
             alt="error rate plot") if data else None
         secs.append(sections.rate_section(results["rate"], plot))
+    if results.get("lossless"):
+        from compverify.report import section_lossless
+
+        secs.append(section_lossless.section(results["lossless"], figures))
     secs.append(sections.reproducibility_section(results["run"], cfg.text, files))
     run = results["run"]
     subtitle = [f"compverify {run['versions'].get('compverify')}, seed {run['seed']}."]
@@ -337,4 +347,6 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
         put("results/conjecture.json", results["conjecture"])
     if results.get("rate"):
         put("results/rate.json", results["rate"])
+    if results.get("lossless"):
+        put("results/lossless.json", results["lossless"])
     return files

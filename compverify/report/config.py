@@ -280,9 +280,20 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "from": Field("path", None, "a rate result file to load instead (excludes other keys)"),
         },
     },
+    "lossless": {
+        "array": False,
+        "fields": {
+            "activation": Field("str", "relu", "activation of the original network"),
+            "layers": Field("posint", 2, "depth L"),
+            "tau0": Field("str", "1", "input scale tau0 > 0 (a decimal)"),
+            "dps": Field("dps", 40, "digits of the matching"),
+            "starts": Field("posint", 8, "multi-start points per system"),
+            "n": Field("nlist", [64, 128, 256], "sample sizes of the spectral experiment"),
+        },
+    },
 }
 
-SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate")
+SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate", "lossless")
 
 
 class _KindError(Exception):
@@ -400,6 +411,7 @@ class ReportConfig:
     solve: list[dict] = field(default_factory=list)
     conjecture: dict | None = None
     rate: dict | None = None
+    lossless: dict | None = None
     source: str = "<default>"
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
