@@ -175,7 +175,7 @@ def run_spectra(args: argparse.Namespace) -> int:
         print(f"n = {n} done ({i + 1}/{len(ns)})", file=sys.stderr)
 
     result = experiment(spec, args.layers, ns, args.ratio, ternary=ternary, width=args.width,
-                        eps=args.eps, seed=args.seed, progress=progress, cache=ck)
+                        eps=args.eps, seed=args.seed, progress=progress, cache=ck, tau0=float(tau0))
     result["ternary"] = None if ternary is None else [
         {"kind": k, "params": [mpmath.nstr(v, 20) for v in p], "d0": mpmath.nstr(d, 20)}
         for k, p, d in ternary]

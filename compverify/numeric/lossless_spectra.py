@@ -1,7 +1,9 @@
 """The spectral-equivalence experiment: CK matrices of the original and ternary networks vs ``Phi~``.
 
 For each ``n`` (``p = n / ratio``) a two-class Gaussian mixture ``x_i = (mu_a + C_a^(1/2) z_i)/sqrt p``
-is drawn (``mu_a = -+ mean e_1``, ``C_1 = I``, ``C_2 = (1 + cov_shift/sqrt p) I``, equal classes) and
+is drawn (``mu_a = -+ mean e_1``, ``C_1 = I``, ``C_2 = (1 + cov_shift/sqrt p) I``, equal classes;
+with ``tau0`` given, rescaled so that ``mean |x_i|^2 = tau0^2``, the scale the ternary network was
+matched at) and
 
 * ``Phi_exact``: the original network's CK with the expectation over every weight matrix taken
   exactly in the infinite-width limit, i.e. the toolkit's kernel ``E_w[sigma(<w,x_i>) sigma(<w,x_j>)]``
@@ -130,7 +132,7 @@ def binary_sigma(kind: str, params: tuple):
 def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary: list | None,
                 width: float = 2.0, eps: float = 0.5, seed: int = 0, mean: float = 3.0,
                 cov_shift: float = 4.0, bins: int = 40, progress: Any = None,
-                cache: Any = None) -> dict[str, Any]:
+                cache: Any = None, tau0: float | None = None) -> dict[str, Any]:
     """The experiment over ``ns`` (see the module docstring).  ``ternary`` is a list of
     ``(kind, params, d0)`` per layer (``None``: no compressed network)."""
     if ratio <= 0 or not math.isfinite(ratio):
@@ -154,6 +156,9 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
         p = int(round(n / ratio))
         rng = np.random.default_rng([seed, n])
         X, labels, means, covs, noise = gmm_data(n, p, rng, mean, cov_shift)
+        if tau0 is not None:  # rescale the mixture so that mean |x_i|^2 = tau0^2 exactly
+            c = float(tau0) / math.sqrt(float(np.mean(np.sum(X**2, axis=0))))
+            X, noise, means, covs = c * X, c * noise, c * means, [c * c * C for C in covs]
         tau0_sq = float(np.mean(np.sum(X**2, axis=0)))
         taus_sq, d0s, lm = [tau0_sq], [], []
         for _ in range(layers):
@@ -202,7 +207,7 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
                  "original_vs_ternary"):
         if all(name in pt for pt in points):
             fits[name] = fit_exponent([pt["n"] for pt in points], [pt[name] for pt in points])
-    return {"activation": act.spec, "layers": layers, "ratio": ratio, "width_factor": width,
+    return {"activation": act.spec, "layers": layers, "ratio": ratio, "tau0": tau0, "width_factor": width,
             "eps": eps, "seed": seed, "mean": mean, "cov_shift": cov_shift,
             "coefficients": {"alpha": [float(a) for a in coef.alpha]},
             "points": points, "fits": fits, "histogram": hist}

@@ -161,7 +161,7 @@ def check_certificate(cert: dict) -> bool:
     return abs(vol - vol_box) <= 1e-9 * vol_box
 
 
-def _certificate(sol, layer_match, dps: int) -> dict:
+def _certificate(sol, layer_match, dps: int, interval: bool = True) -> dict:
     system = sol.system
     mom = layer_match.moments
     bmax = system.box[2][1] if system.kind == "binary" else None
@@ -170,12 +170,14 @@ def _certificate(sol, layer_match, dps: int) -> dict:
                               mom.error["d3"])
         if cert["proved"]:
             return cert
+    if not interval:
+        return {"kind": "interval", "proved": False, "reason": "not attempted (interval=False)"}
     cert = interval_bound(system, mom.error, max_pieces=20000)
     cert.pop("_pieces", None)
     return cert
 
 
-def match_json(matches: list, dps: int, certify: bool) -> list[dict]:
+def match_json(matches: list, dps: int, certify: bool, interval: bool = True) -> list[dict]:
     """The ``layers`` list of the JSON (all reals as decimal strings)."""
     out = []
     for lm in matches:
@@ -187,7 +189,7 @@ def match_json(matches: list, dps: int, certify: bool) -> list[dict]:
                 if sol.least_squares is not None:
                     least.append(sol.least_squares.to_dict(names, dps, lm.b) | {"system": sol.system.label})
                 if certify:
-                    c = _certificate(sol, lm, dps) | {"system": sol.system.label}
+                    c = _certificate(sol, lm, dps, interval) | {"system": sol.system.label}
                     certs.append(c)
                     if c.get("proved"):
                         lbs.append(mpmath.mpf(c["bound"]))

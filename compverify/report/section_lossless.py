@@ -42,7 +42,10 @@ def piece(cfg: dict, *, seed: int = 0, figures: dict | None = None) -> dict:
 
     spec, L, dps = cfg["activation"], int(cfg["layers"]), int(cfg["dps"])
     tau0 = check_tau(cfg["tau0"], "tau0")
-    matches = match_network(spec, L, tau0, dps=dps, starts=int(cfg["starts"]), seed=seed)
+    # the compressed network's own propagated scales (as the published code): the hidden
+    # equations do not match tau', so only then is the compressed network consistent
+    matches = match_network(spec, L, tau0, dps=dps, starts=int(cfg["starts"]), seed=seed,
+                            tau_mode="propagated")
     layers = match_json(matches, dps, certify=True)
     ternary = []
     for lm in matches:
@@ -53,7 +56,8 @@ def piece(cfg: dict, *, seed: int = 0, figures: dict | None = None) -> dict:
             break
         params = tuple(pt.x) if lm.kind == "binary" else (*pt.x, lm.b)
         ternary.append((lm.kind, params, binary_moment_values(lm.kind, params, lm.tau, 20)["d0"]))
-    spectra = run_spectra(spec, L, list(cfg["n"]), 2.0, ternary=ternary, seed=seed)
+    spectra = run_spectra(spec, L, list(cfg["n"]), 2.0, ternary=ternary, seed=seed,
+                          tau0=float(tau0))
     spectra.pop("histogram", None)
     if figures is not None:
         figures[FIGURE] = decay_png(spectra)
@@ -101,7 +105,8 @@ def section(res: dict, figures: dict) -> Section:
                      evidence])
     blocks.append(Table(["layer", "tau", "d1", "d2", "d3", "binary", "verdict", "solution",
                          "evidence"], rows,
-                        caption=f"{res['activation']}, tau0 = {res['tau0']}, {res['dps']} digits"))
+                        caption=f"{res['activation']}, tau0 = {res['tau0']}, {res['dps']} digits; "
+                                "tau is the compressed network's own (propagated) input scale"))
     sp = res["spectra"]
     items = []
     for name, fit in sp["fits"].items():
