@@ -21,7 +21,7 @@ DESCRIPTION = ("compverify: symbolic-numeric verification of claims about compre
                "tests, error rates, derivation reports).")
 
 COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report", "targets", "sparsity",
-            "prune", "prove", "certify")
+            "prune", "lossless", "prove", "certify")
 
 
 class _Parser(argparse.ArgumentParser):

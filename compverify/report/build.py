@@ -151,6 +151,12 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
         tasks.append(Task("pruning plots", lambda: figures.update(
             {f"figures/pruning-{k}.png": v
              for k, v in section_pruning.piece_figures(results["pruning"]).items()})))
+    if cfg.lossless:
+        from compverify.report import section_lossless
+
+        tasks.append(Task("lossless compression: matching and spectra",
+                          lambda: results.__setitem__("lossless", section_lossless.piece(
+                              cfg.lossless, seed=seed, figures=figures))))
     return tasks
 
 
@@ -226,6 +232,10 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
             net["name"], figures.get(f"figures/pruning-{net['name']}.png"))
             for net in results["pruning"].get("networks") or []}
         secs.append(section_pruning.pruning_section(results["pruning"], plots))
+    if results.get("lossless"):
+        from compverify.report import section_lossless
+
+        secs.append(section_lossless.section(results["lossless"], figures))
     # the paper checked, and the papers of the other parts when their results are present
     cited = ["amani"] + [k for k in ("pruning", "lossless") if results.get(k)]
     secs.append(section_summary.references_section(cited))
@@ -375,4 +385,6 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
         put("results/rate.json", results["rate"])
     if results.get("pruning"):
         put("results/pruning.json", results["pruning"])
+    if results.get("lossless"):
+        put("results/lossless.json", results["lossless"])
     return files
