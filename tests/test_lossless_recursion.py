@@ -66,6 +66,7 @@ def test_ck_recursion_against_exact_kernel_and_monte_carlo(setting):
     assert _close(off[0], a1, 0.03) and _close(diag[0], c.tau_sq, 0.03) and _close(diag[1], a4, 0.10)
 
 
+@pytest.mark.slow
 def test_ntk_recursion_one_layer(setting):
     _, X, labels, means, covs, noise, tau0 = setting
     taus, d0s, lm = _layers("relu", tau0, 1)
