@@ -50,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     check_positive_int(args.jobs, "--jobs")
     check_positive_int(args.seed, "--seed", minimum=0)
     check_dps(args.dps, name="--dps", minimum=MIN_DPS, maximum=MAX_DPS)
+    if args.out is not None:  # before any case runs
+        from compverify.io import check_output_file
+
+        check_output_file(args.out, option="--out")
     params = SweepParams(activation=args.activation, d=args.d, M=args.M, target=args.target,
                          target_mean=args.target_mean, target_scale=args.target_scale,
                          restarts=args.restarts, dps=args.dps, seed=args.seed)

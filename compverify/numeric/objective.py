@@ -109,6 +109,26 @@ class OddEvenSplit(NamedTuple):
     beta: Any
 
 
+def memory_estimate(M: int, d: int, dps: int | None = None) -> float:
+    """Bytes of the largest arrays a solve with ``M`` neurons in ``R^d`` holds at once (estimate).
+
+    With ``P = M (d + 1)`` parameters: the float64 Hessian and its eigendecomposition
+    (``3 P^2``), the self term's ``(M, d, M, d)`` block (twice) and the target's ``(M, d, d)``
+    second derivatives, 8 bytes each; with ``dps``, also the multiprecision polish's Hessian, its
+    factorisation and the self term's block as ``mpf`` objects (about 100 bytes each plus the
+    mantissa).  Checked before any work: a refusal beats a MemoryError after minutes.
+
+    >>> round(memory_estimate(3, 1000) / 2**30, 2)   # 8 (3 P^2 + 2 (Md)^2 + 4 M d^2 + 8 M^2)
+    0.43
+    """
+    P = float(M) * (d + 1)
+    Md = float(M) * d
+    total = 8.0 * (3.0 * P * P + 2.0 * Md * Md + 4.0 * Md * d + 8.0 * float(M) ** 2)
+    if dps is not None:
+        total += (100.0 + 0.42 * int(dps)) * (3.0 * P * P + Md * Md + Md * d)
+    return total
+
+
 def mp_array(x: Any, dps: int) -> np.ndarray:
     """Object array of ``mpf`` at ``dps`` digits from floats, strings or ``mpf`` (shape kept)."""
     arr = np.asarray(x, dtype=object)
@@ -205,6 +225,10 @@ class Problem:
         deg = getattr(activation, "homogeneous_degree", None)
         self.homogeneous_degree = None if deg is None else int(deg)
         self._C_mp: dict[int, Any] = {}
+
+    def memory_estimate(self, dps: int | None = None) -> float:
+        """Bytes a solve of this problem holds at once: :func:`memory_estimate` of ``M``, ``d``."""
+        return memory_estimate(self.M, self.d, dps)
 
     # ---------------------------------------------------------------- description and layout
 

@@ -58,7 +58,7 @@ from compverify.numeric.kernel_sums import (
     cross_term_mp,
 )
 from compverify.symbolic.activations import as_activation
-from compverify.validate import check_dps, check_finite_array, check_positive_int
+from compverify.validate import check_dps, check_finite_array, check_npz_arrays, check_positive_int
 
 __all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "gaussian_target",
            "has_closed_form", "isotropic", "load_npz", "MAX_RADEMACHER_D"]
@@ -178,6 +178,7 @@ def load_npz(path: str | os.PathLike, activation: Any) -> FiniteNetwork:
         # np.load falls back to unpickling, and its message then speaks of pickled data
         raise CompverifyError(f"target file {p!r} is not a readable .npz: not a complete zip "
                               "archive (np.savez writes one)")
+    check_npz_arrays(p, ("a", "W"))  # real dtypes and a size that fits, before loading
     try:
         with np.load(p, allow_pickle=False) as data:
             missing = [k for k in ("a", "W") if k not in data.files]
@@ -464,13 +465,13 @@ def gaussian_target(activation: Any, d: int, *, mean: Any = None, scale: Any = N
     9-14 digits).
     """
     act = as_activation(activation)
+    mu = np.zeros(int(d)) if mean is None else np.asarray(mean, dtype=float)
+    _check_nonzero_target(act, not np.any(mu))  # any route: a zero target has no relative loss
     if has_closed_form(act):
         return GaussianTarget(act, d, mean=mean, scale=scale, abar=abar, name=name)
     from compverify.numeric.gauss_rule import GaussRuleTarget
     from compverify.numeric.spectral import GaussianSpectralTarget, supports
 
-    mu = np.zeros(int(d)) if mean is None else np.asarray(mean, dtype=float)
-    _check_nonzero_target(act, not np.any(mu))
     if not rule and supports(act):
         return GaussianSpectralTarget(act, d, mean=mu, scale=scale, abar=abar, name=name)
     return GaussRuleTarget(act, d, mean=mu, scale=scale, abar=abar, name=name, **rule)

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from compverify.errors import CompverifyError
+from compverify.io import check_writable_directory, default_mode
 
 
 def check_target(out: Path, force: bool) -> Path:
@@ -35,9 +36,7 @@ def check_target(out: Path, force: bool) -> Path:
         if not force:
             raise CompverifyError(
                 f"output directory {str(out)!r} exists; pass --force to replace it")
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise CompverifyError(f"parent directory of the output {str(parent)!r} does not exist")
+    check_writable_directory(out.resolve().parent, path=str(out))
     return out
 
 
@@ -48,6 +47,7 @@ def staged_directory(out: Path, force: bool) -> Iterator[Path]:
     parent = out.resolve().parent
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
     try:
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp's 0700 ignores the umask
         yield tmp
         _sync_dir(tmp)
         # Checked again: the directory may have appeared while the report was being built.
