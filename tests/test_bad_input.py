@@ -767,3 +767,15 @@ def test_exact_fit_reports_a_non_negative_loss(work, capsys):
     if neg is not None:
         assert loss == 0
         assert -mpmath.mpf(neg) <= C * mpmath.mpf(10) ** -data["evidence"]["verified_digits"]
+
+
+def test_api_overflowing_target_refused_by_solve():
+    """Through the API (no command-line range check) a mean of 1e300 overflows C: refused."""
+    from compverify.numeric.objective import Problem
+    from compverify.numeric.solver import solve
+    from compverify.numeric.targets import from_options
+
+    act = "polynomial:0,0,0,1"
+    target = from_options("gaussian", d=2, mean="1e300", scale=None, activation=act)
+    with pytest.raises(CompverifyError, match="not finite"):
+        solve(Problem(act, target, 2), restarts=1)

@@ -890,7 +890,8 @@ def check_problem(problem: Problem, dps: int | None = None) -> None:
     """Refuse, before any work, a problem that cannot be solved meaningfully.
 
     Its memory (:meth:`Problem.memory_estimate`, at ``dps`` digits for the polish) must fit
-    :func:`compverify.validate.check_memory`; and its target must not be the zero function:
+    :func:`compverify.validate.check_memory`; its ``C`` must be finite (no float64 overflow); and
+    its target must not be the zero function:
     with ``C = 0`` every ``b = 0`` is optimal and the relative loss ``L / C`` is ``0/0``.  ``C``
     counts as zero when it is below ``1e-12`` of the scale ``(sum_i |a_i| sqrt(K(w_i, w_i)))^2``
     that bounds it for a finite network (rounding of an exactly zero sum), or is exactly 0.
@@ -899,6 +900,9 @@ def check_problem(problem: Problem, dps: int | None = None) -> None:
                  f"a solve with M = {problem.M}, d = {problem.d}"
                  + (f" at {dps} digits" if dps is not None else ""))
     C = float(problem.C)
+    if not math.isfinite(C):
+        raise CompverifyError(f"the target's C = {C} is not finite (float64 overflow): its mean "
+                              "or scale is too large for this activation")
     scale = 0.0
     a, W = getattr(problem.target, "a", None), getattr(problem.target, "W", None)
     if a is not None and W is not None and C != 0:
