@@ -235,3 +235,25 @@ def check_target_numbers(text: Any, option: str, *, positive: bool = False) -> l
                 "(C grows like (|m| + s)^(2n) and must stay inside the float64 range)")
         out.append(x)
     return out
+
+
+def max_jobs() -> int:
+    """The most worker processes a run may start: 4 per usable CPU, at least 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        cpus = os.cpu_count() or 1
+    return max(8, 4 * cpus)
+
+
+def check_jobs(jobs: Any, name: str = "jobs") -> int:
+    """``jobs`` as an int in ``[1, max_jobs()]`` (``--jobs 100000`` would start 100000 processes).
+
+    >>> check_jobs(2)
+    2
+    """
+    jobs = check_positive_int(jobs, name)
+    if jobs > max_jobs():
+        raise CompverifyError(f"{name} = {jobs} is more worker processes than this machine can "
+                              f"use (at most {max_jobs()}: 4 per usable CPU, at least 8)")
+    return jobs

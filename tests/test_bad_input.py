@@ -270,6 +270,7 @@ def test_api_finite_network_save_does_not_create_directories(work):
     ["rate", "--d", "2", "--N", "8,10000000000"],
     ["rate", "--d", "100000000", "--N", "8,16"],
     ["rate", "--d", "2", "--N", "8,16", "--M", "1000000"],
+    ["solve", "--d", "2", "--M", "2", "--restarts", "1000000000"],
 ])
 def test_memory_refused_before_work(argv, work, capsys):
     run_cli(argv + POLY, capsys, work, needle="of memory, more than")
@@ -408,7 +409,8 @@ def test_api_get_activation(text, needle):
 
 @pytest.mark.parametrize("text", ["log(1 + exp(z))", "1/(1 + exp(-z))", "sqrt(z**2 + 1)",
                                   "exp(-z**2)", "z*exp(z)", "(z**4)**4", "exp(-exp(z))",
-                                  "Abs(z)**0.5", "9**64*z", "1/(z**2 + 1)"])
+                                  "Abs(z)**0.5", "9**64*z", "1/(z**2 + 1)", "exp(z)**64",
+                                  "tanh(z)**20", "Max(0, z)**8 * Abs(z)**8"])
 def test_valid_expressions_are_kept(text):
     """The domain checks refuse only what has no Gaussian kernel: these stay accepted."""
     import mpmath
@@ -653,6 +655,10 @@ def test_frame_accepts_the_valid_file(work, capsys):
     (["solve", "--d", "2", "--M", "2", "--dps", "5000"], "--dps"),
     (["solve", "--d", "2", "--M", "2", "--seed", "-1"], "--seed"),
     (["solve", "--d", "2", "--M", "2", "--jobs", "0"], "--jobs"),
+    (["solve", "--d", "2", "--M", "2", "--jobs", "100000"], "--jobs = 100000"),
+    (["conjecture", "--d", "2", "--jobs", "100000"], "--jobs = 100000"),
+    (["rate", "--N", "8:100000000"], "'8:100000000' has 99999993 values"),
+    (["rate", "--d", "1:5000", "--N", "8,16"], "'1:5000' has 5000 values"),
     (["solve", "--d", "2", "--M", "2", "--method", "newton"], "newton"),
     (["solve", "--M", "2"], "--d is required"),
     (["solve", "--d", "2"], "--M"),

@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Most values a --d or --N range may expand to.
+MAX_GRID = 1000
+
+
 def parse_int_list(text: str, name: str) -> list[int]:
     """'2,4,8' or '2:6' (inclusive) -> integers, each >= 1."""
     out: list[int] = []
@@ -44,9 +48,14 @@ def parse_int_list(text: str, name: str) -> list[int]:
                 lo, hi = (int(x) for x in part.split(":"))
                 if hi < lo:
                     raise ValueError
+                if hi - lo >= MAX_GRID:
+                    raise CompverifyError(f"{name} range {part!r} has {hi - lo + 1} values (at "
+                                          f"most {MAX_GRID})")
                 out.extend(range(lo, hi + 1))
             else:
                 out.append(int(part))
+        except CompverifyError:
+            raise
         except ValueError:
             raise CompverifyError(f"{name} must be integers or ranges like 2:6, got {text!r}") \
                 from None

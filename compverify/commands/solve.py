@@ -12,7 +12,7 @@ import os
 import sys
 
 from compverify.errors import CompverifyError
-from compverify.validate import MAX_DPS, check_dps, check_positive_int, check_target_numbers
+from compverify.validate import MAX_DPS, check_dps, check_jobs, check_positive_int, check_target_numbers
 
 #: Lowest working precision accepted (the polish and its verification need more than float64).
 MIN_DPS = 15
@@ -86,7 +86,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.d is not None:
         check_positive_int(args.d, "--d")
     check_positive_int(args.restarts, "--restarts")
-    check_positive_int(args.jobs, "--jobs")
+    check_jobs(args.jobs, "--jobs")
     check_positive_int(args.seed, "--seed", minimum=0)
     check_dps(args.dps, name="--dps", minimum=MIN_DPS, maximum=MAX_DPS)
 
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: the kernel of {activation.spec} is numeric; the mpmath polish evaluates it by "
               "a 2-D trapezoidal rule at each step, which can take tens of minutes", file=sys.stderr)
     problem = Problem(activation, target, args.M)
-    check_problem(problem, args.dps)
+    check_problem(problem, args.dps, args.restarts)
     path = args.checkpoint or (f"{args.out}.checkpoint.json" if args.out else None)
     checkpoint = None
     if path is not None:

@@ -53,7 +53,7 @@ from compverify.errors import ComputationFailed, CompverifyError
 from compverify.io import mp_to_str, to_jsonable
 from compverify.numeric.checkpoint import Checkpoint
 from compverify.numeric.objective import Problem, digits_agreeing, mp_array
-from compverify.validate import check_dps, check_memory, check_positive_int
+from compverify.validate import check_dps, check_jobs, check_memory, check_positive_int
 
 __all__ = ["Basin", "Evidence", "LocalResult", "SolveResult", "METHODS", "solve", "polish",
            "float64_search", "solve_checkpoint"]
@@ -865,14 +865,14 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     restarts = check_positive_int(restarts, "restarts")
     seed = check_positive_int(seed, "seed", minimum=0)
     dps = check_dps(dps, minimum=15)
-    jobs = check_positive_int(jobs, "jobs")
+    jobs = check_jobs(jobs, "jobs")
     polish_max = check_positive_int(polish_max, "polish_max")
     maxiter = check_positive_int(maxiter, "maxiter")
     if method not in METHODS:
         raise CompverifyError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     eig_dps = check_dps(eig_dps if eig_dps is not None else _default_eig_dps(dps),
                         name="eig_dps", minimum=15)
-    check_problem(problem, dps)
+    check_problem(problem, dps, restarts)
 
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = solve_checkpoint(problem, checkpoint, restarts=restarts, seed=seed, dps=dps,
@@ -886,7 +886,7 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
             checkpoint.flush()
 
 
-def check_problem(problem: Problem, dps: int | None = None) -> None:
+def check_problem(problem: Problem, dps: int | None = None, restarts: int = 1) -> None:
     """Refuse, before any work, a problem that cannot be solved meaningfully.
 
     Its memory (:meth:`Problem.memory_estimate`, at ``dps`` digits for the polish) must fit
@@ -896,9 +896,12 @@ def check_problem(problem: Problem, dps: int | None = None) -> None:
     counts as zero when it is below ``1e-12`` of the scale ``(sum_i |a_i| sqrt(K(w_i, w_i)))^2``
     that bounds it for a finite network (rounding of an exactly zero sum), or is exactly 0.
     """
-    check_memory(problem.memory_estimate(dps),
+    # each finished restart keeps its point and signature (about 8 P + 500 bytes)
+    kept = restarts * (8.0 * problem.n_params + 500.0)
+    check_memory(problem.memory_estimate(dps) + kept,
                  f"a solve with M = {problem.M}, d = {problem.d}"
-                 + (f" at {dps} digits" if dps is not None else ""))
+                 + (f" at {dps} digits" if dps is not None else "")
+                 + (f" and {restarts} restarts" if restarts > 1 else ""))
     C = float(problem.C)
     if not math.isfinite(C):
         raise CompverifyError(f"the target's C = {C} is not finite (float64 overflow): its mean "
@@ -1061,7 +1064,7 @@ def float64_search(problem: Problem, restarts: int = 8, seed: int = 0, *, method
     For experiments that need many cheap minima (the error rate); ``solve`` is the verified path.
     """
     restarts = check_positive_int(restarts, "restarts")
-    check_problem(problem)
+    check_problem(problem, None, restarts)
     results = _run_restarts(problem, restarts, seed, method, maxiter, 1, False)
     best = min(results, key=lambda r: r.value)
     if not math.isfinite(best.value):

@@ -44,8 +44,6 @@ MAX_DEGREE = 16
 #: Largest numerator or denominator of an exact constant, in bits (about 600 decimal digits).
 MAX_NUMBER_BITS = 2048
 _MAX_DEPTH = 60
-#: Functions that are bounded whatever their argument (growth degree 0).
-_BOUNDED = {"tanh", "erf", "sign", "Heaviside"}
 
 _BINOPS = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
@@ -169,7 +167,8 @@ def parse_activation(text: str) -> sympy.Expr:
             if name == "sqrt" and not args[0].is_nonnegative:
                 raise fail(f"sqrt({args[0]}) is not real where its argument is negative, and "
                            "SymPy cannot prove the argument >= 0 for all real z")
-            deg = 0.0 if name in _BOUNDED else max(d for _, d in walked)
+            # Abs, Max, Min keep a polynomial piecewise; exp, log, tanh, ... are not expanded
+            deg = max(d for _, d in walked) if name in ("Abs", "Max", "Min") else 0.0
             return number(ALLOWED_FUNCTIONS[name](*args)), degree(deg)
         what = type(node).__name__
         seg = ast.get_source_segment(src, node) if hasattr(node, "lineno") else None
