@@ -66,7 +66,10 @@ def check_output_file(path: str | os.PathLike, *, option: str = "--out") -> Path
     ...
     compverify.errors.CompverifyError: --out '...' is a directory; give a file name ...
     """
-    text = os.fspath(path)
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise CompverifyError(f"{option} must be a file name, got {path!r}") from None
     if not isinstance(text, str) or not text.strip():
         raise CompverifyError(f"{option} must be a file name, got {text!r}")
     if "\0" in text:

@@ -229,6 +229,7 @@ def test_report_directory_follows_the_umask(tmp_path):
 @pytest.mark.parametrize("path,needle", [
     ("/proc/x.json", "cannot create files"), ("missing/x.json", "does not exist"),
     ("file/x.json", "is not a directory"), ("dir", "is a directory"),
+    (None, "got None"), (3, "got 3"), (b"x.json", "got b'x.json'"),
 ])
 def test_api_check_output_file(path, needle, work):
     from compverify.io import check_output_file
@@ -305,6 +306,14 @@ def test_api_memory_estimate_and_check():
     assert memory_estimate(3, 10**6) >= 8 * (3 * 10**6) ** 2
     with pytest.raises(CompverifyError, match="of memory"):
         check_memory(memory_estimate(3, 10**6), "a solve with d = 10^6")
+
+
+@pytest.mark.parametrize("d", [10**12, 10**15])
+def test_api_huge_gaussian_target(d):
+    from compverify.numeric.targets import isotropic
+
+    with pytest.raises(CompverifyError, match=f"d = {d} needs about"):
+        isotropic(d, "polynomial:0,0,1")
 
 
 def test_api_solve_refuses_a_huge_problem():

@@ -58,7 +58,13 @@ from compverify.numeric.kernel_sums import (
     cross_term_mp,
 )
 from compverify.symbolic.activations import as_activation
-from compverify.validate import check_dps, check_finite_array, check_npz_arrays, check_positive_int
+from compverify.validate import (
+    check_dps,
+    check_finite_array,
+    check_memory,
+    check_npz_arrays,
+    check_positive_int,
+)
 
 __all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "gaussian_target",
            "has_closed_form", "isotropic", "load_npz", "MAX_RADEMACHER_D"]
@@ -212,6 +218,7 @@ class GaussianTarget:
 
         self.activation = act = as_activation(activation)
         self.d = check_positive_int(d, "d")
+        check_memory(64.0 * self.d, f"a Gaussian target in dimension d = {self.d}")  # mean, work
         self.name = name
         self.scale = _positive(scale, "scale") if scale is not None else None
         self.scale_str = str(scale) if scale is not None else None
