@@ -220,7 +220,8 @@ def check_target_numbers(text: Any, option: str, *, positive: bool = False) -> l
     compverify.errors.CompverifyError: --target-mean entry '1e300' is outside [-1e+15, 1e+15] ...
     """
     out = []
-    for part in str(text).split(","):
+    parts = [str(x) for x in text] if isinstance(text, list | tuple) else str(text).split(",")
+    for part in parts:
         try:
             x = float(part.strip())
         except ValueError:

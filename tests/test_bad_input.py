@@ -784,13 +784,25 @@ def test_exact_fit_reports_a_non_negative_loss(work, capsys):
         assert -mpmath.mpf(neg) <= C * mpmath.mpf(10) ** -data["evidence"]["verified_digits"]
 
 
-def test_api_overflowing_target_refused_by_solve():
-    """Through the API (no command-line range check) a mean of 1e300 overflows C: refused."""
-    from compverify.numeric.objective import Problem
-    from compverify.numeric.solver import solve
+@pytest.mark.parametrize("mean,scale,needle", [
+    ("1e300", None, "'1e300'"), ([0.0, 1e300], None, "'1e+300'"), (None, "1e-300", "'1e-300'"),
+    (None, 0.0, "'0.0'"), ("nan", None, "'nan'"),
+])
+def test_api_from_options_target_numbers(mean, scale, needle):
     from compverify.numeric.targets import from_options
 
+    with pytest.raises(CompverifyError, match=None) as exc:
+        from_options("gaussian", d=2, mean=mean, scale=scale, activation="polynomial:0,0,1")
+    assert needle in str(exc.value)
+
+
+def test_api_overflowing_target_refused_by_solve():
+    """A target built directly (no option check) whose C overflows float64 is refused."""
+    from compverify.numeric.objective import Problem
+    from compverify.numeric.solver import solve
+    from compverify.numeric.targets import gaussian_target
+
     act = "polynomial:0,0,0,1"
-    target = from_options("gaussian", d=2, mean="1e300", scale=None, activation=act)
+    target = gaussian_target(act, 2, mean=np.full(2, 1e300))
     with pytest.raises(CompverifyError, match="not finite"):
         solve(Problem(act, target, 2), restarts=1)

@@ -64,6 +64,7 @@ from compverify.validate import (
     check_memory,
     check_npz_arrays,
     check_positive_int,
+    check_target_numbers,
 )
 
 __all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "from_options", "gaussian_target",
@@ -572,6 +573,9 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
     other target.
     """
     act = as_activation(activation)
+    for value, option in ((mean, "--target-mean"), (scale, "--target-scale")):
+        if value is not None:  # finite and inside the float64 range of C (validate's bounds)
+            check_target_numbers(value, option, positive=option == "--target-scale")
     rule = {} if rule_points is None else {"points": check_positive_int(rule_points, "--rule-points")}
     t = str(target).strip()
     big_d = isinstance(d, (int, np.integer)) and d > MAX_RADEMACHER_D
