@@ -622,6 +622,7 @@ def test_api_series_order_refuses_a_huge_mean():
     ({"directions": [["1", "0"], [[1], "1"]]}, "not a number"),
     ({"directions": "simplex"}, "non-empty list"),
     ({"version": "0.0.1"}, "0.0.1"),
+    ({"directions": [["1", "0"]] * 100000}, "the frame of 100000 directions"),
     ({"dps": _DELETE}, "missing dps"),
 ])
 def test_frame_file_contents(changes, needle, work, capsys):

@@ -86,6 +86,8 @@ def checked_frame_inputs(data: dict, path: str) -> tuple[int, int, list]:
         raise CompverifyError(f"{path!r}: direction rows have different lengths")
     if len(dirs) < 2:
         raise CompverifyError(f"{path!r}: a frame needs at least 2 directions, got {len(dirs)}")
+    M = len(dirs)  # the Gram matrix and its certificates, in mpf and float64
+    check_memory(3.0 * M * M * (100 + 0.42 * dps + 8), f"the frame of {M} directions in {path!r}")
     rows = []
     with mpmath.workdps(dps):
         for i, r in enumerate(dirs):
