@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import ComputationFailed, CompverifyError
 
 #: Subcommand modules, in the order ``--help`` lists them. A module missing here is not an error
@@ -21,7 +21,8 @@ DESCRIPTION = ("compverify: symbolic-numeric verification of claims about compre
                "networks (derived Gaussian kernels, high-precision mean-field solutions, ETF "
                "tests, error rates, derivation reports).")
 
-COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report")
+COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report", "targets", "sparsity",
+            "prune")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -167,7 +167,7 @@ def test_rate_out(out, needle, work, capsys):
 
 REPORT_OUT = [("/proc/rep", "cannot create files"), ("file", "exists and is not a directory"),
               ("file/rep", "is not a directory"), ("missing/rep", "does not exist"),
-              ("dir", "exists; pass --force")]
+              ("dir", "pass --force")]
 
 
 @pytest.mark.parametrize("out,needle", REPORT_OUT)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.validate import check_memory
 

@@ -59,7 +59,7 @@ from typing import IO, Any
 
 import mpmath
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.io import atomic_write_text, to_jsonable
 from compverify.validate import check_memory, check_positive_int
@@ -306,17 +306,15 @@ class SweepParams:
 
 def make_problem(params: SweepParams, d: int, M: int) -> Any:
     """The :class:`compverify.numeric.objective.Problem` of one case (target options as ``solve``,
-    through its :func:`compverify.commands.solve.build_target`)."""
-    from types import SimpleNamespace
-
-    from compverify.commands.solve import build_target
+    through :func:`compverify.numeric.targets.build_target`)."""
     from compverify.numeric.objective import Problem
+    from compverify.numeric.targets import build_target
     from compverify.symbolic import get_activation
 
     activation = get_activation(params.activation)
-    options = SimpleNamespace(target=params.target, d=d, target_mean=params.target_mean,
-                              target_scale=params.target_scale)
-    return Problem(activation, build_target(options, activation), M)
+    target = build_target(params.target, d=d, mean=params.target_mean,
+                          scale=params.target_scale, activation=activation)
+    return Problem(activation, target, M)
 
 
 def _result_fields(result: Any) -> tuple[list, Any, Any, int]:
@@ -366,6 +364,14 @@ def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
                          etf_gap_zero_within_uncertainty=bool(unc is not None and abs(gap) <= unc),
                          etf=etf.to_dict())
     return block
+
+
+def solve_frame_block(problem: Any, result: Any, seed: int = 0) -> dict | None:
+    """The ``frame`` block of ``compverify solve``'s JSON: :func:`frame_report`, or ``None`` (no
+    ``frame`` key) for ``M = 1``, where there is no frame to test."""
+    if int(problem.M) < 2:
+        return None
+    return frame_report(problem, result, seed=seed)
 
 
 def run_case(params: SweepParams, d: int, M: int, *, jobs: int = 1) -> dict:
