@@ -153,6 +153,21 @@ def test_conjecture_out(out, needle, work, capsys):
             work, needle=needle)
 
 
+@pytest.mark.parametrize("out,needle", BAD_OUT_FILES[:5])
+def test_sparsity_out(out, needle, work, capsys):
+    run_cli(["sparsity", "--law", "gaussian", "--out", out], capsys, work, needle=needle)
+
+
+PRUNE_OUT = [("/proc/p", "cannot create files"), ("file", "exists and is not a directory"),
+             ("file/p", "is not a directory"), ("missing/p", "does not exist")]
+
+
+@pytest.mark.parametrize("out,needle", PRUNE_OUT)
+def test_prune_out(out, needle, work, capsys):
+    run_cli(["prune", "iid:gaussian", "--N", "8", "--d", "2", "--out", out], capsys, work,
+            needle=needle)
+
+
 RATE_OUT = [("/proc/r", "cannot create files"), ("file/r", "is not a directory"),
             ("dir", "is a directory"), ("dir/", "is a directory"),
             ("missing/r", "does not exist"), ("", "is a directory or empty"),
