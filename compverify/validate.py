@@ -258,3 +258,23 @@ def check_jobs(jobs: Any, name: str = "jobs") -> int:
         raise CompverifyError(f"{name} = {jobs} is more worker processes than this machine can "
                               f"use (at most {max_jobs()}: 4 per usable CPU, at least 8)")
     return jobs
+
+
+def memory_estimate(M: int, d: int, dps: int | None = None) -> float:
+    """Bytes of the largest arrays a solve with ``M`` neurons in ``R^d`` holds at once (estimate).
+
+    With ``P = M (d + 1)`` parameters: the float64 Hessian and its eigendecomposition
+    (``3 P^2``), the self term's ``(M, d, M, d)`` block (twice) and the target's ``(M, d, d)``
+    second derivatives, 8 bytes each; with ``dps``, also the multiprecision polish's Hessian, its
+    factorisation and the self term's block as ``mpf`` objects (about 100 bytes each plus the
+    mantissa).  Checked before any work: a refusal beats a MemoryError after minutes.
+
+    >>> round(memory_estimate(3, 1000) / 2**30, 2)   # 8 (3 P^2 + 2 (Md)^2 + 4 M d^2 + 8 M^2)
+    0.43
+    """
+    P = float(M) * (d + 1)
+    Md = float(M) * d
+    total = 8.0 * (3.0 * P * P + 2.0 * Md * Md + 4.0 * Md * d + 8.0 * float(M) ** 2)
+    if dps is not None:
+        total += (100.0 + 0.42 * int(dps)) * (3.0 * P * P + Md * Md + Md * d)
+    return total

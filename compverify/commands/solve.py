@@ -12,7 +12,15 @@ import os
 import sys
 
 from compverify.errors import CompverifyError
-from compverify.validate import MAX_DPS, check_dps, check_jobs, check_positive_int, check_target_numbers
+from compverify.validate import (
+    MAX_DPS,
+    check_dps,
+    check_jobs,
+    check_memory,
+    check_positive_int,
+    check_target_numbers,
+    memory_estimate,
+)
 
 #: Lowest working precision accepted (the polish and its verification need more than float64).
 MIN_DPS = 15
@@ -102,18 +110,15 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint is not None or args.out is not None:
         check_output_file(args.checkpoint or f"{args.out}.checkpoint.json",
                           option="--checkpoint" if args.checkpoint else "--out (its checkpoint)")
+    if args.d is not None:  # before the heavy imports and the target (a large d is slow)
+        check_memory(memory_estimate(args.M, args.d, args.dps),
+                     f"a solve with M = {args.M}, d = {args.d} at {args.dps} digits")
     from compverify.numeric.objective import Problem
     from compverify.numeric.solver import check_problem, solve, solve_checkpoint
     from compverify.numeric.targets import build_target
     from compverify.proofs_check.conjecture import solve_frame_block
     from compverify.symbolic import get_activation
 
-    if args.d is not None:  # before the target is built (a large d is slow to build)
-        from compverify.numeric.objective import memory_estimate
-        from compverify.validate import check_memory
-
-        check_memory(memory_estimate(args.M, args.d, args.dps),
-                     f"a solve with M = {args.M}, d = {args.d} at {args.dps} digits")
     activation = get_activation(args.activation)
     target = build_target(args.target, d=args.d, mean=args.target_mean, scale=args.target_scale,
                           activation=activation, rule_points=args.rule_points)

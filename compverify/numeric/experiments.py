@@ -113,10 +113,11 @@ def run_rate(activation: Any, target: str, d_list: list[int], N_list: list[int],
     there atomically and a rerun with the same inputs skips the finished points.
     """
     from compverify.io import atomic_write_json
-    from compverify.numeric.objective import Problem, memory_estimate
+    from compverify.numeric.objective import Problem
     from compverify.numeric.solver import float64_search
     from compverify.numeric.targets import from_options
     from compverify.symbolic import get_activation
+    from compverify.validate import memory_estimate
 
     act = get_activation(activation)
     samples = check_positive_int(samples, "samples", minimum=2)

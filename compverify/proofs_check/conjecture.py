@@ -498,7 +498,7 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
         for c in old.get("cases") or []:
             cases[(int(c["d"]), int(c["M"]))] = c
     if runner is run_case:
-        from compverify.numeric.objective import memory_estimate
+        from compverify.validate import memory_estimate
 
         for d, M in head["grid"]:  # before any work: every case must fit in memory
             check_memory(memory_estimate(M, d, params.dps),
