@@ -22,7 +22,7 @@ DESCRIPTION = ("compverify: symbolic-numeric verification of claims about compre
                "tests, error rates, derivation reports).")
 
 COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report", "targets", "sparsity",
-            "prune")
+            "prune", "lossless", "prove", "certify")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -168,6 +168,25 @@ def test_prune_out(out, needle, work, capsys):
             needle=needle)
 
 
+@pytest.mark.parametrize("out,needle", BAD_OUT_FILES[:5])
+def test_prove_out(out, needle, work, capsys):
+    solve_result(work / "r.json")
+    run_cli(["prove", "r.json", "--out", out], capsys, work, needle=needle)
+
+
+@pytest.mark.parametrize("out,needle", BAD_OUT_FILES[:5])
+def test_lossless_match_out(out, needle, work, capsys):
+    run_cli(["lossless", "match", "--out", out], capsys, work, needle=needle)
+
+
+@pytest.mark.parametrize("out,needle", [("/proc/s", "cannot create files"),
+                                        ("file", "exists and is not a directory"),
+                                        ("missing/s", "does not exist")])
+def test_lossless_spectra_out(out, needle, work, capsys):
+    run_cli(["lossless", "spectra", "--activation", "polynomial:0,0,1", "--n", "16", "--out",
+             out], capsys, work, needle=needle)
+
+
 RATE_OUT = [("/proc/r", "cannot create files"), ("file/r", "is not a directory"),
             ("dir", "is a directory"), ("dir/", "is a directory"),
             ("missing/r", "does not exist"), ("", "is a directory or empty"),
@@ -289,6 +308,8 @@ def test_api_finite_network_save_does_not_create_directories(work):
     ["solve", "--d", "2", "--M", "2", "--restarts", "1000000000"],
     ["sparsity", "iid:gaussian", "--N", "100000000000", "--d", "2"],
     ["prune", "iid:gaussian", "--N", "100000000000", "--d", "2", "--out", "p"],
+    ["lossless", "spectra", "--activation", "polynomial:0,0,1", "--n", "16,10000000", "--out",
+     "s"],
 ])
 def test_memory_refused_before_work(argv, work, capsys):
     extra = POLY if argv[0] in ("solve", "conjecture", "rate") else []

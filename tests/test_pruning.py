@@ -195,3 +195,19 @@ def test_resumed_run_gives_the_uninterrupted_answer(net, tmp_path):
         assert x.exact_loss == y.exact_loss and x.retained == y.retained
     for x, y in zip(full.states, resumed.states, strict=True):
         assert (x.mask == y.mask).all()
+
+
+def test_float64_error_bound_covers_nearly_parallel_pairs():
+    """Pruning one tiny entry per neuron leaves each neuron nearly parallel to its pruned self
+    (1 - rho down to 1e-14), where sqrt(1 - rho^2) loses digits: the float64 loss must still lie
+    within its error bound of the mpmath value."""
+    rng = np.random.default_rng(1)
+    a, W = rng.standard_normal(3), rng.standard_normal((3, 5))
+    for e in (1e-2, 1e-4, 3e-5, 1e-6, 1e-7):
+        W[:, 0] = e * rng.standard_normal(3)
+        Wt = W.copy()
+        Wt[:, 0] = 0
+        ev = LossEvaluator("relu", a, W)
+        f, m = ev.loss(a, Wt), ev.loss_mp(a, Wt, 30)
+        with mpmath.workdps(40):
+            assert abs(mpmath.mpf(f.value) - m.value) <= f.error

@@ -383,8 +383,11 @@ def run_case(params: SweepParams, d: int, M: int, *, jobs: int = 1) -> dict:
                    jobs=jobs, progress=False)
     res = _strip_timing(to_jsonable(result.to_dict(), params.dps))
     frame = frame_report(problem, result, seed=params.seed)
+    from compverify.proofs_check.prover import proof_fields
+
+    proof = proof_fields({**res, "frame": {"verdict": frame.get("verdict")}})
     return to_jsonable({"d": d, "M": M, "relative_loss": res["relative_loss"],
-                        "frame": frame, "result": res}, params.dps)
+                        "frame": frame, **proof, "result": res}, params.dps)
 
 
 def _strip_timing(obj: Any) -> Any:
@@ -543,7 +546,7 @@ def _fmt(x: Any, digits: int) -> str:
 
 def format_table(sweep: dict) -> str:
     """The closing table: d, M, relative loss, verdict, ETF known?, ETF gap (skips noted)."""
-    rows = [("d", "M", "relative loss", "verdict", "ETF known?", "ETF gap")]
+    rows = [("d", "M", "relative loss", "verdict", "ETF known?", "ETF gap", "proof")]
     by_case = {(int(c["d"]), int(c["M"])): c for c in sweep.get("cases") or []}
     fails = {(int(c["d"]), int(c["M"])): c for c in sweep.get("failed") or []}
     for d, M in (tuple(c) for c in sweep.get("grid") or []):
@@ -554,11 +557,12 @@ def format_table(sweep: dict) -> str:
             known = f"yes ({built['construction']})" if built else _existence_word(
                 fr.get("etf_existence"))
             rows.append((str(d), str(M), _fmt(c.get("relative_loss"), 15),
-                         str(fr.get("verdict", "-")), known, _fmt(fr.get("etf_gap"), 3)))
+                         str(fr.get("verdict", "-")), known, _fmt(fr.get("etf_gap"), 3),
+                         str(c.get("proof", "-"))))
         elif (d, M) in fails:
-            rows.append((str(d), str(M), "-", "failed", "-", "-"))
+            rows.append((str(d), str(M), "-", "failed", "-", "-", "-"))
         else:
-            rows.append((str(d), str(M), "-", "not run", "-", "-"))
+            rows.append((str(d), str(M), "-", "not run", "-", "-", "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
              for r in rows]

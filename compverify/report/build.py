@@ -125,6 +125,12 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
             tasks.append(Task(f"conjecture sweep ({len(expand_cases(cj))} cases)",
                               lambda: results.__setitem__("conjecture", pieces.conjecture_piece(
                                   cj, seed=seed, jobs=jobs))))
+    if cfg.solve or cfg.conjecture:
+        from compverify.report import section_proofs
+
+        tasks.append(Task("proofs (ball arithmetic) for the solved cases",
+                          lambda: results.__setitem__("proofs",
+                                                      section_proofs.proofs_piece(results))))
     if cfg.rate:
         rt = cfg.rate
         if rt.get("from"):
@@ -145,6 +151,12 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
         tasks.append(Task("pruning plots", lambda: figures.update(
             {f"figures/pruning-{k}.png": v
              for k, v in section_pruning.piece_figures(results["pruning"]).items()})))
+    if cfg.lossless:
+        from compverify.report import section_lossless
+
+        tasks.append(Task("lossless compression: matching and spectra",
+                          lambda: results.__setitem__("lossless", section_lossless.piece(
+                              cfg.lossless, seed=seed, figures=figures))))
     return tasks
 
 
@@ -205,6 +217,10 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
         secs.append(sections.frames_section(solves, figs))
     if results.get("conjecture"):
         secs.append(sections.conjecture_section(results["conjecture"]))
+    if results.get("proofs"):
+        from compverify.report.section_proofs import proofs_section
+
+        secs.append(proofs_section(results["proofs"]))
     if results.get("rate"):
         data = figures.get("figures/rate.png")
         plot = Figure("figures/rate.png", data, "image/png", [
@@ -216,6 +232,10 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
             net["name"], figures.get(f"figures/pruning-{net['name']}.png"))
             for net in results["pruning"].get("networks") or []}
         secs.append(section_pruning.pruning_section(results["pruning"], plots))
+    if results.get("lossless"):
+        from compverify.report import section_lossless
+
+        secs.append(section_lossless.section(results["lossless"], figures))
     # the paper checked, and the papers of the other parts when their results are present
     cited = ["amani"] + [k for k in ("pruning", "lossless") if results.get(k)]
     secs.append(section_summary.references_section(cited))
@@ -360,8 +380,12 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
         put(f"results/solve-{_case_id(res, k)}.json", res)
     if results.get("conjecture"):
         put("results/conjecture.json", results["conjecture"])
+    if results.get("proofs"):
+        put("results/proofs.json", results["proofs"])
     if results.get("rate"):
         put("results/rate.json", results["rate"])
     if results.get("pruning"):
         put("results/pruning.json", results["pruning"])
+    if results.get("lossless"):
+        put("results/lossless.json", results["lossless"])
     return files

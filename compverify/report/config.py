@@ -280,6 +280,17 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "from": Field("path", None, "a rate result file to load instead (excludes other keys)"),
         },
     },
+    "lossless": {
+        "array": False,
+        "fields": {
+            "activation": Field("str", "relu", "activation of the original network"),
+            "layers": Field("posint", 2, "depth L"),
+            "tau0": Field("str", "1", "input scale tau0 > 0 (a decimal)"),
+            "dps": Field("dps", 40, "digits of the matching"),
+            "starts": Field("posint", 8, "multi-start points per system"),
+            "n": Field("nlist", [64, 128, 256], "sample sizes of the spectral experiment"),
+        },
+    },
 }
 
 SCHEMA["pruning"] = {
@@ -301,7 +312,8 @@ SCHEMA["pruning"] = {
     },
 }
 
-SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate", "pruning")
+SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate", "pruning",
+            "lossless")
 
 
 class _KindError(Exception):
@@ -420,6 +432,7 @@ class ReportConfig:
     conjecture: dict | None = None
     rate: dict | None = None
     pruning: dict | None = None
+    lossless: dict | None = None
     source: str = "<default>"
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)

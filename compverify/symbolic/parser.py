@@ -2,7 +2,7 @@
 
 The grammar is that of a Python arithmetic expression restricted to: numbers, the variable ``z``,
 ``+ - * / **`` (and unary ``+``/``-``), parentheses, and calls of ``Max, Min, Abs, Heaviside, sign,
-erf, exp, tanh, log, sqrt``. The string is parsed by :func:`ast.parse` (which only builds a syntax
+erf, exp, tanh, log, sqrt, sin, cos``. The string is parsed by :func:`ast.parse` (which only builds a syntax
 tree) and the tree is walked node by node; any node outside the whitelist raises
 :class:`~compverify.errors.CompverifyError` naming it. ``eval``, ``sympify`` and ``parse_expr`` are
 never called on the string. Numbers become exact rationals (``0.1`` is ``1/10``).
@@ -33,7 +33,7 @@ ALLOWED_FUNCTIONS = {
     "Max": sympy.Max, "Min": sympy.Min, "Abs": sympy.Abs,
     "Heaviside": lambda x: sympy.Heaviside(x, sympy.Rational(1, 2)),
     "sign": sympy.sign, "erf": sympy.erf, "exp": sympy.exp, "tanh": sympy.tanh,
-    "log": sympy.log, "sqrt": sympy.sqrt,
+    "log": sympy.log, "sqrt": sympy.sqrt, "sin": sympy.sin, "cos": sympy.cos,
 }
 #: Longest accepted expression, and largest |exponent| of a power (guards against expansion bombs).
 MAX_LENGTH = 1000
