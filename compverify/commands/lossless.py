@@ -80,6 +80,10 @@ def run_match(args: argparse.Namespace) -> int:
     check_positive_int(args.layers, "--layers")
     dps = check_dps(args.dps, name="--dps", minimum=15, maximum=MAX_DPS)
     check_positive_int(args.starts, "--starts")
+    if args.out:  # before any work
+        from compverify.io import check_output_file
+
+        check_output_file(args.out, option="--out")
     tau0 = _tau0(args.tau0)
     spec = get_activation(args.activation).spec
     path = args.checkpoint or (f"{args.out}.checkpoint.json" if args.out else None)
@@ -153,10 +157,13 @@ def run_spectra(args: argparse.Namespace) -> int:
     if not (args.width > 0 and math.isfinite(args.width)):
         raise CompverifyError(f"--width must be a positive number, got {args.width}")
     from compverify.numeric.lossless_spectra import MIN_N, MIN_P
+    from compverify.validate import check_memory
     for n in ns:
         if n < MIN_N or round(n / args.ratio) < MIN_P:
             raise CompverifyError(f"--n {n} with --ratio {args.ratio} gives p = {round(n / args.ratio)}"
                                   f": need n >= {MIN_N} and p >= {MIN_P}")
+        # the n x n kernel matrices and the (width n) x n hidden features, a few copies
+        check_memory(8.0 * 4 * n * n * (1 + args.width), f"lossless spectra with n = {n}")
     spec = get_activation(args.activation).spec
     if get_activation(spec).kernel.route == "numeric":
         raise CompverifyError(f"--activation {spec}: its kernel is numeric (quadrature per entry); "
@@ -164,7 +171,12 @@ def run_spectra(args: argparse.Namespace) -> int:
                               "erf, gelu, sign, step, polynomials)")
     tau0 = _tau0(args.tau0)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise CompverifyError(f"--out {args.out!r} exists and is not a directory")
+    from compverify.io import check_writable_directory
+
+    check_writable_directory(out.resolve().parent, path=args.out)  # no silent parent directories
+    out.mkdir(exist_ok=True)
     path = args.checkpoint or str(out / "spectra.checkpoint.json")
     ck = Checkpoint(path, {"command": "lossless spectra", "activation": spec, "layers": args.layers,
                            "n": ns, "ratio": args.ratio, "width": args.width, "eps": args.eps,

@@ -328,7 +328,7 @@ def build_report(cfg: ReportConfig, out: str | os.PathLike, *, force: bool = Fal
             prog.stage("writing the report")
             files = _write_results(tmp, results)
             for name, data in sorted(figures.items()):
-                atomic_write_bytes(tmp / name, data)
+                atomic_write_bytes(tmp / name, data, make_parents=True)
                 files.append(name)
             atomic_write_text(tmp / "config.toml", cfg.text)
             files.append("config.toml")
@@ -365,7 +365,8 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
     files = []
 
     def put(name: str, obj: Any) -> None:
-        atomic_write_text(tmp / name, json.dumps(to_jsonable(obj), indent=2) + "\n")
+        atomic_write_text(tmp / name, json.dumps(to_jsonable(obj), indent=2) + "\n",
+                          make_parents=True)
         files.append(name)
 
     if results.get("kernels"):
