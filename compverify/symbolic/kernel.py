@@ -67,7 +67,8 @@ MP_MAX_NODES = 801
 _GUARD = 10
 #: Where the compiled float64 expressions are used as they are, by route: both norms in
 #: ``[lo, hi]`` (or 0) and, for the piecewise-homogeneous kernels, ``1 + rho`` at least the band
-#: (or ``rho = -1`` exactly). There the measured relative error is below 1e-13 (closed forms
+#: (0.5 for degree n >= 2, whose cancellation is stronger; or ``rho = -1`` exactly). There the
+#: measured relative error is below 1e-13 (closed forms
 #: that cancel, polynomials near a root, excepted: absolute error below 1e-13 times the sum of
 #: the terms' moduli); elsewhere every entry is computed by ball arithmetic. Outside ``[lo, hi]``
 #: the expanded forms overflow or cancel (erf's ``4 nu^2 nv^2 (1 - rho^2) + 2 nu^2 + ...`` loses
@@ -221,8 +222,10 @@ class _Compiled:
         return mpmath.mpf(self.mp_fn(nu, nv, rho))
 
 
-def _trust_region(route: str) -> Callable[..., np.ndarray]:
+def _trust_region(route: str, degree: int) -> Callable[..., np.ndarray]:
     lo, hi, band = FAST_REGION[route]
+    if band and degree >= 2:  # (nu nv)^n J_n(rho) cancels as psi^(2n + 1), psi = acos(-rho)
+        band = 0.5
 
     def trusted(nu: np.ndarray, nv: np.ndarray, rho: np.ndarray) -> np.ndarray:
         ok = ((nu == 0) | ((nu >= lo) & (nu <= hi))) & ((nv == 0) | ((nv >= lo) & (nv <= hi)))
@@ -286,7 +289,9 @@ class Kernel:
 
     @cached_property
     def _trusted(self) -> Callable[..., np.ndarray] | None:
-        return _trust_region(self.route) if self.route in FAST_REGION else None
+        if self.route not in FAST_REGION:
+            return None
+        return _trust_region(self.route, int(sympy.degree(self.expr, NU)))
 
     @cached_property
     def _value_c(self) -> _Compiled:
