@@ -3,7 +3,12 @@
 A :class:`Kernel` is built from a :class:`~compverify.symbolic.derivation.Derivation`. For a
 closed form, SymPy differentiates ``k`` once and twice in ``(nu, nv, rho)`` and every expression is
 compiled twice from the same SymPy object: a vectorised NumPy function (float64, broadcasting)
-and an mpmath function (any precision). Endpoints: ``rho`` is clipped to ``[-1, 1]``; where an
+and a ball-arithmetic function (:mod:`compverify.symbolic.ball`). The ``*_mp`` values carry
+``dps`` correct digits relative to the value whatever the norms and rho (the ball's precision
+rises until it is below ``10^-dps |value|``; a value that cancels to zero gets an absolute bound).
+Float64 values use the NumPy function inside :data:`FAST_REGION` (relative error below 1e-13
+there) and the ball one elsewhere; a value beyond the float64 range raises
+``CompverifyError``. Endpoints: ``rho`` is clipped to ``[-1, 1]``; where an
 expression is undefined at ``rho = +-1`` or at ``nu = 0`` / ``nv = 0`` but has a limit, the limit
 (computed by SymPy once, at compile time) is used there, so no NaN is returned where the limit
 exists; a divergent limit gives ``inf``.
@@ -11,9 +16,11 @@ exists; a divergent limit gives ``inf``.
 For a ``numeric`` kernel (no closed form: tanh, sigmoid, GELU, SiLU, user expressions) the kernel
 and its partials are expectations over ``X = nu z1``, ``Y = nv (rho z1 + sqrt(1 - rho^2) z2)``,
 differentiated under the integral sign (``dk/drho = nu nv E[sigma'(X) sigma'(Y)]`` by Price's
-theorem): float64 by a tensor trapezoidal rule (:data:`TRAPEZOID_STEP`), mpmath by a finer tensor
-trapezoidal rule whose step is chosen for the working precision (``_Quadrature.mp``: exponential
-convergence for sigma analytic in a strip, assumed ``|Im z| < MP_STRIP``).
+theorem): float64 by a tensor trapezoidal rule (:data:`TRAPEZOID_STEP`; norms up to
+:data:`NUMERIC_FLOAT64_MAX_NORM`, error about ``exp(-pi^2 / (TRAPEZOID_STEP max(nu, nv)))``),
+mpmath by a finer tensor trapezoidal rule whose steps follow the working precision and the norms
+(``_Quadrature.mp``: exponential convergence for sigma analytic in a strip, assumed
+``|Im z| < MP_STRIP``), or ``CompverifyError`` when that rule would exceed its node budget.
 
 >>> import mpmath
 >>> from compverify.symbolic import get_activation
