@@ -51,6 +51,7 @@ from scipy.optimize import minimize
 from compverify import __version__
 from compverify.errors import CompverifyError
 from compverify.io import mp_to_str, to_jsonable
+from compverify.numeric import hplinalg
 from compverify.numeric.checkpoint import Checkpoint
 from compverify.numeric.objective import Problem, digits_agreeing, mp_array
 from compverify.validate import check_dps, check_positive_int
@@ -520,55 +521,34 @@ def _mp_norm(x) -> Any:
     return mpmath.sqrt(mpmath.fsum(v * v for v in x))
 
 
-def _mp_orth(T: np.ndarray, tol_exp: int, scale: Any = 0) -> mpmath.matrix | None:
-    """Orthonormal basis (mpmath matrix, n x r) of the column span of T, or None if r = 0;
-    eigenvalues of ``T^T T`` below ``max(lambda_max, scale^2) 10^-tol_exp`` dropped (``scale`` =
-    ``|theta|``, see :func:`_orth`)."""
-    n, s = T.shape
-    if s == 0:
-        return None
-    Tm = mpmath.matrix(T.tolist())
-    G = Tm.T * Tm
-    E, U = mpmath.eigsy(G)
-    lmax = max(abs(E[i]) for i in range(s))
-    if lmax == 0:
-        return None
-    floor = max(lmax, mpmath.mpf(scale) ** 2) * mpmath.mpf(10) ** (-tol_exp)
-    keep = [i for i in range(s) if E[i] > floor]
-    if not keep:
-        return None
-    Q = mpmath.matrix(n, len(keep))
-    for c, i in enumerate(keep):
-        col = Tm * U[:, i] / mpmath.sqrt(E[i])
-        for r in range(n):
-            Q[r, c] = col[r]
-    return Q
+def _mp_orth(T: np.ndarray, tol_exp: int, scale: Any = 0) -> hplinalg.ArbMatrix | None:
+    """Orthonormal basis (n x r, an ``arb_mat`` at the working precision) of the column span of
+    ``T``, or None if r = 0; singular values below ``max(s_max, scale) 10^-(tol_exp/2)`` dropped
+    (``scale`` = ``|theta|``, see :func:`_orth`; at least ``1e-12``, what float64's SVD, which
+    decides the rank, resolves).  :func:`compverify.numeric.hplinalg.orthonormal_basis`."""
+    return hplinalg.orthonormal_basis(T, 10.0 ** (-tol_exp / 2), float(scale))
 
 
 def _mp_step(g: np.ndarray, H: np.ndarray, T: np.ndarray, p: int,
              scale: Any = 0) -> tuple[np.ndarray, str]:
-    """Newton step on the quotient at the working precision: solve (H + sigma P) d = -g."""
+    """Newton step on the quotient at the working precision: solve (H + sigma P) d = -g.
+
+    Float64 Cholesky refined in high precision (:func:`compverify.numeric.hplinalg.solve_refined`);
+    if that fails or the step is huge, the pseudo-inverse with eigenvalues below ``10^-(p/2)`` of
+    the largest dropped (:func:`compverify.numeric.hplinalg.pinv_solve`).
+    """
     n = len(g)
-    Hm = mpmath.matrix(H.tolist())
-    gm = mpmath.matrix(g.tolist())
     Q = _mp_orth(T, p // 2, scale)
-    sigma = max(abs(Hm[i, i]) for i in range(n))
-    A = Hm + sigma * (Q * Q.T) if Q is not None else Hm
-    gnorm = mpmath.norm(gm)
+    sigma = max(abs(H[i, i]) for i in range(n))
+    Ha = hplinalg.to_arb(H, hplinalg.bits_for(p))
+    neg_g = -g
+    gnorm = _mp_norm(g)
     how = "cholesky"
-    try:
-        x = mpmath.cholesky_solve(A, -gm)
-    except (ZeroDivisionError, ValueError):
-        x = None
-    if x is None or mpmath.norm(x) * sigma > 1e6 * gnorm:
+    x = hplinalg.solve_refined(Ha, neg_g, Q, sigma, dps=p)
+    if x is None or _mp_norm(x) * sigma > 1e6 * gnorm:
         how = "pseudo-inverse"
-        E, U = mpmath.eigsy(A)
-        lmax = max(abs(E[i]) for i in range(n))
-        y = U.T * (-gm)
-        for i in range(n):
-            y[i] = y[i] / E[i] if abs(E[i]) > lmax * mpmath.mpf(10) ** (-(p // 2)) else 0
-        x = U * y
-    return np.array([x[i] for i in range(n)], dtype=object), how
+        x = hplinalg.pinv_solve(Ha, neg_g, Q, sigma, rcut=10.0 ** (-(p // 2)), dps=p)
+    return np.asarray(x, dtype=object), how
 
 
 @dataclass(frozen=True, eq=False)
@@ -752,19 +732,20 @@ def _evidence_spectrum(problem: Problem, pol: Polished, eig_dps: int):
     spectrum of ``H`` without its ``r`` eigenvalues of smallest modulus.  ``symmetry_residual``
     (``max |H q|`` over an orthonormal basis ``q`` of ``T``) checks ``H T = 0``.
     """
-    n = problem.n_params
     with mpmath.workdps(eig_dps):
-        H = mpmath.matrix(pol.hess.tolist())
-        ev_full = mpmath.eigsy(H, eigvals_only=True)
-        lam = sorted((ev_full[i] for i in range(n)), key=abs)
+        Ha = hplinalg.to_arb(pol.hess, hplinalg.bits_for(eig_dps))
+        lam = sorted(hplinalg.symmetric_eig(Ha, eig_dps).values, key=abs)
         lmax = abs(lam[-1])
         thr = lmax * mpmath.mpf(10) ** (-(eig_dps // 2))
         hess_null = sum(1 for x in lam if abs(x) <= thr)
         theta = mp_array(pol.theta, eig_dps)
         T = problem.symmetry_tangents(theta)
         Q = _mp_orth(T, eig_dps // 2, _mp_norm(theta))
-        r = 0 if Q is None else Q.cols
-        resid = max((mpmath.norm(H * Q[:, i]) for i in range(r)), default=mpmath.mpf(0))
+        r = 0 if Q is None else Q.shape[1]
+        resid = mpmath.mpf(0)
+        if r:
+            HQ = hplinalg.to_mp(hplinalg.matmul(Ha, Q))
+            resid = max(_mp_norm(HQ[:, i]) for i in range(r))
         red = tuple(sorted(lam[r:]))
         return hess_null, r, thr, resid, red
 
