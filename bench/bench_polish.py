@@ -9,10 +9,12 @@ quotient), the verification re-polish at ``dps + 20``, and the evidence spectrum
 eigenvalues, orbit basis, residual) at ``eig_dps``.
 
 * **Now**: :mod:`compverify.numeric.hplinalg` (float64 factorisations refined with python-flint
-  ``arb_mat`` products).
+  ``arb_mat`` products), and Newton steps with float64 Hessians while they contract
+  (:func:`compverify.numeric.solver._newton_mp`; one multiprecision Hessian, for the evidence).
 * **Baseline**: the same Newton iteration and evidence with the linear algebra of mpmath
-  (``mpmath.cholesky_solve``, ``mpmath.eigsy``, products of ``mpmath.matrix``), as the solver
-  did before: :func:`baseline_step` and :func:`baseline_spectrum` below, patched in.
+  (``mpmath.cholesky_solve``, ``mpmath.eigsy``, products of ``mpmath.matrix``) and a
+  multiprecision Hessian at every step, as the solver did before: :func:`baseline_step` and
+  :func:`baseline_spectrum` below, patched in.
 
 Printed: both times, the ratio, the share of the Hessian evaluations (``evaluate_mp``, the same
 code on both sides) and the agreement of the two answers (loss, verified digits, smallest reduced
@@ -155,12 +157,13 @@ def run_case(d: int, M: int, dps: int, restarts: int, only_new: bool) -> dict:
           f"{new['verification_s']:.2f}, evidence {new['evidence_s']:.2f}; Hessian evaluations "
           f"{new['evaluate_mp_s']:.2f}); verified digits {new['verified_digits']}")
     if not only_new:
-        saved = solver._mp_step, solver._evidence_spectrum
+        saved = solver._mp_step, solver._evidence_spectrum, solver._float_hessian_ok
         solver._mp_step, solver._evidence_spectrum = baseline_step, baseline_spectrum
+        solver._float_hessian_ok = lambda problem: False
         try:
             old = polish_and_evidence(problem, start, dps)
         finally:
-            solver._mp_step, solver._evidence_spectrum = saved
+            solver._mp_step, solver._evidence_spectrum, solver._float_hessian_ok = saved
         out["baseline"] = old
         la_new = new["total_s"] - new["evaluate_mp_s"]
         la_old = old["total_s"] - old["evaluate_mp_s"]

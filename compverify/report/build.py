@@ -137,7 +137,25 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
                                   rt, seed=seed, jobs=jobs))))
         tasks.append(Task("rate plot", lambda: figures.__setitem__(
             "figures/rate.png", pieces.rate_plot_png(results["rate"]))))
+    if cfg.atlas:
+        tasks.extend(_atlas_tasks(cfg, results, figures, seed, jobs))
     return tasks
+
+
+def _atlas_tasks(cfg: ReportConfig, results: dict, figures: dict[str, bytes], seed: int,
+                 jobs: int) -> list[Task]:
+    from compverify.report import section_atlas
+
+    at = cfg.atlas
+    if at.get("from"):
+        run = Task("loading the atlas", lambda: results.__setitem__("atlas", pieces.load_result(
+            cfg.resolve(at["from"]), "conjecture")))
+    else:
+        run = Task(f"ETF atlas (cases with at most {at['max_params']} parameters)",
+                   lambda: results.__setitem__("atlas", section_atlas.atlas_piece(
+                       at, seed=seed, jobs=jobs)))
+    return [run, Task("atlas heat map", lambda: figures.__setitem__(
+        "figures/atlas.png", section_atlas.atlas_heatmap_png(results["atlas"])))]
 
 
 def _case_id(res: dict, k: int) -> str:
@@ -198,6 +216,14 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
             "Measured sup |h_N - h| against N, with the fitted rate."],
             alt="error rate plot") if data else None
         secs.append(sections.rate_section(results["rate"], plot))
+    if results.get("atlas"):
+        from compverify.report.section_atlas import atlas_section
+
+        data = figures.get("figures/atlas.png")
+        heat = Figure("figures/atlas.png", data, "image/png", [
+            "The atlas over (M, d): relative loss of the optimum, and the ETF gap."],
+            alt="atlas heat map") if data else None
+        secs.append(atlas_section(results["atlas"], heat))
     secs.append(sections.reproducibility_section(results["run"], cfg.text, files))
     run = results["run"]
     subtitle = [f"compverify {run['versions'].get('compverify')}, seed {run['seed']}."]
@@ -337,4 +363,6 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
         put("results/conjecture.json", results["conjecture"])
     if results.get("rate"):
         put("results/rate.json", results["rate"])
+    if results.get("atlas"):
+        put("results/atlas.json", results["atlas"])
     return files
