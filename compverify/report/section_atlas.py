@@ -104,7 +104,11 @@ def atlas_heatmap_png(sweep: dict) -> bytes:
                             label="ETF exists, not built here")
         if np.any(zero) or np.any(nb):
             axes[1].legend(loc="upper left", fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
     for ax, title in zip(axes, ("relative loss of the optimum", "ETF gap"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("M")
         ax.set_ylabel("d")
         ax.set_title(title)
