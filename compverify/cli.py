@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 
 #: Subcommand modules, in the order ``--help`` lists them. A module missing here is not an error
@@ -20,7 +20,8 @@ DESCRIPTION = ("compverify: symbolic-numeric verification of claims about compre
                "networks (derived Gaussian kernels, high-precision mean-field solutions, ETF "
                "tests, error rates, derivation reports).")
 
-COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report")
+COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report", "targets", "sparsity",
+            "prune", "prove", "certify")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 
 _REQUIRED = ("directions", "dps", "evidence", "version", "problem")

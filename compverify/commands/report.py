@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                    help=f"output directory (default: ./{DEFAULT_OUT})")
     p.add_argument("--force", action="store_true",
-                   help="replace an existing output directory (only once the new one is complete)")
+                   help="replace an existing output directory that is not a report written by "
+                        "compverify (a report it wrote is replaced without --force); the old one "
+                        "is removed only once the new one is complete")
     p.add_argument("--print-default-config", action="store_true",
                    help="print the embedded default configuration and exit")
     p.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto",

@@ -72,34 +72,6 @@ def _check_args(args: argparse.Namespace) -> None:
     check_dps(args.dps, name="--dps", minimum=MIN_DPS, maximum=MAX_DPS)
 
 
-def build_target(args: argparse.Namespace, activation):
-    """The target of the command-line options (``--target``, ``--target-mean``, ``--target-scale``).
-
-    Delegates to :func:`compverify.numeric.targets.from_options`, which validates the mean's
-    length, the scale's sign and the ``.npz`` file; here only ``--d`` against the target's ``d``.
-    """
-    from compverify.numeric.targets import from_options
-
-    target = from_options(args.target, d=args.d, mean=args.target_mean, scale=args.target_scale,
-                          activation=activation, rule_points=getattr(args, "rule_points", None))
-    if args.d is not None and int(target.d) != args.d:
-        raise CompverifyError(f"--target {args.target} has d = {target.d}, but --d is {args.d}")
-    return target
-
-
-def frame_block(problem, result, seed: int = 0) -> dict | None:
-    """The ``frame`` block of the JSON (issue 4 item 5): :func:`compverify.proofs_check.conjecture.
-    frame_report` (verdict, coherence, Welch bound, tightness defect, spread, certified distance
-    bounds, and the ETF value and gap when the catalogue has an ETF for (d, M)).  ``None`` (no
-    ``frame`` key) for ``M = 1``, where there is no frame to test.
-    """
-    if int(problem.M) < 2:
-        return None
-    from compverify.proofs_check.conjecture import frame_report
-
-    return frame_report(problem, result, seed=seed)
-
-
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
     if args.d is None and not str(args.target).endswith(".npz"):
@@ -107,10 +79,13 @@ def run(args: argparse.Namespace) -> int:
     from compverify.io import atomic_write_json
     from compverify.numeric.objective import Problem
     from compverify.numeric.solver import solve, solve_checkpoint
+    from compverify.numeric.targets import build_target
+    from compverify.proofs_check.conjecture import solve_frame_block
     from compverify.symbolic import get_activation
 
     activation = get_activation(args.activation)
-    target = build_target(args, activation)
+    target = build_target(args.target, d=args.d, mean=args.target_mean, scale=args.target_scale,
+                          activation=activation, rule_points=args.rule_points)
     if activation.kernel.route == "numeric":
         print(f"note: the kernel of {activation.spec} is numeric; the mpmath polish evaluates it by "
               "a 2-D trapezoidal rule at each step, which can take tens of minutes", file=sys.stderr)
@@ -140,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
                        "target_scale": args.target_scale},
             **data["problem"],
         }
-        frame = frame_block(problem, result, seed=args.seed)
+        frame = solve_frame_block(problem, result, seed=args.seed)
         if frame is not None:
             data["frame"] = frame
         atomic_write_json(args.out, data, dps=args.dps)

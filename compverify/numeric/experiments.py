@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.validate import check_positive_int
 

@@ -48,7 +48,7 @@ import mpmath
 import numpy as np
 from scipy.optimize import minimize
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.io import mp_to_str, to_jsonable
 from compverify.numeric import hplinalg

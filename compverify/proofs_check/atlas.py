@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.proofs_check.conjecture import FORMAT, PARAMETER_KEYS, SweepParams
 from compverify.validate import check_positive_int
@@ -97,7 +97,8 @@ def atlas_summary(sweep: dict) -> list[dict]:
     ``verified_digits``, ``status``, ``verdict``, ``coherence``, ``welch_bound``,
     ``tightness_defect``, ``equiangularity_spread``, ``etf_exists`` (the existence table's status),
     ``etf_built`` (the catalogue's construction or ``None``), ``etf_relative_loss``, ``etf_gap``,
-    ``etf_gap_uncertainty``, ``etf_gap_zero`` (``True`` when the gap is zero within it).
+    ``etf_gap_uncertainty``, ``etf_gap_zero`` (``True`` when the gap is zero within it),
+    ``proof`` (the sweep's proof status of the case, ``None`` in files without one).
     """
     rows = []
     for c in sweep.get("cases") or []:
@@ -118,5 +119,6 @@ def atlas_summary(sweep: dict) -> list[dict]:
             "etf_relative_loss": fr.get("etf_relative_loss"), "etf_gap": fr.get("etf_gap"),
             "etf_gap_uncertainty": fr.get("etf_gap_uncertainty"),
             "etf_gap_zero": fr.get("etf_gap_zero_within_uncertainty"),
+            "proof": c.get("proof"),
         })
     return rows

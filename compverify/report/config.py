@@ -293,7 +293,27 @@ SCHEMA: dict[str, dict[str, Any]] = {
     },
 }
 
-SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate", "atlas")
+SCHEMA["pruning"] = {
+    "array": False,
+    "fields": {
+        "activation": Field("str", "relu", "activation of the pruned networks"),
+        "laws": Field("strlist", ["gaussian", "bernoulli-gaussian:0.2"],
+                      "laws of the i.i.d. networks drawn (plus the run's solve student)"),
+        "N": Field("posint", 256, "neurons of the drawn networks"),
+        "d": Field("posint", 64, "input dimension of the drawn networks"),
+        "steps": Field("posint", 8, "SAP steps"),
+        "scopes": Field("strlist", ["neuron", "layer"], "SAP scopes compared"),
+        "p": Field("str", "0.5", "PQ index exponent p"),
+        "q": Field("str", "1", "PQ index exponent q"),
+        "dps": Field("dps", 30, "digits of the population limits and the mpmath check"),
+        "population_laws": Field("strlist", ["gaussian", "laplace", "uniform", "rademacher",
+                                             "student-t:3", "bernoulli-gaussian:0.1"],
+                                 "laws whose population PQ index is derived"),
+    },
+}
+
+SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate", "pruning",
+            "atlas")
 
 
 class _KindError(Exception):
@@ -411,6 +431,7 @@ class ReportConfig:
     solve: list[dict] = field(default_factory=list)
     conjecture: dict | None = None
     rate: dict | None = None
+    pruning: dict | None = None
     atlas: dict | None = None
     source: str = "<default>"
     text: str = ""

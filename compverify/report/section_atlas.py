@@ -141,7 +141,8 @@ def atlas_section(sweep: dict, heatmap: Figure | None, base_key: str = "atlas") 
             f"{coh / welch:.6f}" if coh is not None and welch else "\u2014",
             num(r["tightness_defect"], f"{key}/frame/tightness_defect", 3),
             num(r["etf_relative_loss"], f"{key}/frame/etf_relative_loss", 12),
-            num(r["etf_gap"], f"{key}/frame/etf_gap", 3)])
+            num(r["etf_gap"], f"{key}/frame/etf_gap", 3),
+            str(r["proof"]) if r["proof"] is not None else "\u2014"])
     grid = sweep.get("grid") or []
     meta = ", ".join(f"{k} {sweep[k]}" for k in ("activation", "target", "restarts", "dps", "seed")
                      if sweep.get(k) is not None)
@@ -153,7 +154,8 @@ def atlas_section(sweep: dict, heatmap: Figure | None, base_key: str = "atlas") 
               Text("compverify conjecture --atlas --out atlas.json", "code"),
               " (resumable; docs/atlas.md)."]),
         Table(["d", "M", "params", "relative loss", "verified digits", "verdict",
-               "coherence / Welch", "tightness defect", "best on ETF", "ETF gap"], table_rows,
+               "coherence / Welch", "tightness defect", "best on ETF", "ETF gap", "proof"],
+              table_rows,
               key=base_key),
     ]
     if heatmap is not None:
