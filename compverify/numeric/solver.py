@@ -51,6 +51,7 @@ from scipy.optimize import minimize
 from compverify._version import __version__
 from compverify.errors import ComputationFailed, CompverifyError
 from compverify.io import mp_to_str, to_jsonable
+from compverify.numeric import hplinalg
 from compverify.numeric.checkpoint import Checkpoint
 from compverify.numeric.objective import Problem, digits_agreeing, mp_array
 from compverify.validate import check_dps, check_jobs, check_memory, check_positive_int
@@ -530,55 +531,34 @@ def _mp_norm(x) -> Any:
     return mpmath.sqrt(mpmath.fsum(v * v for v in x))
 
 
-def _mp_orth(T: np.ndarray, tol_exp: int, scale: Any = 0) -> mpmath.matrix | None:
-    """Orthonormal basis (mpmath matrix, n x r) of the column span of T, or None if r = 0;
-    eigenvalues of ``T^T T`` below ``max(lambda_max, scale^2) 10^-tol_exp`` dropped (``scale`` =
-    ``|theta|``, see :func:`_orth`)."""
-    n, s = T.shape
-    if s == 0:
-        return None
-    Tm = mpmath.matrix(T.tolist())
-    G = Tm.T * Tm
-    E, U = mpmath.eigsy(G)
-    lmax = max(abs(E[i]) for i in range(s))
-    if lmax == 0:
-        return None
-    floor = max(lmax, mpmath.mpf(scale) ** 2) * mpmath.mpf(10) ** (-tol_exp)
-    keep = [i for i in range(s) if E[i] > floor]
-    if not keep:
-        return None
-    Q = mpmath.matrix(n, len(keep))
-    for c, i in enumerate(keep):
-        col = Tm * U[:, i] / mpmath.sqrt(E[i])
-        for r in range(n):
-            Q[r, c] = col[r]
-    return Q
+def _mp_orth(T: np.ndarray, tol_exp: int, scale: Any = 0) -> hplinalg.ArbMatrix | None:
+    """Orthonormal basis (n x r, an ``arb_mat`` at the working precision) of the column span of
+    ``T``, or None if r = 0; singular values below ``max(s_max, scale) 10^-(tol_exp/2)`` dropped
+    (``scale`` = ``|theta|``, see :func:`_orth`; at least ``1e-12``, what float64's SVD, which
+    decides the rank, resolves).  :func:`compverify.numeric.hplinalg.orthonormal_basis`."""
+    return hplinalg.orthonormal_basis(T, 10.0 ** (-tol_exp / 2), float(scale))
 
 
 def _mp_step(g: np.ndarray, H: np.ndarray, T: np.ndarray, p: int,
              scale: Any = 0) -> tuple[np.ndarray, str]:
-    """Newton step on the quotient at the working precision: solve (H + sigma P) d = -g."""
+    """Newton step on the quotient at the working precision: solve (H + sigma P) d = -g.
+
+    Float64 Cholesky refined in high precision (:func:`compverify.numeric.hplinalg.solve_refined`);
+    if that fails or the step is huge, the pseudo-inverse with eigenvalues below ``10^-(p/2)`` of
+    the largest dropped (:func:`compverify.numeric.hplinalg.pinv_solve`).
+    """
     n = len(g)
-    Hm = mpmath.matrix(H.tolist())
-    gm = mpmath.matrix(g.tolist())
     Q = _mp_orth(T, p // 2, scale)
-    sigma = max(abs(Hm[i, i]) for i in range(n))
-    A = Hm + sigma * (Q * Q.T) if Q is not None else Hm
-    gnorm = mpmath.norm(gm)
+    sigma = max(abs(H[i, i]) for i in range(n))
+    Ha = hplinalg.to_arb(H, hplinalg.bits_for(p))
+    neg_g = -g
+    gnorm = _mp_norm(g)
     how = "cholesky"
-    try:
-        x = mpmath.cholesky_solve(A, -gm)
-    except (ZeroDivisionError, ValueError):
-        x = None
-    if x is None or mpmath.norm(x) * sigma > 1e6 * gnorm:
+    x = hplinalg.solve_refined(Ha, neg_g, Q, sigma, dps=p)
+    if x is None or _mp_norm(x) * sigma > 1e6 * gnorm:
         how = "pseudo-inverse"
-        E, U = mpmath.eigsy(A)
-        lmax = max(abs(E[i]) for i in range(n))
-        y = U.T * (-gm)
-        for i in range(n):
-            y[i] = y[i] / E[i] if abs(E[i]) > lmax * mpmath.mpf(10) ** (-(p // 2)) else 0
-        x = U * y
-    return np.array([x[i] for i in range(n)], dtype=object), how
+        x = hplinalg.pinv_solve(Ha, neg_g, Q, sigma, rcut=10.0 ** (-(p // 2)), dps=p)
+    return np.asarray(x, dtype=object), how
 
 
 @dataclass(frozen=True, eq=False)
@@ -638,34 +618,74 @@ def _resnap(problem: Problem, theta: np.ndarray, pairs: tuple) -> np.ndarray:
     return problem.join(b, V)
 
 
+def _float_hessian_ok(problem: Problem) -> bool:
+    """Whether Newton may use float64 Hessians: the float64 objective is the same function as the
+    multiprecision one (not a coarser quadrature rule, whose Hessian differs at the rule's error)."""
+    t = problem.target
+    return not hasattr(t, "float_rule") and getattr(t, "loss_error", None) is None
+
+
+def _float_hessian(problem: Problem, theta: np.ndarray) -> np.ndarray | None:
+    """The Hessian at ``theta`` (rounded to float64) in float64, or None if it is not finite."""
+    try:
+        th = np.array([float(x) for x in theta])
+        with np.errstate(all="ignore"):
+            H = problem.evaluate(th, 2).hess
+    except (CompverifyError, FloatingPointError, ValueError):
+        return None
+    return H if np.all(np.isfinite(H)) else None
+
+
+#: a float64-Hessian Newton step must shrink the step at least this much, else the Hessian is
+#: taken in high precision from then on
+FLOAT_HESSIAN_RATE = 1e-3
+
+
 def _newton_mp(problem: Problem, theta: np.ndarray, dps: int, p: int, max_iter: int,
                pairs: tuple = (), state: dict | None = None, record=None):
     """Newton's iteration of :func:`polish`.  ``state``: a checkpointed state to continue from
-    (as ``record`` received it); ``record``: called with the state after every step."""
+    (as ``record`` received it); ``record``: called with the state after every step.
+
+    The gradient is always evaluated at the working precision.  The Hessian is evaluated in
+    float64 while that is the same objective (:func:`_float_hessian_ok`) and the steps keep
+    shrinking by ``FLOAT_HESSIAN_RATE`` or more: Newton with a Hessian of relative error ``eps``
+    converges linearly at rate about ``kappa eps`` (``kappa`` its condition number on the
+    quotient), i.e. gains some 10 digits a step for a fraction of the cost of an mpmath Hessian
+    (``O(M^2 d)`` against ``O(M^2 d^2)`` multiprecision operations).  Otherwise, and from the
+    first step that does not shrink enough, the Hessian is the multiprecision one.
+    """
     w = dps + NEWTON_GUARD
     history: list = []
     converged = done = False
     prev = None
     it = 0
+    hess64 = _float_hessian_ok(problem)
     if state is not None:
         theta, p, it, prev = state["theta"], state["p"], state["it"], state["prev"]
         history, converged, done = list(state["history"]), state["converged"], state["done"]
+        hess64 = state.get("hess64", False)
     while not done and it < max_iter:
         it += 1
-        ev = problem.evaluate_mp(theta, 2, p)
+        H64 = _float_hessian(problem, theta) if hess64 else None
+        hess64 = H64 is not None
+        ev = problem.evaluate_mp(theta, 1 if hess64 else 2, p)
         with mpmath.workdps(p):
             T = problem.symmetry_tangents(theta)
-            delta, how = _mp_step(ev.grad, ev.hess, T, p, _mp_norm(theta))
+            delta, how = _mp_step(ev.grad, H64 if hess64 else ev.hess, T, p, _mp_norm(theta))
         with mpmath.workdps(w):
             theta = _resnap(problem, problem.normalize(theta + delta), pairs)
             step = _mp_norm(delta) / max(mpmath.mpf(1), _mp_norm(theta))
             gnorm = _mp_norm(ev.grad)
-        history.append({"dps": p, "step": step, "grad_norm": gnorm, "solve": how})
+        history.append({"dps": p, "step": step, "grad_norm": gnorm, "solve": how,
+                        "hessian": "float64" if hess64 else "multiprecision"})
         digits = float(-mpmath.log10(step)) if step > 0 else float(p)
         if p < w:
             p = min(w, max(p, int(4 * digits) + 20))
         elif step <= mpmath.mpf(10) ** (-(w - 8)):
             converged = done = True
+        elif hess64 and prev is not None and step > prev * FLOAT_HESSIAN_RATE:
+            hess64 = False  # too slow a linear rate: the multiprecision Hessian from now on
+            prev = step
         # no longer quadratic: the precision floor (or a degenerate minimum, where Newton is
         # linear); a large step that does not shrink tenfold is still the approach to the
         # quadratic region (measured: relu_power:3, iid:uniform d = 3, a start from the QMC
@@ -676,7 +696,7 @@ def _newton_mp(problem: Problem, theta: np.ndarray, dps: int, p: int, max_iter: 
             prev = step
         if record is not None:
             record({"theta": theta, "p": p, "it": it, "prev": prev, "history": history,
-                    "converged": converged, "done": done or it >= max_iter})
+                    "converged": converged, "done": done or it >= max_iter, "hess64": hess64})
     return theta, it, converged, history
 
 
@@ -762,19 +782,20 @@ def _evidence_spectrum(problem: Problem, pol: Polished, eig_dps: int):
     spectrum of ``H`` without its ``r`` eigenvalues of smallest modulus.  ``symmetry_residual``
     (``max |H q|`` over an orthonormal basis ``q`` of ``T``) checks ``H T = 0``.
     """
-    n = problem.n_params
     with mpmath.workdps(eig_dps):
-        H = mpmath.matrix(pol.hess.tolist())
-        ev_full = mpmath.eigsy(H, eigvals_only=True)
-        lam = sorted((ev_full[i] for i in range(n)), key=abs)
+        Ha = hplinalg.to_arb(pol.hess, hplinalg.bits_for(eig_dps))
+        lam = sorted(hplinalg.symmetric_eig(Ha, eig_dps).values, key=abs)
         lmax = abs(lam[-1])
         thr = lmax * mpmath.mpf(10) ** (-(eig_dps // 2))
         hess_null = sum(1 for x in lam if abs(x) <= thr)
         theta = mp_array(pol.theta, eig_dps)
         T = problem.symmetry_tangents(theta)
         Q = _mp_orth(T, eig_dps // 2, _mp_norm(theta))
-        r = 0 if Q is None else Q.cols
-        resid = max((mpmath.norm(H * Q[:, i]) for i in range(r)), default=mpmath.mpf(0))
+        r = 0 if Q is None else Q.shape[1]
+        resid = mpmath.mpf(0)
+        if r:
+            HQ = hplinalg.to_mp(hplinalg.matmul(Ha, Q))
+            resid = max(_mp_norm(HQ[:, i]) for i in range(r))
         red = tuple(sorted(lam[r:]))
         return hess_null, r, thr, resid, red
 

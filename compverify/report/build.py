@@ -157,7 +157,25 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
         tasks.append(Task("lossless compression: matching and spectra",
                           lambda: results.__setitem__("lossless", section_lossless.piece(
                               cfg.lossless, seed=seed, figures=figures))))
+    if cfg.atlas:
+        tasks.extend(_atlas_tasks(cfg, results, figures, seed, jobs))
     return tasks
+
+
+def _atlas_tasks(cfg: ReportConfig, results: dict, figures: dict[str, bytes], seed: int,
+                 jobs: int) -> list[Task]:
+    from compverify.report import section_atlas
+
+    at = cfg.atlas
+    if at.get("from"):
+        run = Task("loading the atlas", lambda: results.__setitem__("atlas", pieces.load_result(
+            cfg.resolve(at["from"]), "conjecture")))
+    else:
+        run = Task(f"ETF atlas (cases with at most {at['max_params']} parameters)",
+                   lambda: results.__setitem__("atlas", section_atlas.atlas_piece(
+                       at, seed=seed, jobs=jobs)))
+    return [run, Task("atlas heat map", lambda: figures.__setitem__(
+        "figures/atlas.png", section_atlas.atlas_heatmap_png(results["atlas"])))]
 
 
 def _case_id(res: dict, k: int) -> str:
@@ -227,6 +245,14 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
             "Measured sup |h_N - h| against N, with the fitted rate."],
             alt="error rate plot") if data else None
         secs.append(sections.rate_section(results["rate"], plot))
+    if results.get("atlas"):
+        from compverify.report.section_atlas import atlas_section
+
+        data = figures.get("figures/atlas.png")
+        heat = Figure("figures/atlas.png", data, "image/png", [
+            "The atlas over (M, d): relative loss of the optimum, and the ETF gap."],
+            alt="atlas heat map") if data else None
+        secs.append(atlas_section(results["atlas"], heat))
     if results.get("pruning"):
         plots = {net["name"]: section_pruning.figure_for(
             net["name"], figures.get(f"figures/pruning-{net['name']}.png"))
@@ -388,4 +414,6 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
         put("results/pruning.json", results["pruning"])
     if results.get("lossless"):
         put("results/lossless.json", results["lossless"])
+    if results.get("atlas"):
+        put("results/atlas.json", results["atlas"])
     return files

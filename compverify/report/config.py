@@ -269,6 +269,17 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "from": Field("path", None, "a sweep result file to load instead (no other keys)"),
         },
     },
+    "atlas": {
+        "array": False,
+        "fields": {
+            "max_params": Field("posint", 16, "only the atlas cases with at most this many "
+                                              "parameters M(d+1) (the full atlas: compverify "
+                                              "conjecture --atlas)"),
+            "restarts": Field("posint", 8, "restarts per case"),
+            "dps": Field("dps", 20, "digits of the polish"),
+            "from": Field("path", None, "an atlas file to load instead (no other keys)"),
+        },
+    },
     "rate": {
         "array": False,
         "fields": {
@@ -313,7 +324,7 @@ SCHEMA["pruning"] = {
 }
 
 SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate", "pruning",
-            "lossless")
+            "lossless", "atlas")
 
 
 class _KindError(Exception):
@@ -433,6 +444,7 @@ class ReportConfig:
     rate: dict | None = None
     pruning: dict | None = None
     lossless: dict | None = None
+    atlas: dict | None = None
     source: str = "<default>"
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
