@@ -205,7 +205,7 @@ class SolveResult:
     activations of degree ``n`` (else ``b``), ``directions`` the unit rows of ``V``.  ``basins``
     are sorted by loss.  ``converged`` is ``True`` when the Newton polish converged and the point is
     a local minimum on the quotient (possibly degenerate); ``status`` says which.
-    :meth:`to_dict` gives the JSON of issue 3 (every real a full-precision decimal string).
+    :meth:`to_dict` gives the JSON of ``compverify solve --out`` (every real a full-precision decimal string).
     """
 
     problem: dict

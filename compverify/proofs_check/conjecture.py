@@ -330,7 +330,7 @@ def _result_fields(result: Any) -> tuple[list, Any, Any, int]:
 
 
 def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
-    """The ``frame`` block of a solve result (issue 4 item 5).
+    """The ``frame`` block of a solve result.
 
     ``result``: a :class:`~compverify.numeric.solver.SolveResult` or its ``to_dict()``.  Gives
     H3's :func:`compverify.proofs_check.frames.frame_block` (verdict, coherence, welch_bound,
