@@ -26,17 +26,16 @@ from compverify.errors import CompverifyError
 from compverify.numeric.experiments import run_rate as error_rate
 from compverify.numeric.loss import LossResult, population_loss, population_loss_mp
 from compverify.numeric.objective import Problem
-from compverify.numeric.solver import SolveResult
+from compverify.numeric.solver import SolveResult, check_problem, solve_checkpoint
 from compverify.numeric.solver import solve as _solve
 from compverify.numeric.targets import build_target
-from compverify.proofs_check.conjecture import SweepParams, run_sweep
-from compverify.proofs_check.conjecture import frame_report as _frame_report
+from compverify.proofs_check.conjecture import SweepParams, run_sweep, solve_frame_block
 from compverify.symbolic import Activation, Kernel, get_activation
 
 __all__ = [
     "Activation", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
-    "activation", "conjecture", "derive", "error_rate", "frame_report", "population_loss",
-    "population_loss_mp", "solve", "target",
+    "activation", "check_problem", "conjecture", "derive", "error_rate", "frame_report",
+    "population_loss", "population_loss_mp", "solve", "solve_checkpoint", "target",
 ]
 
 
@@ -69,25 +68,27 @@ def target(family: str = "isotropic", *, d: int | None = None, activation: Any =
 
 
 def solve(problem: Problem, *, restarts: int = 32, seed: int = 0, dps: int = 30, jobs: int = 1,
-          method: str = "varpro", checkpoint: str | os.PathLike | None = None,
-          progress: bool | None = None) -> SolveResult:
+          method: str = "varpro", checkpoint: Any = None, progress: bool | None = None,
+          **options: Any) -> SolveResult:
     """Minimise the compression objective to ``dps`` digits, with evidence attached.
 
     Seeded float64 multi-start search (``restarts``), basins, Newton polish in mpmath on the
     quotient by the symmetries, and the evidence (gradient norm, reduced Hessian spectrum, digits
-    verified by a re-polish at ``dps + 20``). With ``checkpoint`` the finished work is kept in that
-    file and a rerun resumes from it."""
+    verified by a re-polish at ``dps + 20``). With ``checkpoint`` (a path, or the
+    :func:`solve_checkpoint` of these arguments) the finished work is kept in that file and a rerun
+    resumes from it. ``options`` (``maxiter``, ``polish_max``, ``eig_dps``, ``refine``) go to
+    :func:`compverify.numeric.solver.solve`. :func:`check_problem` refuses, before any work, a
+    problem too large for memory or with a zero or overflowing target."""
     return _solve(problem, restarts=restarts, seed=seed, dps=dps, jobs=jobs, method=method,
-                  checkpoint=checkpoint, progress=progress)
+                  checkpoint=checkpoint, progress=progress, **options)
 
 
 def frame_report(problem: Problem, result: SolveResult | dict, *, seed: int = 0) -> dict | None:
     """The frame verdict of a solve result: coherence, Welch bound, tightness, certified distance
     bounds, the verdict (ETF, tight, equiangular, neither, degenerate) and, where the catalogue has
-    an ETF for ``(d, M)``, the best value on it and the ETF gap. ``None`` for ``M = 1``."""
-    if int(problem.M) < 2:
-        return None
-    return _frame_report(problem, result, seed=seed)
+    an ETF for ``(d, M)``, the best value on it and the ETF gap. ``None`` for ``M = 1``, where
+    there is no frame to test."""
+    return solve_frame_block(problem, result, seed=seed)
 
 
 def conjecture(params: SweepParams | None = None, out: str | os.PathLike | None = None, *,

@@ -50,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compverify.proofs_check.conjecture import SweepParams, format_table, run_sweep
+    from compverify import api
+    from compverify.proofs_check.conjecture import format_table
 
     check_positive_int(args.restarts, "--restarts")
     check_jobs(args.jobs, "--jobs")
@@ -77,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
             from compverify.errors import CompverifyError
 
             raise CompverifyError("--atlas-max-params needs --atlas")
-        params = SweepParams(d=args.d or "2:6", M=args.M or "d+1", **common)
+        params = api.SweepParams(d=args.d or "2:6", M=args.M or "d+1", **common)
     try:
-        sweep = run_sweep(params, args.out, jobs=args.jobs)
+        sweep = api.conjecture(params, args.out, jobs=args.jobs)
     except KeyboardInterrupt:
         if args.out:
             print(f"compverify conjecture: finished cases are saved in {args.out}; run the same "

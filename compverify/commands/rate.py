@@ -111,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
     check_positive_int(args.restarts, "--restarts")
     check_positive_int(args.seed, "--seed", minimum=0)
     prefix = output_prefix(args.out)
+    from compverify.api import error_rate
     from compverify.io import atomic_write_text
-    from compverify.numeric.experiments import run_rate
     from compverify.report.rate_plot import plot_rate
 
-    res = run_rate(args.activation, args.target, d_list, N_list, samples=args.samples,
+    res = error_rate(args.activation, args.target, d_list, N_list, samples=args.samples,
                    seed=args.seed, M=args.M, restarts=args.restarts, target_mean=args.target_mean,
                    target_scale=args.target_scale, optimum=not args.no_optimum,
                    checkpoint=f"{prefix}.json")

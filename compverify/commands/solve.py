@@ -113,31 +113,27 @@ def run(args: argparse.Namespace) -> int:
     if args.d is not None:  # before the heavy imports and the target (a large d is slow)
         check_memory(memory_estimate(args.M, args.d, args.dps),
                      f"a solve with M = {args.M}, d = {args.d} at {args.dps} digits")
-    from compverify.numeric.objective import Problem
-    from compverify.numeric.solver import check_problem, solve, solve_checkpoint
-    from compverify.numeric.targets import build_target
-    from compverify.proofs_check.conjecture import solve_frame_block
-    from compverify.symbolic import get_activation
+    from compverify import api
 
-    activation = get_activation(args.activation)
-    target = build_target(args.target, d=args.d, mean=args.target_mean, scale=args.target_scale,
-                          activation=activation, rule_points=args.rule_points)
+    activation = api.activation(args.activation)
+    target = api.target(args.target, d=args.d, mean=args.target_mean, scale=args.target_scale,
+                        activation=activation, rule_points=args.rule_points)
     if activation.kernel.route == "numeric":
         print(f"note: the kernel of {activation.spec} is numeric; the mpmath polish evaluates it by "
               "a 2-D trapezoidal rule at each step, which can take tens of minutes", file=sys.stderr)
-    problem = Problem(activation, target, args.M)
-    check_problem(problem, args.dps, args.restarts)
+    problem = api.Problem(activation, target, args.M)
+    api.check_problem(problem, args.dps, args.restarts)
     path = args.checkpoint or (f"{args.out}.checkpoint.json" if args.out else None)
     checkpoint = None
     if path is not None:
-        checkpoint = solve_checkpoint(problem, path, restarts=args.restarts, seed=args.seed,
-                                      dps=args.dps, method=args.method)
+        checkpoint = api.solve_checkpoint(problem, path, restarts=args.restarts, seed=args.seed,
+                                          dps=args.dps, method=args.method)
         if checkpoint.resumed:
             print(f"resuming from {path}: {len(checkpoint.names('restart '))} of {args.restarts} "
                   "restarts done", file=sys.stderr)
     try:
-        result = solve(problem, restarts=args.restarts, seed=args.seed, dps=args.dps,
-                       jobs=args.jobs, method=args.method, checkpoint=checkpoint)
+        result = api.solve(problem, restarts=args.restarts, seed=args.seed, dps=args.dps,
+                           jobs=args.jobs, method=args.method, checkpoint=checkpoint)
     except KeyboardInterrupt:
         if path is not None and os.path.isfile(path):  # solve() flushed what was finished
             print(f"compverify solve: the finished work is kept in {path}; run the same command "
@@ -155,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                        "target_scale": args.target_scale},
             **data["problem"],
         }
-        frame = solve_frame_block(problem, result, seed=args.seed)
+        frame = api.frame_report(problem, result, seed=args.seed)
         if frame is not None:
             data["frame"] = frame
         atomic_write_json(args.out, data, dps=args.dps)
