@@ -28,7 +28,7 @@ from compverify.numeric.loss import LossResult, population_loss, population_loss
 from compverify.numeric.objective import Problem
 from compverify.numeric.solver import SolveResult
 from compverify.numeric.solver import solve as _solve
-from compverify.numeric.targets import from_options
+from compverify.numeric.targets import build_target
 from compverify.proofs_check.conjecture import SweepParams, run_sweep
 from compverify.proofs_check.conjecture import frame_report as _frame_report
 from compverify.symbolic import Activation, Kernel, get_activation
@@ -63,12 +63,9 @@ def target(family: str = "isotropic", *, d: int | None = None, activation: Any =
 
     ``d``, when given with an ``.npz`` file, must equal the file's."""
     act = globals()["activation"](activation)
-    built = from_options(str(family), d=d, mean=None if mean is None else str(mean),
-                         scale=None if scale is None else str(scale), activation=act,
-                         rule_points=rule_points)
-    if d is not None and int(built.d) != int(d):
-        raise CompverifyError(f"target {family} has d = {built.d}, but d is {d}")
-    return built
+    return build_target(str(family), d=d, mean=None if mean is None else str(mean),
+                        scale=None if scale is None else str(scale), activation=act,
+                        rule_points=rule_points)
 
 
 def solve(problem: Problem, *, restarts: int = 32, seed: int = 0, dps: int = 30, jobs: int = 1,

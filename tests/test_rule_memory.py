@@ -10,7 +10,7 @@ import tracemalloc
 
 import numpy as np
 
-import compverify.numeric.spectral as spectral
+import compverify.numeric.spectral.float64 as spectral
 from compverify.numeric.targets import from_options
 
 

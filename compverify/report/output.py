@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from compverify.errors import CompverifyError
-from compverify.io import atomic_write_text
+from compverify.io import atomic_write_text, check_writable_directory, default_mode
 
 #: The file naming what a report directory holds (written last into the staged directory).
 MARKER = ".compverify-report.json"
@@ -79,9 +79,7 @@ def check_target(out: Path, force: bool) -> Path:
             raise CompverifyError(
                 f"output directory {str(out)!r} exists and is not a report written by compverify "
                 "(or holds other files); pass --force to replace it")
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise CompverifyError(f"parent directory of the output {str(parent)!r} does not exist")
+    check_writable_directory(out.resolve().parent, path=str(out))
     return out
 
 
@@ -92,6 +90,7 @@ def staged_directory(out: Path, force: bool) -> Iterator[Path]:
     parent = out.resolve().parent
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
     try:
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp's 0700 ignores the umask
         yield tmp
         _sync_dir(tmp)
         # Checked again: the directory may have appeared while the report was being built.

@@ -301,3 +301,99 @@ def rate_plot_png(rate: dict) -> bytes:
     from compverify.report.rate_plot import plot_rate_bytes
 
     return plot_rate_bytes(rate, "png")
+
+
+# ----------------------------------------------------------------------------------------------
+# Part B: pruning
+# ----------------------------------------------------------------------------------------------
+
+
+def _student_network(solves: list[dict] | None, seed: int) -> tuple[Any, str]:
+    """A student network from the run's relu solves (the largest M d), else a small float64
+    search (relu, isotropic target, d = 3, M = 4)."""
+    import numpy as np
+
+    from compverify.numeric.pruning_networks import Network
+
+    best = None
+    for res in solves or []:
+        prob = res.get("problem") or {}
+        if prob.get("activation") != "relu" or not res.get("b") or not res.get("V"):
+            continue
+        size = len(res["V"]) * len(res["V"][0])
+        if best is None or size > best[0]:
+            best = (size, res)
+    if best is not None:
+        res = best[1]
+        a = np.array([float(x) for x in res["b"]])
+        W = np.array([[float(x) for x in row] for row in res["V"]])
+        p = res["problem"]
+        return Network(a, W, "solve-student"), (
+            f"the student network (b, V) of this report's solve of relu, d = {p.get('d')}, "
+            f"M = {p.get('M')} (rounded to float64)")
+    from compverify.numeric.objective import Problem
+    from compverify.numeric.solver import float64_search
+    from compverify.numeric.targets import isotropic
+
+    d, M = 3, 4
+    r = float64_search(Problem("relu", isotropic(d, "relu"), M), restarts=2, seed=seed)
+    return Network(r.theta[:M].copy(), r.theta[M:].reshape(M, d).copy(), "solve-student"), (
+        f"a float64 student of the isotropic relu target, d = {d}, M = {M} (2 restarts)")
+
+
+def pruning_piece(table: dict, *, seed: int, solves: list[dict] | None = None) -> dict:
+    """Part B (issue on lq compressibility): definitions' derivation, population limits, and SAP
+    against magnitude and random pruning on networks the toolkit builds, by the exact loss."""
+    import time
+
+    from compverify.io import to_jsonable
+    from compverify.numeric.pruning import make_params, run_pruning
+    from compverify.numeric.pruning_networks import network_from_spec
+    from compverify.proofs_check.pruning_bounds import check_run
+    from compverify.proofs_check.pruning_study import compare_sap
+    from compverify.report.section_pruning import answer_lines
+    from compverify.symbolic.lq_moments import fraction_str, population_one_minus_index
+    from compverify.symbolic.pruned_loss import derivation, general_formula
+
+    t0 = time.perf_counter()
+    p, q, dps = str(table["p"]), str(table["q"]), int(table["dps"])
+    act = str(table["activation"])
+    out: dict[str, Any] = {"p": p, "q": q, "activation": act}
+    out["derivation"] = [{"name": s.name, "description": s.description, "checked": s.checked,
+                          "formula": formula(s.expr)} for s in derivation(2)]
+    out["general_formula"] = formula(general_formula())
+    out["population"] = [to_jsonable(population_one_minus_index(law, p, q, dps=dps).to_dict())
+                         for law in table["population_laws"]]
+    nets = []
+    for law in table["laws"]:
+        net = network_from_spec(f"iid:{law}", N=int(table["N"]), d=int(table["d"]), seed=seed)
+        nets.append((law, net, f"W_ik = w/sqrt(d), w i.i.d. {law}, a_i = 1/N, seed {seed}"))
+    student, origin = _student_network(solves, seed)
+    nets.append(("solve-student", student, origin))
+    out["networks"] = []
+    for name, net, origin in nets:
+        desc = dict(net.describe(), activation=act)
+        entry: dict[str, Any] = {"name": name, "origin": origin, "network": desc, "studies": {}}
+        for scope in table["scopes"]:
+            P = make_params("sap", scope=scope, p=p, q=q, steps=int(table["steps"]), seed=seed)
+            study = compare_sap(act, net.a, net.W, P, network=desc)
+            entry["studies"][f"sap-{scope}"] = to_jsonable(study.to_dict())
+        if name == "solve-student":
+            P = make_params("sap", scope="neuron", p=p, q=q, steps=int(table["steps"]), seed=seed)
+            run = run_pruning(act, net.a, net.W, P, dps=dps, network=desc)
+            checks = check_run(run, net.a, net.W)
+            within = all(abs(float(r.loss_mp) - r.exact_loss) <= r.exact_loss_error
+                         for r in run.records)
+            entry["mp_check"] = {
+                "dps": dps, "label": P.label, "steps": len(run.records),
+                "min_digits": min(r.loss_mp_digits for r in run.records),
+                "float_within_bound": bool(within),
+                "bounds_verified": sum(c.bounds_hold is True for c in checks),
+                "losses_mp": [to_jsonable(r.loss_mp, dps) for r in run.records]}
+        out["networks"].append(entry)
+    out["answer"] = answer_lines(out)
+    out["parameters"] = {"N": table["N"], "d": table["d"], "steps": table["steps"],
+                         "laws": list(table["laws"]), "scopes": list(table["scopes"]),
+                         "p": fraction_str(make_params("sap", p=p, q=q).p), "q": q}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
