@@ -10,7 +10,7 @@ import tracemalloc
 
 import numpy as np
 
-import compverify.numeric.spectral.float64 as spectral
+import compverify.numeric.spectral.float64 as spectral_float64
 from compverify.numeric.targets import from_options
 
 
@@ -30,7 +30,7 @@ def test_blocks_give_the_same_values_with_a_bounded_peak(monkeypatch):
     whole_err, whole_peak = _peak(t.h_error, U)
     whole_h = t.h(U)
     # one direction per block
-    monkeypatch.setattr(spectral, "ROW_BLOCK_BYTES", 1)
+    monkeypatch.setattr(spectral_float64, "ROW_BLOCK_BYTES", 1)
     assert t._row_block(0) == 1
     block_err, block_peak = _peak(t.h_error, U)
     block_h = t.h(U)
