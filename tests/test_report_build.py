@@ -206,6 +206,7 @@ def test_cli_report_with_config_and_force(tmp_path, capsys):
     assert "wrote" in cap.out and "[1/" in cap.err
     # the quick start can be rerun: a report the tool wrote is replaced
     first = (out / "results.json").stat().st_ino
+    (out / "report.aux").write_text("pdflatex's, rebuilt from report.tex")
     assert main(["report", "--config", str(cfg), "--out", str(out), "--progress", "off"]) == 0
     assert (out / "results.json").stat().st_ino != first
     capsys.readouterr()

@@ -7,11 +7,16 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from compverify.io import to_jsonable
-from compverify.report.document import Document
+from compverify.report.document import Document, Items, Section
 from compverify.report.pieces import pruning_piece
 from compverify.report.render_html import render_html
 from compverify.report.render_markdown import render_markdown
-from compverify.report.section_pruning import figure_for, piece_figures, pruning_section
+from compverify.report.section_pruning import (
+    figure_for,
+    piece_figures,
+    pruning_section,
+    summary_items,
+)
 
 XHTML = "{http://www.w3.org/1999/xhtml}"
 
@@ -37,7 +42,8 @@ def test_piece_and_section_on_a_tiny_configuration():
     assert res["population"][0]["population_one_minus_index"].startswith("0.8888888888")
     figs = piece_figures(res)
     plots = {k: figure_for(k, v) for k, v in figs.items()}
-    doc = Document("t", [pruning_section(res, plots)])
+    doc = Document("t", [pruning_section(res, plots),
+                         Section("summary", "Summary", [Items(summary_items(res))])])
     root = ET.fromstring(render_html(doc))
     nums = [e for e in root.iter(f"{XHTML}span") if e.get("class") == "num"]
     assert len(nums) > 20

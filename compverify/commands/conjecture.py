@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from compverify.commands.solve import add_target_arguments
-from compverify.validate import MAX_DPS, check_dps, check_positive_int
+from compverify.validate import MAX_DPS, check_dps, check_jobs, check_positive_int
 
 MIN_DPS = 15
 
@@ -53,9 +53,13 @@ def run(args: argparse.Namespace) -> int:
     from compverify.proofs_check.conjecture import SweepParams, format_table, run_sweep
 
     check_positive_int(args.restarts, "--restarts")
-    check_positive_int(args.jobs, "--jobs")
+    check_jobs(args.jobs, "--jobs")
     check_positive_int(args.seed, "--seed", minimum=0)
     check_dps(args.dps, name="--dps", minimum=MIN_DPS, maximum=MAX_DPS)
+    if args.out is not None:  # before any case runs
+        from compverify.io import check_output_file
+
+        check_output_file(args.out, option="--out")
     common = dict(activation=args.activation, target=args.target, target_mean=args.target_mean,
                   target_scale=args.target_scale, restarts=args.restarts, dps=args.dps,
                   seed=args.seed)

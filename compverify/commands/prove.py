@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
     check_positive_int(args.max_boxes, "--max-boxes")
     if not args.time_limit > 0:
         raise CompverifyError(f"--time-limit must be positive, got {args.time_limit}")
+    if args.out:  # before the proof runs
+        from compverify.io import check_output_file
+
+        check_output_file(args.out, option="--out")
     data = load_solve_result(args.result)
     proof = prove_result(data, global_search=args.global_search, max_boxes=args.max_boxes,
                          time_limit=args.time_limit)

@@ -181,6 +181,7 @@ def _write(out: str, args, act, a, W, results, study) -> None:
     with staged_directory(Path(out), args.force) as tmp:
         for res in results:
             sub = tmp if len(results) == 1 else tmp / res.run.params.label
+            sub.mkdir(exist_ok=True)  # atomic writes do not create directories
             for rec, state in zip(res.run.records, res.run.states, strict=True):
                 b, V = pruned_arrays(act, a, W, state)
                 atomic_write_bytes(sub / f"step-{rec.step}.npz", _npz_bytes(b, V))

@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_default_config:
         sys.stdout.write(default_config_text())
         return 0
+    from compverify.report.output import check_target
+
+    check_target(args.out, args.force)  # before the configuration runs
     cfg = load_config(args.config) if args.config else load_default()
     from compverify.report.build import build_report
 

@@ -46,9 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compverify.io import atomic_write_text, to_jsonable
+    from compverify.io import atomic_write_text, check_output_file, to_jsonable
     from compverify.validate import check_dps
 
+    if args.out is not None:  # before any work
+        check_output_file(args.out, option="--out")
     if (args.network is None) == (args.law is None):
         raise CompverifyError("give either a network (NET.npz, solve .json, iid:LAW) or --law, "
                               "not both and not neither")

@@ -36,7 +36,7 @@ from compverify.numeric.kernel_sums import (
     cross_term_mp,
 )
 from compverify.symbolic.activations import as_activation
-from compverify.validate import check_finite_array
+from compverify.validate import check_finite_array, check_npz_arrays
 
 __all__ = ["FiniteNetwork", "load_npz", "check_rows", "mp_rows", "mp_matrix", "round_mp"]
 
@@ -148,6 +148,7 @@ def load_npz(path: str | os.PathLike, activation: Any) -> FiniteNetwork:
         # np.load falls back to unpickling, and its message then speaks of pickled data
         raise CompverifyError(f"target file {p!r} is not a readable .npz: not a complete zip "
                               "archive (np.savez writes one)")
+    check_npz_arrays(p, ("a", "W"))  # real dtypes and a size that fits, before loading
     try:
         with np.load(p, allow_pickle=False) as data:
             missing = [k for k in ("a", "W") if k not in data.files]

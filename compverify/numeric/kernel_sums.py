@@ -83,6 +83,10 @@ __all__ = [
 #: Rows of ``W`` processed at once: peak memory of :func:`cross_term` is a few ``block x M`` float64
 #: arrays (about 4 MB each for M = 32) plus ``M d^2`` for a Hessian.
 DEFAULT_BLOCK = 1 << 14
+#: Side of the square tiles of :func:`constant_term`: its peak memory is a few ``tile x tile``
+#: float64 arrays (8 MB each); the rows' block above would make them 2 GB each (measured: N = 4096
+#: took 770 MB in one tile).
+CONSTANT_TILE = 1 << 10
 #: Extra digits the mpmath variants work with before rounding their results to ``dps``.
 GUARD_DPS = 10
 
@@ -494,10 +498,11 @@ def _constant_core(bk, a, W, block):
     return total
 
 
-def constant_term(kernel: Any, a: Any, W: Any, *, block: int = DEFAULT_BLOCK) -> float:
+def constant_term(kernel: Any, a: Any, W: Any, *, block: int = CONSTANT_TILE) -> float:
     """``C_N = sum_{i,i'} a_i a_i' K(w_i, w_i')``, the target's own term, blockwise.
 
-    Cost ``O(N^2 d)`` time, ``O(block^2)`` memory: feasible up to ``N`` of a few times 10^4; for
+    Cost ``O(N^2 d)`` time, ``O(block^2)`` memory (``block`` the side of a square tile): feasible
+    up to ``N`` of a few times 10^4; for
     larger ``N`` it is the constant that :func:`compverify.numeric.loss.population_loss` can skip.
     """
     kern, _ = resolve_kernel(kernel)

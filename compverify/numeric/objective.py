@@ -66,7 +66,12 @@ import numpy as np
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import CrossTerm, self_term, self_term_mp
 from compverify.numeric.loss import combine_terms
-from compverify.validate import check_dps, check_finite_array, check_positive_int
+from compverify.validate import (  # noqa: F401 - memory_estimate is re-exported
+    check_dps,
+    check_finite_array,
+    check_positive_int,
+    memory_estimate,
+)
 
 __all__ = [
     "Evaluation",
@@ -205,6 +210,10 @@ class Problem:
         deg = getattr(activation, "homogeneous_degree", None)
         self.homogeneous_degree = None if deg is None else int(deg)
         self._C_mp: dict[int, Any] = {}
+
+    def memory_estimate(self, dps: int | None = None) -> float:
+        """Bytes a solve of this problem holds at once: :func:`memory_estimate` of ``M``, ``d``."""
+        return memory_estimate(self.M, self.d, dps)
 
     # ---------------------------------------------------------------- description and layout
 

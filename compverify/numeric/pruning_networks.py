@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compverify.errors import CompverifyError
-from compverify.validate import check_positive_int
+from compverify.validate import check_memory, check_positive_int
 
 __all__ = ["Network", "network_from_spec", "network_digest"]
 
@@ -75,6 +75,7 @@ def network_from_spec(spec: str, *, N: int | None = None, d: int | None = None,
         if N is None or d is None:
             raise CompverifyError(f"--N and --d are required for the network {spec!r}")
         N, d = check_positive_int(N, "--N"), check_positive_int(d, "--d")
+        check_memory(8.0 * 4 * N * d, f"the network {spec!r} with N = {N}, d = {d}")
         seed = check_positive_int(seed, "--seed", minimum=0)
         law = get_law(spec[4:])
         rng = np.random.default_rng(seed)

@@ -49,12 +49,12 @@ import numpy as np
 from scipy.optimize import minimize
 
 from compverify._version import __version__
-from compverify.errors import CompverifyError
+from compverify.errors import ComputationFailed, CompverifyError
 from compverify.io import mp_to_str, to_jsonable
 from compverify.numeric import hplinalg
 from compverify.numeric.checkpoint import Checkpoint
 from compverify.numeric.objective import Problem, digits_agreeing, mp_array
-from compverify.validate import check_dps, check_positive_int
+from compverify.validate import check_dps, check_jobs, check_memory, check_positive_int
 
 __all__ = ["Basin", "Evidence", "LocalResult", "SolveResult", "METHODS", "solve", "polish",
            "float64_search", "solve_checkpoint"]
@@ -143,7 +143,11 @@ class Evidence:
     capped by them (both ``None`` for exact targets).  ``rule_refinement`` (or ``None``): when the
     target has a finer rule (``target.finer()``) and the cap binds at a strict minimum, the loss
     is re-evaluated at the answer with the finer rule (:func:`refine_rule`); ``loss`` is then that
-    value and ``rule_error`` its estimate.
+    value and ``rule_error`` its estimate.  ``negative_loss`` (or ``None``): the computed loss
+    when it came out negative but within its error bound ``|C| 10^-verified_digits`` of 0; the
+    loss is a squared L2 distance, so ``loss`` is then reported as 0 (the true value lies in
+    ``[0, |C| 10^-verified_digits]``) rather than as a negative number.  A loss negative beyond
+    that bound is an evaluation failure (:class:`~compverify.errors.ComputationFailed`).
     """
 
     grad_norm: Any
@@ -166,6 +170,7 @@ class Evidence:
     rule_error: Any = None
     rule_digits: int | None = None
     rule_refinement: dict | None = None
+    negative_loss: Any = None
 
     def to_dict(self, dps: int) -> dict:
         def s(x, p=dps):
@@ -187,6 +192,7 @@ class Evidence:
             "rule_error": None if self.rule_error is None else s(self.rule_error, 6),
             "rule_digits": self.rule_digits,
             "rule_refinement": self.rule_refinement,
+            "negative_loss": None if self.negative_loss is None else s(self.negative_loss),
         }
 
 
@@ -199,7 +205,7 @@ class SolveResult:
     activations of degree ``n`` (else ``b``), ``directions`` the unit rows of ``V``.  ``basins``
     are sorted by loss.  ``converged`` is ``True`` when the Newton polish converged and the point is
     a local minimum on the quotient (possibly degenerate); ``status`` says which.
-    :meth:`to_dict` gives the JSON of issue 3 (every real a full-precision decimal string).
+    :meth:`to_dict` gives the JSON of ``compverify solve --out`` (every real a full-precision decimal string).
     """
 
     problem: dict
@@ -270,6 +276,10 @@ class SolveResult:
             lines.append(f"  target by a quadrature rule: estimated loss error "
                          f"{mpmath.nstr(ev.rule_error, 3)}{finer}, so at most {ev.rule_digits} "
                          "digits are claimed")
+        if ev.negative_loss is not None:
+            lines.append(f"  the computed loss {mpmath.nstr(ev.negative_loss, 3)} is negative within "
+                         f"its error bound C 10^-{ev.verified_digits}; a squared distance is >= 0, "
+                         "so 0 is reported")
         if self.failed_restarts:
             lines.append(f"  {self.failed_restarts} restart(s) failed (non-finite or singular)")
         runaway = self.runaway_norm()
@@ -876,13 +886,14 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     restarts = check_positive_int(restarts, "restarts")
     seed = check_positive_int(seed, "seed", minimum=0)
     dps = check_dps(dps, minimum=15)
-    jobs = check_positive_int(jobs, "jobs")
+    jobs = check_jobs(jobs, "jobs")
     polish_max = check_positive_int(polish_max, "polish_max")
     maxiter = check_positive_int(maxiter, "maxiter")
     if method not in METHODS:
         raise CompverifyError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     eig_dps = check_dps(eig_dps if eig_dps is not None else _default_eig_dps(dps),
                         name="eig_dps", minimum=15)
+    check_problem(problem, dps, restarts)
 
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = solve_checkpoint(problem, checkpoint, restarts=restarts, seed=seed, dps=dps,
@@ -894,6 +905,54 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     finally:
         if checkpoint is not None:
             checkpoint.flush()
+
+
+def check_problem(problem: Problem, dps: int | None = None, restarts: int = 1) -> None:
+    """Refuse, before any work, a problem that cannot be solved meaningfully.
+
+    Its memory (:meth:`Problem.memory_estimate`, at ``dps`` digits for the polish) must fit
+    :func:`compverify.validate.check_memory`; its ``C`` must be finite (no float64 overflow); and
+    its target must not be the zero function:
+    with ``C = 0`` every ``b = 0`` is optimal and the relative loss ``L / C`` is ``0/0``.  ``C``
+    counts as zero when it is below ``1e-12`` of the scale ``(sum_i |a_i| sqrt(K(w_i, w_i)))^2``
+    that bounds it for a finite network (rounding of an exactly zero sum), or is exactly 0.
+    """
+    # each finished restart keeps its point and signature (about 8 P + 500 bytes)
+    kept = restarts * (8.0 * problem.n_params + 500.0)
+    check_memory(problem.memory_estimate(dps) + kept,
+                 f"a solve with M = {problem.M}, d = {problem.d}"
+                 + (f" at {dps} digits" if dps is not None else "")
+                 + (f" and {restarts} restarts" if restarts > 1 else ""))
+    C = float(problem.C)
+    if not math.isfinite(C):
+        raise CompverifyError(f"the target's C = {C} is not finite (float64 overflow): its mean "
+                              "or scale is too large for this activation")
+    scale = 0.0
+    a, W = getattr(problem.target, "a", None), getattr(problem.target, "W", None)
+    if a is not None and W is not None and C != 0:
+        norms = np.linalg.norm(W, axis=1)
+        diag = np.asarray(problem.kernel.value(norms, norms, np.ones_like(norms)), dtype=float)
+        scale = float(np.sum(np.abs(a) * np.sqrt(np.maximum(diag, 0.0)))) ** 2
+    if C == 0 or abs(C) <= 1e-12 * scale:
+        raise CompverifyError(
+            f"the target of {problem.spec!r} is the zero function (C = "
+            f"{C:.3g}): nothing to compress, and the relative loss L / C would be 0/0")
+
+
+def _all_failed(problem: Problem, results: list) -> None:
+    """Raise :class:`ComputationFailed` for a search whose every restart failed.
+
+    The input was valid (it was checked before the search); say what the restarts reached.
+    """
+    msgs = sorted({r.message for r in results})
+    if msgs and all("not differentiable" in m for m in msgs):
+        raise ComputationFailed(
+            f"every one of the {len(results)} restarts of {problem.spec!r} (d = {problem.d}, "
+            f"M = {problem.M}) reached a point where the loss is not differentiable ({msgs[0]}); "
+            "the minimum may lie there (for step and sign, v_2 = -v_1 is such a point), and this "
+            "gradient-and-Newton solver can neither reach nor certify it (M = 1 works)")
+    raise ComputationFailed(f"all {len(results)} restarts of {problem.spec!r} (d = {problem.d}, "
+                            f"M = {problem.M}) failed: {'; '.join(msgs[:3])}")
 
 
 def _default_eig_dps(dps: int) -> int:
@@ -919,8 +978,7 @@ def _solve(problem, restarts, seed, dps, jobs, method, maxiter, polish_max, eig_
     failed = sum(1 for r in results if not math.isfinite(r.value))
     groups = _group(problem, results)
     if not groups:
-        msgs = sorted({r.message for r in results})[:3]
-        raise CompverifyError(f"all {restarts} restarts failed: {'; '.join(msgs)}")
+        _all_failed(problem, results)
     t_search = time.perf_counter() - t0
 
     # polish the best basin and the basins tied with it
@@ -976,6 +1034,17 @@ def _solve(problem, restarts, seed, dps, jobs, method, maxiter, polish_max, eig_
                           for k, v in ref.items() if k != "C"}
     if rule_digits is not None:
         verified = min(verified, rule_digits)
+    negative = None
+    with mpmath.workdps(dps):
+        computed = pol.loss + loss_shift
+        if computed < 0:
+            bound = abs(C if small else computed) * mpmath.mpf(10) ** -verified
+            if -computed > bound:
+                raise ComputationFailed(
+                    f"the computed loss {mpmath.nstr(computed, 6)} is negative beyond its error "
+                    f"bound {mpmath.nstr(bound, 3)} (a squared distance is >= 0): the evaluation "
+                    "of this target is not accurate enough at this point")
+            negative, loss_shift = computed, -pol.loss  # reported as 0, see Evidence
     evidence = Evidence(
         grad_norm=pol.grad_norm, hessian_min_eig=min_eig, symmetry_null_dim=sym_dim,
         hessian_null_dim=hess_null, extra_null_dim=extra, null_threshold=thr,
@@ -983,7 +1052,8 @@ def _solve(problem, restarts, seed, dps, jobs, method, maxiter, polish_max, eig_
         verified_digits=verified, verified_relative_to=rel_to, check_dps=dps + CHECK_EXTRA,
         check_loss=check.loss, check_grad_norm=check.grad_norm,
         newton_iterations=pol.iterations, newton_converged=pol.converged, status=status,
-        rule_error=rule_error, rule_digits=rule_digits, rule_refinement=refinement)
+        rule_error=rule_error, rule_digits=rule_digits, rule_refinement=refinement,
+        negative_loss=negative)
     t_evidence = time.perf_counter() - t0 - t_search - t_polish
 
     with mpmath.workdps(dps):
@@ -1015,8 +1085,9 @@ def float64_search(problem: Problem, restarts: int = 8, seed: int = 0, *, method
     For experiments that need many cheap minima (the error rate); ``solve`` is the verified path.
     """
     restarts = check_positive_int(restarts, "restarts")
+    check_problem(problem, None, restarts)
     results = _run_restarts(problem, restarts, seed, method, maxiter, 1, False)
     best = min(results, key=lambda r: r.value)
     if not math.isfinite(best.value):
-        raise CompverifyError(f"all {restarts} float64 restarts failed: {best.message}")
+        _all_failed(problem, results)
     return best

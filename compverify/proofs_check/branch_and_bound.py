@@ -175,6 +175,7 @@ def prove_global(ps: dict, *, max_boxes: int = 200_000, time_limit: float = 600.
         if out["budget_hit"]:
             return {"kind": "partial", "reason": f"global minimum not proved: budget reached "
                     f"({account['boxes']} boxes, {account['seconds']} s, "
+                    f"{account['resolved_fraction']:.1%} of the domain settled, "
                     f"{account['open']} boxes left open)", "account": account}
         new = 0
         for cand in out["candidates"]:

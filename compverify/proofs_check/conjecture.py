@@ -62,7 +62,7 @@ import mpmath
 from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.io import atomic_write_text, to_jsonable
-from compverify.validate import check_positive_int
+from compverify.validate import check_memory, check_positive_int
 
 __all__ = [
     "FORMAT",
@@ -330,7 +330,7 @@ def _result_fields(result: Any) -> tuple[list, Any, Any, int]:
 
 
 def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
-    """The ``frame`` block of a solve result (issue 4 item 5).
+    """The ``frame`` block of a solve result.
 
     ``result``: a :class:`~compverify.numeric.solver.SolveResult` or its ``to_dict()``.  Gives
     H3's :func:`compverify.proofs_check.frames.frame_block` (verdict, coherence, welch_bound,
@@ -501,6 +501,11 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
         for c in old.get("cases") or []:
             cases[(int(c["d"]), int(c["M"]))] = c
     if runner is run_case:
+        from compverify.validate import memory_estimate
+
+        for d, M in head["grid"]:  # before any work: every case must fit in memory
+            check_memory(memory_estimate(M, d, params.dps),
+                         f"the case d = {d}, M = {M} at {params.dps} digits")
         for d in sorted({d for d, _ in head["grid"]}):  # bad target options fail before any work
             make_problem(params, d, next(m for dd, m in head["grid"] if dd == d))
     failed: dict[tuple[int, int], dict] = {}

@@ -151,6 +151,12 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
         tasks.append(Task("pruning plots", lambda: figures.update(
             {f"figures/pruning-{k}.png": v
              for k, v in section_pruning.piece_figures(results["pruning"]).items()})))
+    if cfg.lossless:
+        from compverify.report import section_lossless
+
+        tasks.append(Task("lossless compression: matching and spectra",
+                          lambda: results.__setitem__("lossless", section_lossless.piece(
+                              cfg.lossless, seed=seed, figures=figures))))
     if cfg.atlas:
         tasks.extend(_atlas_tasks(cfg, results, figures, seed, jobs))
     return tasks
@@ -252,6 +258,10 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
             net["name"], figures.get(f"figures/pruning-{net['name']}.png"))
             for net in results["pruning"].get("networks") or []}
         secs.append(section_pruning.pruning_section(results["pruning"], plots))
+    if results.get("lossless"):
+        from compverify.report import section_lossless
+
+        secs.append(section_lossless.section(results["lossless"], figures))
     # the paper checked, and the papers of the other parts when their results are present
     cited = ["amani"] + [k for k in ("pruning", "lossless") if results.get(k)]
     secs.append(section_summary.references_section(cited))
@@ -344,7 +354,7 @@ def build_report(cfg: ReportConfig, out: str | os.PathLike, *, force: bool = Fal
             prog.stage("writing the report")
             files = _write_results(tmp, results)
             for name, data in sorted(figures.items()):
-                atomic_write_bytes(tmp / name, data)
+                atomic_write_bytes(tmp / name, data, make_parents=True)
                 files.append(name)
             atomic_write_text(tmp / "config.toml", cfg.text)
             files.append("config.toml")
@@ -381,7 +391,8 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
     files = []
 
     def put(name: str, obj: Any) -> None:
-        atomic_write_text(tmp / name, json.dumps(to_jsonable(obj), indent=2) + "\n")
+        atomic_write_text(tmp / name, json.dumps(to_jsonable(obj), indent=2) + "\n",
+                          make_parents=True)
         files.append(name)
 
     if results.get("kernels"):
@@ -401,6 +412,8 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
         put("results/rate.json", results["rate"])
     if results.get("pruning"):
         put("results/pruning.json", results["pruning"])
+    if results.get("lossless"):
+        put("results/lossless.json", results["lossless"])
     if results.get("atlas"):
         put("results/atlas.json", results["atlas"])
     return files

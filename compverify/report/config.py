@@ -291,6 +291,17 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "from": Field("path", None, "a rate result file to load instead (excludes other keys)"),
         },
     },
+    "lossless": {
+        "array": False,
+        "fields": {
+            "activation": Field("str", "relu", "activation of the original network"),
+            "layers": Field("posint", 2, "depth L"),
+            "tau0": Field("str", "1", "input scale tau0 > 0 (a decimal)"),
+            "dps": Field("dps", 40, "digits of the matching"),
+            "starts": Field("posint", 8, "multi-start points per system"),
+            "n": Field("nlist", [64, 128, 256], "sample sizes of the spectral experiment"),
+        },
+    },
 }
 
 SCHEMA["pruning"] = {
@@ -313,7 +324,7 @@ SCHEMA["pruning"] = {
 }
 
 SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate", "pruning",
-            "atlas")
+            "lossless", "atlas")
 
 
 class _KindError(Exception):
@@ -432,6 +443,7 @@ class ReportConfig:
     conjecture: dict | None = None
     rate: dict | None = None
     pruning: dict | None = None
+    lossless: dict | None = None
     atlas: dict | None = None
     source: str = "<default>"
     text: str = ""

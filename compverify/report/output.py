@@ -8,8 +8,8 @@ directory and leaves whatever was at ``NAME`` before untouched.
 
 A report directory carries a marker file (:data:`MARKER`) listing the files the tool wrote; an
 existing directory is replaced without ``force`` only if it has that marker and holds nothing
-else (so rerunning ``compverify report`` refreshes its own report, but never deletes a directory
-it did not write, or files a user added to one).
+else but what ``pdflatex report.tex`` writes there (so rerunning ``compverify report`` refreshes
+its own report, but never deletes a directory it did not write, or files a user added to one).
 
 >>> import tempfile, pathlib
 >>> root = pathlib.Path(tempfile.mkdtemp())
@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from compverify.errors import CompverifyError
-from compverify.io import atomic_write_text
+from compverify.io import atomic_write_text, check_writable_directory, default_mode
 
 #: The file naming what a report directory holds (written last into the staged directory).
 MARKER = ".compverify-report.json"
@@ -43,8 +43,14 @@ def write_marker(tmp: Path) -> None:
                                                indent=1) + "\n")
 
 
+#: What ``pdflatex report.tex`` leaves next to the report: rebuilt from it, so not the user's work.
+LATEX_OUTPUTS = frozenset(f"report.{ext}" for ext in (
+    "pdf", "aux", "log", "out", "toc", "lof", "lot", "synctex.gz", "fls", "fdb_latexmk"))
+
+
 def written_by_tool(out: Path) -> bool:
-    """True if ``out`` is a report directory with its marker and no file the marker does not list.
+    """True if ``out`` is a report directory with its marker and no file the marker does not list
+    (other than what compiling ``report.tex`` in place writes, :data:`LATEX_OUTPUTS`).
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -55,7 +61,7 @@ def written_by_tool(out: Path) -> bool:
     """
     try:
         listed = json.loads((out / MARKER).read_text(encoding="utf-8"))
-        files = set(listed["files"]) | {MARKER}
+        files = set(listed["files"]) | {MARKER} | LATEX_OUTPUTS
         present = {str(p.relative_to(out)) for p in out.rglob("*") if not p.is_dir()}
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -73,9 +79,7 @@ def check_target(out: Path, force: bool) -> Path:
             raise CompverifyError(
                 f"output directory {str(out)!r} exists and is not a report written by compverify "
                 "(or holds other files); pass --force to replace it")
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise CompverifyError(f"parent directory of the output {str(parent)!r} does not exist")
+    check_writable_directory(out.resolve().parent, path=str(out))
     return out
 
 
@@ -86,6 +90,7 @@ def staged_directory(out: Path, force: bool) -> Iterator[Path]:
     parent = out.resolve().parent
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
     try:
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp's 0700 ignores the umask
         yield tmp
         _sync_dir(tmp)
         # Checked again: the directory may have appeared while the report was being built.

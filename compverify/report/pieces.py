@@ -64,7 +64,7 @@ def _display(expr: Any) -> Any:
 
 
 def kernel_piece(spec: str) -> dict:
-    """The ``derive`` JSON of one activation (issue 2 item 6) plus SymPy-printed display forms."""
+    """The ``derive`` JSON of one activation plus SymPy-printed display forms."""
     from compverify.symbolic import get_activation
 
     act = get_activation(spec)
@@ -220,7 +220,7 @@ def _sweep_params(entry: dict, d: Any, M: Any, seed: int) -> Any:
 
 
 def solve_piece(entry: dict, d: int, M: int, *, seed: int, jobs: int) -> dict:
-    """One high-precision solve (the solve JSON of issue 3) with its ``frame`` block (issue 4)."""
+    """One high-precision solve (the solve JSON) with its ``frame`` block."""
     from compverify.io import to_jsonable
     from compverify.numeric.solver import solve
     from compverify.proofs_check.conjecture import frame_report, make_problem
@@ -251,7 +251,7 @@ def loaded_solve_piece(path: Path, *, jobs: int = 1) -> dict:
 
 
 def conjecture_piece(table: dict, *, seed: int, jobs: int) -> dict:
-    """The conjecture sweep (issue 4 item 6): its JSON, with ``cases`` (d, M, relative_loss,
+    """The conjecture sweep: its JSON, with ``cases`` (d, M, relative_loss,
     frame, result)."""
     from compverify.proofs_check.conjecture import run_sweep
 
@@ -286,7 +286,7 @@ def meanfield_piece(spec: str, table: dict) -> dict:
 
 
 def rate_piece(table: dict, *, seed: int, jobs: int) -> dict:
-    """The error-rate experiment (issue 5 item 1) on the configured grid."""
+    """The error-rate experiment on the configured grid."""
     from compverify.numeric.experiments import run_rate
 
     return run_rate(table.get("activation", "relu"), str(table.get("target", "isotropic")),
@@ -342,7 +342,7 @@ def _student_network(solves: list[dict] | None, seed: int) -> tuple[Any, str]:
 
 
 def pruning_piece(table: dict, *, seed: int, solves: list[dict] | None = None) -> dict:
-    """Part B (issue on lq compressibility): definitions' derivation, population limits, and SAP
+    """Part B (lq compressibility and pruning): definitions' derivation, population limits, and SAP
     against magnitude and random pruning on networks the toolkit builds, by the exact loss."""
     import time
 

@@ -277,6 +277,10 @@ def summary_section(results: dict) -> Section:
         items += _sweep_findings(results["conjecture"])
     if results.get("rate"):
         items += _rate_findings(results["rate"])
+    if results.get("pruning"):
+        from compverify.report.section_pruning import summary_items
+
+        items += summary_items(results["pruning"])
     digits = []
     for k, res in enumerate(solves):
         v = (res.get("evidence") or {}).get("verified_digits")

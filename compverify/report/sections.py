@@ -1,6 +1,6 @@
 """Section builders: one small function per section, from that piece's result dict to a Section.
 
-Each builder reads the JSON-ready result of one library call (the formats of issues 2-5: the
+Each builder reads the JSON-ready result of one library call (the
 ``derive`` JSON, the solve JSON with its ``frame`` block, the conjecture sweep, the rate
 experiment) and lays it out; it computes nothing. Numbers are :class:`Num` items carrying the
 decimal string of the result and its path (``key``) in ``results.json``.
@@ -246,7 +246,7 @@ def _steps_blocks(steps: list[dict]) -> list:
 def kernel_section(kernels: list[dict]) -> Section:
     """Each kernel's derivation step by step.
 
-    One dict per activation: the ``derive`` JSON of issue 2 (``activation``, ``route``, ``kernel``,
+    One dict per activation: the ``derive`` JSON (``activation``, ``route``, ``kernel``,
     ``kernel_latex``, ``partials``, ``steps``) plus ``display``: the same formulas printed by SymPy
     as ``{"latex", "mathml"}`` (keys ``activation``, ``kernel``, ``partials``, ``steps``).
     """
@@ -379,7 +379,7 @@ def _case_label(res: dict) -> str:
 
 
 def solutions_section(solves: list[dict], base_key: str = "solve") -> Section:
-    """The high-precision solutions with their evidence (the solve JSON of issue 3, item 4)."""
+    """The high-precision solutions with their evidence (the solve JSON)."""
     rows = []
     for k, res in enumerate(solves):
         key = f"{base_key}/{k}"
@@ -505,7 +505,7 @@ def etf_absence(fr: dict) -> list:
 
 def frames_section(solves: list[dict], figures: list[Figure | None],
                    base_key: str = "solve") -> Section:
-    """Frame verdicts per (d, M) (the ``frame`` block of issue 4, item 5) with direction figures."""
+    """Frame verdicts per (d, M) (the ``frame`` block) with direction figures."""
     rows = []
     for k, res in enumerate(solves):
         fr = res.get("frame") or {}
@@ -572,7 +572,7 @@ def _etf_known(fr: dict) -> str:
 
 
 def conjecture_section(sweep: dict, base_key: str = "conjecture") -> Section:
-    """The conjecture sweep (issue 4 item 6): d, M, relative loss, verdict, ETF known?, ETF gap."""
+    """The conjecture sweep: d, M, relative loss, verdict, ETF known?, ETF gap."""
     rows = []
     cases = sweep.get("cases") or []
     index = {(int(c["d"]), int(c["M"])): k for k, c in enumerate(cases)

@@ -3,7 +3,12 @@
 A :class:`Kernel` is built from a :class:`~compverify.symbolic.derivation.Derivation`. For a
 closed form, SymPy differentiates ``k`` once and twice in ``(nu, nv, rho)`` and every expression is
 compiled twice from the same SymPy object: a vectorised NumPy function (float64, broadcasting)
-and an mpmath function (any precision). Endpoints: ``rho`` is clipped to ``[-1, 1]``; where an
+and a ball-arithmetic function (:mod:`compverify.symbolic.ball`). The ``*_mp`` values carry
+``dps`` correct digits relative to the value whatever the norms and rho (the ball's precision
+rises until it is below ``10^-dps |value|``; a value that cancels to zero gets an absolute bound).
+Float64 values use the NumPy function inside :data:`FAST_REGION` (relative error below 1e-13
+there) and the ball one elsewhere; a value beyond the float64 range raises
+``CompverifyError``. Endpoints: ``rho`` is clipped to ``[-1, 1]``; where an
 expression is undefined at ``rho = +-1`` or at ``nu = 0`` / ``nv = 0`` but has a limit, the limit
 (computed by SymPy once, at compile time) is used there, so no NaN is returned where the limit
 exists; a divergent limit gives ``inf``.
@@ -11,9 +16,11 @@ exists; a divergent limit gives ``inf``.
 For a ``numeric`` kernel (no closed form: tanh, sigmoid, GELU, SiLU, user expressions) the kernel
 and its partials are expectations over ``X = nu z1``, ``Y = nv (rho z1 + sqrt(1 - rho^2) z2)``,
 differentiated under the integral sign (``dk/drho = nu nv E[sigma'(X) sigma'(Y)]`` by Price's
-theorem): float64 by a tensor trapezoidal rule (:data:`TRAPEZOID_STEP`), mpmath by a finer tensor
-trapezoidal rule whose step is chosen for the working precision (``_Quadrature.mp``: exponential
-convergence for sigma analytic in a strip, assumed ``|Im z| < MP_STRIP``).
+theorem): float64 by a tensor trapezoidal rule (:data:`TRAPEZOID_STEP`; norms up to
+:data:`NUMERIC_FLOAT64_MAX_NORM`, error about ``exp(-pi^2 / (TRAPEZOID_STEP max(nu, nv)))``),
+mpmath by a finer tensor trapezoidal rule whose steps follow the working precision and the norms
+(``_Quadrature.mp``: exponential convergence for sigma analytic in a strip, assumed
+``|Im z| < MP_STRIP``), or ``CompverifyError`` when that rule would exceed its node budget.
 
 >>> import mpmath
 >>> from compverify.symbolic import get_activation
@@ -35,6 +42,8 @@ import mpmath
 import numpy as np
 import sympy
 
+from compverify.errors import CompverifyError
+from compverify.symbolic import ball
 from compverify.symbolic.derivation import Derivation
 from compverify.symbolic.steps import NU, NV, RHO, DerivationStep, Z
 from compverify.validate import check_dps
@@ -52,12 +61,31 @@ _HESS_PAIRS = (("nu", "nu"), ("nu", "nv"), ("nu", "rho"), ("nv", "nv"), ("nv", "
 #: the Gaussian tail beyond |z| = 9 is below 1e-18.
 TRAPEZOID_STEP = 0.05
 TRAPEZOID_HALF_WIDTH = 9.0
+#: Largest norm the float64 numeric kernels accept: the rule's error, about
+#: ``exp(-pi^2 / (TRAPEZOID_STEP max(nu, nv)))`` times the integrand's size for tanh (poles at
+#: ``i pi / 2``; sigmoid and SiLU are better), is 3e-9 at norm 10 and 4e-6 at 16; beyond, the
+#: kernel raises ``CompverifyError`` instead of returning a rough value.
+NUMERIC_FLOAT64_MAX_NORM = 16.0
 #: The mpmath rule of numeric kernels assumes sigma analytic in ``|Im z| < MP_STRIP`` (0.9 pi/2:
 #: tanh has poles at ``i pi / 2``; sigmoid, SiLU at ``i pi``; erf, GELU none).
 MP_STRIP = 0.9 * math.pi / 2
 #: Nodes per axis of that rule at most (cost grows as its square).
 MP_MAX_NODES = 801
 _GUARD = 10
+#: Where the compiled float64 expressions are used as they are, by route: both norms in
+#: ``[lo, hi]`` (or 0) and, for the piecewise-homogeneous kernels, ``1 + rho`` at least the band
+#: (0.5 for degree n >= 2, whose cancellation is stronger; or ``rho = -1`` exactly). There the
+#: measured relative error is below 1e-13 (closed forms
+#: that cancel, polynomials near a root, excepted: absolute error below 1e-13 times the sum of
+#: the terms' moduli); elsewhere every entry is computed by ball arithmetic. Outside ``[lo, hi]``
+#: the expanded forms overflow or cancel (erf's ``4 nu^2 nv^2 (1 - rho^2) + 2 nu^2 + ...`` loses
+#: ``log10(nu^2)`` digits), and ``sin(psi) - psi cos(psi)`` cancels as ``rho -> -1``.
+FAST_REGION: dict[str, tuple[float, float, float]] = {
+    "polynomial-moments": (1e-16, 1e16, 0.0),
+    "piecewise-homogeneous": (1e-16, 1e16, 1e-2),
+    "price": (1e-16, 16.0, 0.0),
+    "price-2": (1e-16, 16.0, 0.0),
+}
 _NUMPY_MODULES = ["scipy", "numpy"]
 
 
@@ -66,14 +94,25 @@ def _is_bad(value: sympy.Basic) -> bool:
 
 
 class _Compiled:
-    """One SymPy expression compiled to NumPy and mpmath, with endpoint limits patched in."""
+    """One SymPy expression compiled to NumPy and to ball arithmetic, with endpoint limits patched
+    in.
 
-    def __init__(self, expr: sympy.Expr) -> None:
+    ``numpy`` (float64) takes the compiled NumPy expression where ``trusted(nu, nv, rho)`` holds
+    and its result is finite, and the ball evaluation (:mod:`compverify.symbolic.ball`, correctly
+    rounded to float64 up to one ulp) everywhere else; a finite value beyond the float64 range
+    raises ``CompverifyError``. ``exact`` is the ball evaluation at any number of bits.
+    """
+
+    def __init__(self, expr: sympy.Expr, label: str = "k",
+                 trusted: Callable[..., np.ndarray] | None = None) -> None:
         self.expr = expr
+        self.label = label
+        self.trusted = trusted
         args = (NU, NV, RHO)
         self.np_fn = sympy.lambdify(args, expr, modules=_NUMPY_MODULES, cse=True)
         self.mp_fn = sympy.lambdify(args, expr, modules="mpmath")
         self.patches: list[tuple[sympy.Symbol, int, Callable, Callable]] = []
+        self._patch_exprs: list[sympy.Expr] = []
         # Patch every endpoint with the expression's value there (or its limit when the
         # substitution is undefined): at nu = 0 this also settles 0 * inf products such as
         # nu nv / sqrt(1 - rho^2) at rho = 1, where the kernel is identically zero in rho.
@@ -84,6 +123,7 @@ class _Compiled:
                 direct = sympy.limit(expr, sym, point, side)
                 if direct.has(sympy.Limit) or _is_bad(direct):
                     direct = sympy.oo  # no finite limit: report it as divergent rather than NaN
+            self._patch_exprs.append(direct)
             self.patches.append((sym, point, sympy.lambdify(args, direct, modules=_NUMPY_MODULES),
                                  sympy.lambdify(args, direct, modules="mpmath")))
         # float64 patches that the compiled expression already honours are dropped (speed): they
@@ -105,8 +145,70 @@ class _Compiled:
         with np.errstate(all="ignore"):
             return self.finish(self.np_fn(nu, nv, rho), nu, nv, rho)
 
+    @cached_property
+    def _balls(self) -> tuple[ball.BallFunction | None, list]:
+        """The expression and its endpoint patches on arb balls (``None``: not expressible, or a
+        divergent patch, which stands for ``+inf``)."""
+        try:
+            main = ball.compile_ball(self.expr)
+        except NotImplementedError:
+            return None, []
+        patches = []
+        for (sym, point, _, _), direct in zip(self.patches, self._patch_exprs, strict=True):
+            try:
+                fn = None if direct.has(sympy.oo) else ball.compile_ball(direct)
+            except NotImplementedError:
+                return None, []
+            patches.append((sym, point, fn))
+        return main, patches
+
+    def exact(self, nu: mpmath.mpf, nv: mpmath.mpf, rho: mpmath.mpf, bits: int) -> mpmath.mpf:
+        """The value at exact inputs with relative error below ``2^-bits`` (ball arithmetic at
+        rising precision); a value that cancels to zero comes with an absolute error below the
+        ball radius at the last precision (see :func:`compverify.symbolic.ball.evaluate`)."""
+        main, patches = self._balls
+        if main is None:
+            return self.mp(nu, nv, rho)
+        vals = {NU: nu, NV: nv, RHO: rho}
+        fn = main
+        for sym, point, patch in reversed(patches):  # nu = 0 / nv = 0 take precedence
+            if vals[sym] == point:
+                if patch is None:
+                    return mpmath.inf
+                fn = patch
+                break
+        return ball.evaluate(fn, nu, nv, rho, bits)[0]
+
+    def exact_float(self, nu: float, nv: float, rho: float) -> float:
+        """One entry in float64 by the ball evaluation; ``CompverifyError`` on float64 overflow."""
+        with mpmath.workprec(80):
+            v = self.exact(mpmath.mpf(nu), mpmath.mpf(nv), mpmath.mpf(rho), 60)
+        out = float(v)
+        if mpmath.isfinite(v) and not math.isfinite(out):
+            raise CompverifyError(
+                f"{self.label}(nu={nu!r}, nv={nv!r}, rho={rho!r}) = {mpmath.nstr(v, 6)} is beyond "
+                "the float64 range (1.8e308); use the mpmath evaluation (value_mp/grad_mp/hess_mp)")
+        return out
+
     def finish(self, raw: Any, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        """Broadcast a raw compiled value and patch the endpoints."""
+        """Broadcast a raw compiled value, patch the endpoints, and recompute by ball arithmetic
+        every entry outside the trusted region or not finite."""
+        out = self._finish_fast(raw, nu, nv, rho)
+        with np.errstate(all="ignore"):
+            redo = ~np.isfinite(out)
+            if self.trusted is not None:
+                redo |= ~self.trusted(nu, nv, rho)
+        if np.any(redo):
+            shape = out.shape
+            flat = np.array(out, dtype=float).reshape(-1)
+            a, b, r = (np.broadcast_to(x, shape).reshape(-1) for x in (nu, nv, rho))
+            for i in np.flatnonzero(np.broadcast_to(redo, shape)):
+                flat[i] = self.exact_float(float(a[i]), float(b[i]), float(r[i]))
+            out = flat.reshape(shape)
+        return out
+
+    def _finish_fast(self, raw: Any, nu: np.ndarray, nv: np.ndarray,
+                     rho: np.ndarray) -> np.ndarray:
         shape = np.broadcast_shapes(nu.shape, nv.shape, rho.shape)
         with np.errstate(all="ignore"):
             out = np.asarray(raw, dtype=float)
@@ -125,6 +227,24 @@ class _Compiled:
             if vals[sym] == point:
                 return mpmath.mpf(fn(nu, nv, rho))
         return mpmath.mpf(self.mp_fn(nu, nv, rho))
+
+
+def _trust_region(route: str, degree: int) -> Callable[..., np.ndarray]:
+    lo, hi, band = FAST_REGION[route]
+    if band and degree >= 2:  # (nu nv)^n J_n(rho) cancels as psi^(2n + 1), psi = acos(-rho)
+        band = 0.5
+
+    def trusted(nu: np.ndarray, nv: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        ok = ((nu == 0) | ((nu >= lo) & (nu <= hi))) & ((nv == 0) | ((nv >= lo) & (nv <= hi)))
+        if band:
+            ok = ok & ((rho == -1) | (rho + 1 >= band))
+        return ok
+
+    return trusted
+
+
+def _bits(dps: int) -> int:
+    return math.ceil(dps * math.log2(10)) + 4
 
 
 def _as_arrays(nu: Any, nv: Any, rho: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -175,16 +295,23 @@ class Kernel:
         return {a + b: sympy.simplify(sympy.diff(first[a], _VARS[b])) for a, b in _HESS_PAIRS}
 
     @cached_property
+    def _trusted(self) -> Callable[..., np.ndarray] | None:
+        if self.route not in FAST_REGION:
+            return None
+        return _trust_region(self.route, int(sympy.degree(self.expr, NU)))
+
+    @cached_property
     def _value_c(self) -> _Compiled:
-        return _Compiled(self.expr)
+        return _Compiled(self.expr, "k", self._trusted)
 
     @cached_property
     def _grad_c(self) -> list[_Compiled]:
-        return [_Compiled(self.partials[n]) for n in PARTIAL_NAMES]
+        return [_Compiled(self.partials[n], f"k_{n}", self._trusted) for n in PARTIAL_NAMES]
 
     @cached_property
     def _hess_c(self) -> list[_Compiled]:
-        return [_Compiled(self.second_partials[n]) for n in HESSIAN_NAMES]
+        return [_Compiled(self.second_partials[n], f"k_{n}", self._trusted)
+                for n in HESSIAN_NAMES]
 
     @cached_property
     def _quad(self) -> _Quadrature:
@@ -234,7 +361,10 @@ class Kernel:
         dps = check_dps(dps)
         with mpmath.workdps(dps + _GUARD):
             a = _mp_args(nu, nv, rho)
-            v = self._quad.mp(*a, order=0)[0] if self.expr is None else self._value_c.mp(*a)
+            if self.expr is None:
+                v = self._quad.mp(*a, order=0)[0]
+            else:
+                v = self._value_c.exact(*a, _bits(dps))
         with mpmath.workdps(dps):
             return +v
 
@@ -246,7 +376,7 @@ class Kernel:
             if self.expr is None:
                 out = self._quad.mp(*a, order=1)
             else:
-                out = (self._value_c.mp(*a), *(c.mp(*a) for c in self._grad_c))
+                out = tuple(c.exact(*a, _bits(dps)) for c in (self._value_c, *self._grad_c))
         with mpmath.workdps(dps):
             return tuple(+v for v in out)
 
@@ -258,7 +388,7 @@ class Kernel:
             if self.expr is None:
                 out = self._quad.mp(*a, order=2)[4:]
             else:
-                out = tuple(c.mp(*a) for c in self._hess_c)
+                out = tuple(c.exact(*a, _bits(dps)) for c in self._hess_c)
         with mpmath.workdps(dps):
             return tuple(+v for v in out)
 
@@ -335,6 +465,13 @@ class _Quadrature:
         return finite_or_mp(self.f_np[k], self.f_mp[k], t)
 
     def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray, order: int):
+        for name, x in (("nu", nu), ("nv", nv)):
+            bad = ~(np.abs(x) <= NUMERIC_FLOAT64_MAX_NORM)
+            if np.any(bad):
+                raise CompverifyError(
+                    f"numeric kernel in float64: {name} = {np.asarray(x)[bad].flat[0]!r} is "
+                    f"beyond {NUMERIC_FLOAT64_MAX_NORM} (the trapezoidal rule's step would not "
+                    "resolve sigma(nu z)); use the mpmath evaluation")
         shape = np.broadcast_shapes(nu.shape, nv.shape, rho.shape)
         nu, nv, rho = (np.broadcast_to(a, shape).ravel() for a in (nu, nv, rho))
         nout = (1, 4, 10)[order]
@@ -371,29 +508,43 @@ class _Quadrature:
         For an integrand analytic in the strip ``|Im z| < a`` the trapezoidal rule with step ``h``
         errs by about ``exp(-2 pi a / h)``; sigma is assumed analytic for ``|Im| < MP_STRIP``
         (tanh's poles are at ``i pi / 2``; for an entire sigma the growth off the real axis plays
-        the same part), so ``a = MP_STRIP / max(nu, nv)`` in ``z``, and ``h`` is
-        chosen for ``mp.dps - 5`` digits (and small enough for the Gaussian factor), with the
-        range cut where ``exp(-z^2 / 2)`` is below that.  At most :data:`MP_MAX_NODES` nodes per
-        axis: beyond, fewer digits are correct -- the solver's re-polish at a higher precision
-        (finer rule) is what measures the digits.
+        the same part), so ``a = MP_STRIP / max(nu, nv |rho|)`` in ``z1`` and
+        ``MP_STRIP / (nv sqrt(1 - rho^2))`` in ``z2``, and each axis' step is chosen for
+        ``mp.dps - 5`` digits (and small enough for the Gaussian factor), with the range cut where
+        ``exp(-z^2 / 2)`` is below that. The step is never stretched: a point whose rule would
+        exceed ``MP_MAX_NODES^2`` nodes raises ``CompverifyError`` (rather than return fewer
+        digits than asked).
         """
         D = max(mpmath.mp.dps - 5, 10)
         ln10 = math.log(10)
-        scale = max(float(nu), float(nv), 1e-3)
-        # the strip bounds the step for entire sigma too: |sigma| grows off the real axis
-        h = min(2 * math.pi * (MP_STRIP / scale) / (D * ln10),
-                math.pi * math.sqrt(2 / (D * ln10)), 0.5)
+        s_f = math.sqrt(max(1 - float(rho) ** 2, 0.0))
+        # the outer integrand (in z1) is sigma(nu z1) times a smoothed sigma(nv rho z1): its
+        # nearest singularity is MP_STRIP / max(nu, nv |rho|) off the axis; the inner one (in
+        # z2) is sigma(nv (rho z1 + s z2)): MP_STRIP / (nv s)
+        scale1 = max(float(nu), float(nv) * abs(float(rho)), 1e-3)
+        scale2 = max(float(nv) * s_f, 1e-3)
         L = math.sqrt(2 * D * ln10) + 1
-        n = int(math.ceil(L / h))
-        if n > MP_MAX_NODES // 2:
-            # too many nodes: keep the range [-L, L] (cutting it loses the Gaussian's mass, e.g.
-            # silu at nu = nv = 148 gave 65 for 10937) and take a coarser step instead
-            n = MP_MAX_NODES // 2
-            h = L / n
-        hm = mpmath.mpf(h)
-        z = [k * hm for k in range(-n, n + 1)]
-        c = hm / mpmath.sqrt(2 * mpmath.pi)
-        w = [c * mpmath.exp(-t * t / 2) for t in z]
+        gauss_h = min(math.pi * math.sqrt(2 / (D * ln10)), 0.5)
+        h1 = min(2 * math.pi * (MP_STRIP / scale1) / (D * ln10), gauss_h)
+        h2 = min(2 * math.pi * (MP_STRIP / scale2) / (D * ln10), gauss_h)
+        n1, n2 = int(math.ceil(L / h1)), int(math.ceil(L / h2))
+        if s_f == 0:
+            n2 = 0
+        cost = (2 * n1 + 1) * (2 * n2 + 1)
+        if cost > MP_MAX_NODES ** 2:
+            raise CompverifyError(
+                f"numeric kernel at (nu, nv, rho) = ({mpmath.nstr(nu, 8)}, {mpmath.nstr(nv, 8)}, "
+                f"{mpmath.nstr(rho, 8)}) and {mpmath.mp.dps - _GUARD} digits needs "
+                f"{2 * n1 + 1} x {2 * n2 + 1} quadrature nodes (the limit is "
+                f"{MP_MAX_NODES} x {MP_MAX_NODES}): ask for fewer digits or smaller norms")
+        zs, ws = [], []
+        for h, n in ((h1, n1), (h2, n2)):
+            hm = mpmath.mpf(h)
+            z = [k * hm for k in range(-n, n + 1)]
+            c = hm / mpmath.sqrt(2 * mpmath.pi)
+            zs.append(z)
+            ws.append([c * mpmath.exp(-t * t / 2) for t in z])
+        (z, z2s), (w, w2s) = zs, ws
         s = mpmath.sqrt(max(1 - rho * rho, mpmath.mpf(0)))
         wsum = mpmath.fsum(w)
         f0, f1, f2 = self.f_mp
@@ -407,7 +558,7 @@ class _Quadrature:
             S0 = S1T = S1 = S2TT = S2T = S2 = zero
             rz = rho * z1
             # rho = +-1 (a neuron with itself): T = rho z1 does not depend on z2, one node suffices
-            inner = ((rz, wsum),) if s == 0 else zip(z, w, strict=True)
+            inner = ((rz, wsum),) if s == 0 else zip(z2s, w2s, strict=True)
             for z2, w2 in inner:
                 T = rz + s * z2
                 Y = nv * T

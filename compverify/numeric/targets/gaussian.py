@@ -34,7 +34,7 @@ from compverify.symbolic import meanfield
 from compverify.symbolic.activations import as_activation
 from compverify.symbolic.derivation import piecewise_homogeneous_form
 from compverify.symbolic.steps import NV
-from compverify.validate import check_dps, check_finite_array, check_positive_int
+from compverify.validate import check_dps, check_finite_array, check_memory, check_positive_int
 
 __all__ = ["GaussianTarget", "check_nonzero_target", "has_closed_form", "is_polynomial",
            "is_homogeneous"]
@@ -63,6 +63,7 @@ class GaussianTarget:
                  abar: Any = 1, name: str = "gaussian") -> None:
         self.activation = act = as_activation(activation)
         self.d = check_positive_int(d, "d")
+        check_memory(64.0 * self.d, f"a Gaussian target in dimension d = {self.d}")  # mean, work
         self.name = name
         self.scale = positive_number(scale, "scale") if scale is not None else None
         self.scale_str = str(scale) if scale is not None else None
@@ -74,6 +75,7 @@ class GaussianTarget:
         self.mean_str = None
         self.abar = abar
         self.rotation_invariant = not np.any(mean)
+        check_nonzero_target(act, self.rotation_invariant)  # every route: 0 has no relative loss
         self.series = None
         if act.expr.is_polynomial(sympy.Symbol("z", real=True)):
             self.mf = meanfield.polynomial_gaussian(act)

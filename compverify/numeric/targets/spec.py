@@ -24,7 +24,7 @@ import numpy as np
 from compverify.errors import CompverifyError
 from compverify.numeric.targets.rademacher import MAX_RADEMACHER_D
 from compverify.symbolic.activations import Activation, as_activation
-from compverify.validate import check_positive_int
+from compverify.validate import check_positive_int, check_target_numbers
 
 __all__ = ["TargetSpec", "GAUSSIAN_FAMILIES", "SCALAR_MEAN_FAMILIES", "positive_number",
            "parse_mean"]
@@ -104,6 +104,9 @@ class TargetSpec:
         ``iid:rademacher`` with ``d > 12``).
         """
         act = as_activation(activation)
+        for value, option in ((mean, "--target-mean"), (scale, "--target-scale")):
+            if value is not None:  # finite and inside the float64 range of C
+                check_target_numbers(value, option, positive=option == "--target-scale")
         rule = () if rule_points is None else (
             ("points", check_positive_int(rule_points, "--rule-points")),)
         t = str(target).strip()
