@@ -1,4 +1,4 @@
-"""Frame benchmark (issue 4): diagnostics plus both convex certificates for M = 40, d = 10.
+"""Frame benchmark: diagnostics plus both convex certificates for M = 40, d = 10.
 
 Run: python bench/bench_frames.py      Target: <= 20 s. Baseline in the same run: the diagnostics
 alone (float64), so the ratio shows what the certificates cost.

@@ -1,4 +1,4 @@
-"""Kernel benchmarks (issue 2): cold derivation times, and compiled (derived) kernels on 10^6
+"""Kernel benchmarks: cold derivation times, and compiled (derived) kernels on 10^6
 (nu, nv, rho) triples against hand-written NumPy closed forms measured in the same run.
 
 Run: python bench/bench_kernels.py

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: exact population loss + gradient of a ReLU target vs a Monte Carlo estimate (issue 2).
+"""Benchmark: exact population loss + gradient of a ReLU target vs a Monte Carlo estimate.
 
 Target ``f_N(x) = sum_i a_i relu(<w_i, x>)`` with N = 10^6 neurons in d = 64, compressed network
 ``g(x) = sum_j b_j relu(<v_j, x>)`` with M = 32, ``x ~ N(0, I_d)``.
@@ -8,7 +8,7 @@ Target ``f_N(x) = sum_i a_i relu(<w_i, x>)`` with N = 10^6 neurons in d = 64, co
   ``include_constant=False``.  The target's own term ``C_N = sum_{i,i'} a_i a_i' K(w_i, w_i')``
   costs O(N^2 d) (about 10^14 operations at N = 10^6) and does not depend on theta, so it is
   EXCLUDED: the timed quantity is the theta-dependent part ``L_N - C_N = E[g^2 - 2 f g]`` and its
-  gradient (what moves the minimiser).  Budget (issue 2): at most 2 s on 2 cores, peak memory
+  gradient (what moves the minimiser).  Budget: at most 2 s on 2 cores, peak memory
   under 2 GB.
 * Monte Carlo: the SAME quantity ``E[g^2 - 2 f g]`` from input samples.  Evaluating ``f_N`` at 10^6
   inputs is a 10^6 x 10^6 x 64 product (about 10^14 flops), so it is measured on a fraction of the

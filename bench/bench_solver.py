@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: the high-precision solver vs the baseline a user would otherwise write (issue 3).
+"""Benchmark: the high-precision solver vs the baseline a user would otherwise write.
 
 Problem: ReLU activation, isotropic target (w ~ N(0, I_d / d), abar = 1), mean-field objective
 ``L(b, V) = C - 2 b.h(V) + b'K(V)b`` (exact, SPEC A3), compressed width M.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark: mean-field targets without a closed form (issue 3 item 1), against the baseline.
+"""Benchmark: mean-field targets without a closed form, against the baseline.
 
 * **Series route** (ReLU, Gaussian weights with a mean, :mod:`compverify.numeric.meanfield_series`):
   time to build the series and evaluate ``h`` with gradient and Hessian at 4 directions, at 50

@@ -4,10 +4,33 @@ Layers (data flows one way): :mod:`compverify.symbolic` derives Gaussian kernels
 partials with SymPy; :mod:`compverify.numeric` evaluates losses, mean-field objectives and solves
 them to high precision; :mod:`compverify.proofs_check` turns solutions into frame verdicts.
 The command line (:mod:`compverify.cli`) and :mod:`compverify.report` only orchestrate.
+
+The front door, :mod:`compverify.api`, is reachable from here (``import compverify as cv``;
+``cv.derive``, ``cv.target``, ``cv.Problem``, ``cv.solve``, ``cv.frame_report``,
+``cv.conjecture``, ...). Its names are imported on first use, so importing the package (as the
+command line does) does not load SymPy, mpmath and SciPy.
 """
 
-__version__ = "0.1.0"
+from typing import Any
 
-from compverify.errors import CompverifyError  # noqa: E402
+from compverify._version import __version__
+from compverify.errors import CompverifyError
 
-__all__ = ["CompverifyError", "__version__"]
+#: Names of the front door, loaded from :mod:`compverify.api` on first use.
+_API = ("Activation", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
+        "activation", "check_problem", "conjecture", "derive", "error_rate", "frame_report",
+        "population_loss", "population_loss_mp", "solve", "solve_checkpoint", "target")
+
+__all__ = ["CompverifyError", "__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from compverify import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'compverify' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module under :mod:`compverify.commands` with two functions,
 ``register(subparsers)`` (adds its parser and sets ``func``) and ``run(args) -> int``. Bad input
-(:class:`CompverifyError`, argument errors) prints one line on stderr and exits with status 2.
+(:class:`CompverifyError`, argument errors) prints one line on stderr and exits with status 2;
+:class:`ComputationFailed` (valid input the method cannot handle) one line and status 1.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import argparse
 import importlib
 import sys
 
-from compverify import __version__
-from compverify.errors import CompverifyError
+from compverify._version import __version__
+from compverify.errors import ComputationFailed, CompverifyError
 
 #: Subcommand modules, in the order ``--help`` lists them. A module missing here is not an error
 #: while the toolkit grows: it is simply not offered.
@@ -20,7 +21,8 @@ DESCRIPTION = ("compverify: symbolic-numeric verification of claims about compre
                "networks (derived Gaussian kernels, high-precision mean-field solutions, ETF "
                "tests, error rates, derivation reports).")
 
-COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report")
+COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report", "targets", "sparsity",
+            "prune", "lossless", "prove", "certify")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (a message quoting a file's contents may hold newlines)."""
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
@@ -53,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
+    except ComputationFailed as exc:
+        print(f"compverify: computation failed: {_one_line(exc)}", file=sys.stderr)
+        return 1
     except CompverifyError as exc:
-        print(f"compverify: error: {exc}", file=sys.stderr)
+        print(f"compverify: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("compverify: interrupted", file=sys.stderr)

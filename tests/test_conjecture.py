@@ -184,7 +184,7 @@ def test_progress_lines_and_table(tmp_path):
     table = format_table(data)
     lines = table.splitlines()
     assert lines[0].split() == ["d", "M", "relative", "loss", "verdict", "ETF", "known?", "ETF",
-                                "gap"]
+                                "gap", "proof"]
     assert "yes (simplex)" in lines[2] and "ETF" in lines[2]
     assert any(ln.startswith("skipped: d = 2") for ln in lines)
 

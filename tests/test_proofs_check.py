@@ -8,7 +8,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.cli import main
 from compverify.errors import CompverifyError
 from compverify.proofs_check import catalogue

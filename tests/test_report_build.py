@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from report_checks import assert_html_has_only_mathml, compile_latex, overfull_boxes
 
 from compverify.cli import main
 from compverify.report import pieces
@@ -139,6 +140,32 @@ def test_markdown_and_latex_show_the_same_numbers(tiny_report: Path):
     assert "$$" in md and r"\begin{document}" in tex
 
 
+def test_latex_report_compiles_and_fits_the_page(tiny_report: Path, tmp_path):
+    """pdflatex, run as a reader would, compiles report.tex with nothing wider than the page."""
+    log = compile_latex(tiny_report / "report.tex", tmp_path)
+    assert overfull_boxes(log) == []
+
+
+def test_html_mathml_is_wellformed_and_no_latex_is_left(tiny_report: Path):
+    page = (tiny_report / "report.html").read_text(encoding="utf-8")
+    assert_html_has_only_mathml(page)
+
+
+def test_summary_is_first_and_cites_the_paper(tiny_report: Path):
+    results = json.loads((tiny_report / "results.json").read_text())
+    root = ET.fromstring((tiny_report / "report.html").read_text(encoding="utf-8"))
+    first = next(e for e in root.iter(f"{XHTML}section"))
+    assert first.get("id") == "summary"
+    text = "".join(first.itertext())
+    assert "Amani et al. (2022)" in text
+    # the sweep case (2, 2) has M <= d: its verdict is stated, from the results
+    verdict = results["conjecture"]["cases"][0]["frame"]["verdict"]
+    assert verdict in text
+    refs = "".join(next(e for e in root.iter(f"{XHTML}section")
+                        if e.get("id") == "references").itertext())
+    assert "Sharp asymptotics on the compression of two-layer neural networks" in refs
+
+
 def test_piece_files_match_results_json(tiny_report: Path):
     results = json.loads((tiny_report / "results.json").read_text())
     solve_files = sorted((tiny_report / "results").glob("solve-*.json"))
@@ -177,8 +204,17 @@ def test_cli_report_with_config_and_force(tmp_path, capsys):
     assert main(["report", "--config", str(cfg), "--out", str(out), "--progress", "lines"]) == 0
     cap = capsys.readouterr()
     assert "wrote" in cap.out and "[1/" in cap.err
-    assert main(["report", "--config", str(cfg), "--out", str(out)]) == 2
+    # the quick start can be rerun: a report the tool wrote is replaced
+    first = (out / "results.json").stat().st_ino
+    (out / "report.aux").write_text("pdflatex's, rebuilt from report.tex")
+    assert main(["report", "--config", str(cfg), "--out", str(out), "--progress", "off"]) == 0
+    assert (out / "results.json").stat().st_ino != first
+    capsys.readouterr()
+    # ... but not once it holds a file the tool did not write, nor any other directory
+    (out / "my-notes.txt").write_text("keep me")
+    assert main(["report", "--config", str(cfg), "--out", str(out), "--progress", "off"]) == 2
     assert "--force" in capsys.readouterr().err
+    assert (out / "my-notes.txt").read_text() == "keep me"
     assert main(["report", "--config", str(cfg), "--out", str(out), "--force",
                  "--progress", "off"]) == 0
-    assert (out / "report.html").exists()
+    assert (out / "report.html").exists() and not (out / "my-notes.txt").exists()

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from compverify.commands.solve import add_target_arguments
-from compverify.validate import MAX_DPS, check_dps, check_positive_int
+from compverify.validate import MAX_DPS, check_dps, check_jobs, check_positive_int
 
 MIN_DPS = 15
 
@@ -26,9 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sweep a grid of (d, M): solve each case, give its frame verdict and, where "
                     "an ETF is known, the best value on it and the gap. Resumable with --out.")
     p.add_argument("--activation", default="relu", help="activation spec (default relu)")
-    p.add_argument("--d", default="2:6", metavar="GRID",
+    p.add_argument("--d", default=None, metavar="GRID",
                    help="dimensions: a:b (inclusive), a:b:step, comma lists (default 2:6)")
-    p.add_argument("--M", default="d+1", metavar="GRID",
+    p.add_argument("--M", default=None, metavar="GRID",
                    help="widths: integers, expressions of d (d+1, 2*d, d*(d+1)/2), ranges lo:hi "
                         "of those, comma lists (default d+1); M < 1 is skipped with a note")
     add_target_arguments(p)
@@ -38,23 +38,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every case (default 0)")
     p.add_argument("--jobs", type=int, default=1,
                    help="processes for the restarts (default 1; results do not depend on it)")
+    p.add_argument("--atlas", action="store_true",
+                   help="the ETF atlas instead of --d/--M: every 2 <= d <= 8 with d < M <= 2d+2 "
+                        "and every (d, M) with M <= 50 where a real ETF exists, fewest parameters "
+                        "first (see docs/atlas.md)")
+    p.add_argument("--atlas-max-params", type=int, default=None, metavar="N",
+                   help="with --atlas: only the cases with at most N parameters M(d+1)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="sweep file: written after each case, resumed if it exists")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from compverify.proofs_check.conjecture import SweepParams, format_table, run_sweep
+    from compverify import api
+    from compverify.proofs_check.conjecture import format_table
 
     check_positive_int(args.restarts, "--restarts")
-    check_positive_int(args.jobs, "--jobs")
+    check_jobs(args.jobs, "--jobs")
     check_positive_int(args.seed, "--seed", minimum=0)
     check_dps(args.dps, name="--dps", minimum=MIN_DPS, maximum=MAX_DPS)
-    params = SweepParams(activation=args.activation, d=args.d, M=args.M, target=args.target,
-                         target_mean=args.target_mean, target_scale=args.target_scale,
-                         restarts=args.restarts, dps=args.dps, seed=args.seed)
+    if args.out is not None:  # before any case runs
+        from compverify.io import check_output_file
+
+        check_output_file(args.out, option="--out")
+    common = dict(activation=args.activation, target=args.target, target_mean=args.target_mean,
+                  target_scale=args.target_scale, restarts=args.restarts, dps=args.dps,
+                  seed=args.seed)
+    if args.atlas:
+        from compverify.errors import CompverifyError
+        from compverify.proofs_check.atlas import AtlasParams
+
+        if args.d is not None or args.M is not None:
+            raise CompverifyError("--atlas sets the grid itself: drop --d and --M")
+        if args.atlas_max_params is not None:
+            check_positive_int(args.atlas_max_params, "--atlas-max-params")
+        params = AtlasParams(max_params=args.atlas_max_params, **common)
+    else:
+        if args.atlas_max_params is not None:
+            from compverify.errors import CompverifyError
+
+            raise CompverifyError("--atlas-max-params needs --atlas")
+        params = api.SweepParams(d=args.d or "2:6", M=args.M or "d+1", **common)
     try:
-        sweep = run_sweep(params, args.out, jobs=args.jobs)
+        sweep = api.conjecture(params, args.out, jobs=args.jobs)
     except KeyboardInterrupt:
         if args.out:
             print(f"compverify conjecture: finished cases are saved in {args.out}; run the same "

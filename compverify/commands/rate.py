@@ -29,8 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-optimum", action="store_true",
                    help="measure sup|h_N - h| only (skip the minimisations)")
     p.add_argument("--out", default="rate", metavar="PREFIX",
-                   help="writes PREFIX.json (also the checkpoint), .csv, .png, .svg")
+                   help="writes PREFIX.json (also the checkpoint), .csv, .png, .svg; a name "
+                        "ending in .json is that JSON file (r.json: r.json, r.csv, ...)")
     p.set_defaults(func=run)
+
+
+#: Most values a --d or --N range may expand to.
+MAX_GRID = 1000
 
 
 def parse_int_list(text: str, name: str) -> list[int]:
@@ -43,15 +48,45 @@ def parse_int_list(text: str, name: str) -> list[int]:
                 lo, hi = (int(x) for x in part.split(":"))
                 if hi < lo:
                     raise ValueError
+                if hi - lo >= MAX_GRID:
+                    raise CompverifyError(f"{name} range {part!r} has {hi - lo + 1} values (at "
+                                          f"most {MAX_GRID})")
                 out.extend(range(lo, hi + 1))
             else:
                 out.append(int(part))
+        except CompverifyError:
+            raise
         except ValueError:
             raise CompverifyError(f"{name} must be integers or ranges like 2:6, got {text!r}") \
                 from None
     for v in out:
         check_positive_int(v, name)
     return sorted(set(out))
+
+
+OUTPUT_SUFFIXES = (".json", ".csv", ".png", ".svg")
+
+
+def output_prefix(out: str) -> str:
+    """The prefix of the four output files, checked writable before any work.
+
+    ``r`` and ``r.json`` both mean ``r.json``, ``r.csv``, ``r.png``, ``r.svg``; a directory (an
+    existing one, or a name ending in ``/``) is refused rather than filled with ``.json``.
+    """
+    import os
+
+    from compverify.io import check_output_file
+
+    text = str(out)
+    if not text.strip() or text.endswith(("/", os.sep)) or os.path.isdir(text):
+        raise CompverifyError(f"--out {text!r} is a directory or empty; give a file prefix, "
+                              f"e.g. {os.path.join(text, 'rate')!r}")
+    prefix = text[:-len(".json")] if text.endswith(".json") else text
+    if not os.path.basename(prefix):
+        raise CompverifyError(f"--out {text!r} has an empty file name")
+    for suffix in OUTPUT_SUFFIXES:
+        check_output_file(prefix + suffix, option="--out")
+    return prefix
 
 
 def csv_text(result: dict) -> str:
@@ -70,21 +105,22 @@ def csv_text(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compverify.io import atomic_write_text
-    from compverify.numeric.experiments import run_rate
-    from compverify.report.rate_plot import plot_rate
-
     d_list = parse_int_list(args.d, "--d")
     N_list = parse_int_list(args.N, "--N")
     check_positive_int(args.samples, "--samples", minimum=2)
     check_positive_int(args.restarts, "--restarts")
     check_positive_int(args.seed, "--seed", minimum=0)
-    res = run_rate(args.activation, args.target, d_list, N_list, samples=args.samples,
+    prefix = output_prefix(args.out)
+    from compverify.api import error_rate
+    from compverify.io import atomic_write_text
+    from compverify.report.rate_plot import plot_rate
+
+    res = error_rate(args.activation, args.target, d_list, N_list, samples=args.samples,
                    seed=args.seed, M=args.M, restarts=args.restarts, target_mean=args.target_mean,
                    target_scale=args.target_scale, optimum=not args.no_optimum,
-                   checkpoint=f"{args.out}.json")
-    atomic_write_text(f"{args.out}.csv", csv_text(res))
-    plot_rate(res, args.out)
+                   checkpoint=f"{prefix}.json")
+    atomic_write_text(f"{prefix}.csv", csv_text(res))
+    plot_rate(res, prefix)
     f = res["fit"]
     line = (f"sup|h_N - h| ~ N^{f['N_exponent']:.3f} (95% CI [{f['N_exponent_ci'][0]:.3f}, "
             f"{f['N_exponent_ci'][1]:.3f}])")
@@ -99,5 +135,5 @@ def run(args: argparse.Namespace) -> int:
               f"(95% CI [{fs['N_exponent_ci'][0]:.3f}, {fs['N_exponent_ci'][1]:.3f}])")
     for warning in res.get("warnings", []):
         print(f"warning: {warning}")
-    print(f"written: {args.out}.json, .csv, .png, .svg", file=sys.stderr)
+    print(f"written: {prefix}.json, .csv, .png, .svg", file=sys.stderr)
     return 0

@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT,
                    help=f"output directory (default: ./{DEFAULT_OUT})")
     p.add_argument("--force", action="store_true",
-                   help="replace an existing output directory (only once the new one is complete)")
+                   help="replace an existing output directory that is not a report written by "
+                        "compverify (a report it wrote is replaced without --force); the old one "
+                        "is removed only once the new one is complete")
     p.add_argument("--print-default-config", action="store_true",
                    help="print the embedded default configuration and exit")
     p.add_argument("--progress", choices=("auto", "bar", "lines", "off"), default="auto",
@@ -39,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_default_config:
         sys.stdout.write(default_config_text())
         return 0
+    from compverify.report.output import check_target
+
+    check_target(args.out, args.force)  # before the configuration runs
     cfg = load_config(args.config) if args.config else load_default()
     from compverify.report.build import build_report
 

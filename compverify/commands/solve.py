@@ -8,10 +8,19 @@ a decimal string with all its digits).  Bad input: one line on stderr, exit stat
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from compverify.errors import CompverifyError
-from compverify.validate import MAX_DPS, check_dps, check_positive_int
+from compverify.validate import (
+    MAX_DPS,
+    check_dps,
+    check_jobs,
+    check_memory,
+    check_positive_int,
+    check_target_numbers,
+    memory_estimate,
+)
 
 #: Lowest working precision accepted (the polish and its verification need more than float64).
 MIN_DPS = 15
@@ -53,8 +62,10 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
                    help="isotropic | gaussian | iid:LAW (gaussian, rademacher, uniform) | "
                         "PATH.npz with arrays a (N,) and W (N, d) (default isotropic)")
     p.add_argument("--target-mean", default=None, metavar="m|m1,...,md",
+                   type=_checked_text("--target-mean"),
                    help="mean of the target weights: a number m (meaning m*1) or d numbers")
     p.add_argument("--target-scale", default=None, metavar="s",
+                   type=_checked_text("--target-scale", positive=True),
                    help="scale s of the target weights (default 1/sqrt(d))")
     p.add_argument("--rule-points", type=int, default=None, metavar="N",
                    help="use the quasi-Monte Carlo rule with N points per replicate (a power of 2; "
@@ -62,74 +73,74 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
                         "it they use the spectral rule when the activation has a spectral form")
 
 
+def _checked_text(option: str, positive: bool = False):
+    """An argparse ``type`` that checks the numbers at parse time and keeps the text (the
+    targets read it as exact decimals)."""
+    def check(text: str) -> str:
+        try:
+            values = check_target_numbers(text, option, positive=positive)
+        except CompverifyError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if positive and len(values) != 1:
+            raise argparse.ArgumentTypeError(f"{option} must be one number, got {text!r}")
+        return text
+
+    check.__name__ = option
+    return check
+
+
 def _check_args(args: argparse.Namespace) -> None:
     check_positive_int(args.M, "--M")
     if args.d is not None:
         check_positive_int(args.d, "--d")
     check_positive_int(args.restarts, "--restarts")
-    check_positive_int(args.jobs, "--jobs")
+    check_jobs(args.jobs, "--jobs")
     check_positive_int(args.seed, "--seed", minimum=0)
     check_dps(args.dps, name="--dps", minimum=MIN_DPS, maximum=MAX_DPS)
-
-
-def build_target(args: argparse.Namespace, activation):
-    """The target of the command-line options (``--target``, ``--target-mean``, ``--target-scale``).
-
-    Delegates to :func:`compverify.numeric.targets.from_options`, which validates the mean's
-    length, the scale's sign and the ``.npz`` file; here only ``--d`` against the target's ``d``.
-    """
-    from compverify.numeric.targets import from_options
-
-    target = from_options(args.target, d=args.d, mean=args.target_mean, scale=args.target_scale,
-                          activation=activation, rule_points=getattr(args, "rule_points", None))
-    if args.d is not None and int(target.d) != args.d:
-        raise CompverifyError(f"--target {args.target} has d = {target.d}, but --d is {args.d}")
-    return target
-
-
-def frame_block(problem, result, seed: int = 0) -> dict | None:
-    """The ``frame`` block of the JSON (issue 4 item 5): :func:`compverify.proofs_check.conjecture.
-    frame_report` (verdict, coherence, Welch bound, tightness defect, spread, certified distance
-    bounds, and the ETF value and gap when the catalogue has an ETF for (d, M)).  ``None`` (no
-    ``frame`` key) for ``M = 1``, where there is no frame to test.
-    """
-    if int(problem.M) < 2:
-        return None
-    from compverify.proofs_check.conjecture import frame_report
-
-    return frame_report(problem, result, seed=seed)
 
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
     if args.d is None and not str(args.target).endswith(".npz"):
         raise CompverifyError("--d is required unless --target is an .npz file")
-    from compverify.io import atomic_write_json
-    from compverify.numeric.objective import Problem
-    from compverify.numeric.solver import solve, solve_checkpoint
-    from compverify.symbolic import get_activation
+    from compverify.io import atomic_write_json, check_output_file
 
-    activation = get_activation(args.activation)
-    target = build_target(args, activation)
+    if args.out is not None:  # before any work: a run must not end unable to save its result
+        check_output_file(args.out, option="--out")
+    if args.checkpoint is not None or args.out is not None:
+        check_output_file(args.checkpoint or f"{args.out}.checkpoint.json",
+                          option="--checkpoint" if args.checkpoint else "--out (its checkpoint)")
+    if args.d is not None:  # before the heavy imports and the target (a large d is slow)
+        check_memory(memory_estimate(args.M, args.d, args.dps),
+                     f"a solve with M = {args.M}, d = {args.d} at {args.dps} digits")
+    from compverify import api
+
+    activation = api.activation(args.activation)
+    target = api.target(args.target, d=args.d, mean=args.target_mean, scale=args.target_scale,
+                        activation=activation, rule_points=args.rule_points)
     if activation.kernel.route == "numeric":
         print(f"note: the kernel of {activation.spec} is numeric; the mpmath polish evaluates it by "
               "a 2-D trapezoidal rule at each step, which can take tens of minutes", file=sys.stderr)
-    problem = Problem(activation, target, args.M)
+    problem = api.Problem(activation, target, args.M)
+    api.check_problem(problem, args.dps, args.restarts)
     path = args.checkpoint or (f"{args.out}.checkpoint.json" if args.out else None)
     checkpoint = None
     if path is not None:
-        checkpoint = solve_checkpoint(problem, path, restarts=args.restarts, seed=args.seed,
-                                      dps=args.dps, method=args.method)
+        checkpoint = api.solve_checkpoint(problem, path, restarts=args.restarts, seed=args.seed,
+                                          dps=args.dps, method=args.method)
         if checkpoint.resumed:
             print(f"resuming from {path}: {len(checkpoint.names('restart '))} of {args.restarts} "
                   "restarts done", file=sys.stderr)
     try:
-        result = solve(problem, restarts=args.restarts, seed=args.seed, dps=args.dps,
-                       jobs=args.jobs, method=args.method, checkpoint=checkpoint)
+        result = api.solve(problem, restarts=args.restarts, seed=args.seed, dps=args.dps,
+                           jobs=args.jobs, method=args.method, checkpoint=checkpoint)
     except KeyboardInterrupt:
-        if path is not None:
+        if path is not None and os.path.isfile(path):  # solve() flushed what was finished
             print(f"compverify solve: the finished work is kept in {path}; run the same command "
                   "again to resume", file=sys.stderr)
+        elif path is not None:
+            print(f"compverify solve: interrupted before any restart finished; nothing was kept "
+                  f"(no {path} written)", file=sys.stderr)
         raise
     print(result.summary())
     if args.out:
@@ -140,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                        "target_scale": args.target_scale},
             **data["problem"],
         }
-        frame = frame_block(problem, result, seed=args.seed)
+        frame = api.frame_report(problem, result, seed=args.seed)
         if frame is not None:
             data["frame"] = frame
         atomic_write_json(args.out, data, dps=args.dps)

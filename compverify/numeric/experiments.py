@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment, minimize
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
-from compverify.validate import check_positive_int
+from compverify.validate import check_memory, check_positive_int
 
 __all__ = ["sup_deviation", "run_rate", "fit_exponents", "BOOTSTRAP"]
 
@@ -117,6 +117,7 @@ def run_rate(activation: Any, target: str, d_list: list[int], N_list: list[int],
     from compverify.numeric.solver import float64_search
     from compverify.numeric.targets import from_options
     from compverify.symbolic import get_activation
+    from compverify.validate import memory_estimate
 
     act = get_activation(activation)
     samples = check_positive_int(samples, "samples", minimum=2)
@@ -125,6 +126,11 @@ def run_rate(activation: Any, target: str, d_list: list[int], N_list: list[int],
     N_list = [check_positive_int(n, "N") for n in N_list]
     if len(N_list) < 2:
         raise CompverifyError(f"the rate needs at least two values of N, got {N_list}")
+    for d in d_list:  # before any work: a realization (N, d) and the problems on it
+        width = _width(M, d)
+        n_max = max(N_list)
+        check_memory(8.0 * 6 * n_max * d + memory_estimate(width, d),
+                     f"rate with N = {n_max}, d = {d}, M = {width}")
     inputs = {"activation": act.spec, "target": target, "target_mean": target_mean,
               "target_scale": target_scale, "d": d_list, "N": N_list, "samples": samples,
               "M": None if M is None else str(M), "restarts": restarts, "optimum": optimum,

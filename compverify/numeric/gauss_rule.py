@@ -40,8 +40,8 @@ import mpmath
 import numpy as np
 from scipy import special
 
+from compverify.numeric.finite_network import round_mp
 from compverify.numeric.rule_base import GaussianWeights, RuleTarget
-from compverify.numeric.targets import round_mp
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
 __all__ = ["GaussRuleTarget", "DEFAULT_NODES"]

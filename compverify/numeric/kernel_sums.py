@@ -83,6 +83,10 @@ __all__ = [
 #: Rows of ``W`` processed at once: peak memory of :func:`cross_term` is a few ``block x M`` float64
 #: arrays (about 4 MB each for M = 32) plus ``M d^2`` for a Hessian.
 DEFAULT_BLOCK = 1 << 14
+#: Side of the square tiles of :func:`constant_term`: its peak memory is a few ``tile x tile``
+#: float64 arrays (8 MB each); the rows' block above would make them 2 GB each (measured: N = 4096
+#: took 770 MB in one tile).
+CONSTANT_TILE = 1 << 10
 #: Extra digits the mpmath variants work with before rounding their results to ``dps``.
 GUARD_DPS = 10
 
@@ -494,10 +498,11 @@ def _constant_core(bk, a, W, block):
     return total
 
 
-def constant_term(kernel: Any, a: Any, W: Any, *, block: int = DEFAULT_BLOCK) -> float:
+def constant_term(kernel: Any, a: Any, W: Any, *, block: int = CONSTANT_TILE) -> float:
     """``C_N = sum_{i,i'} a_i a_i' K(w_i, w_i')``, the target's own term, blockwise.
 
-    Cost ``O(N^2 d)`` time, ``O(block^2)`` memory: feasible up to ``N`` of a few times 10^4; for
+    Cost ``O(N^2 d)`` time, ``O(block^2)`` memory (``block`` the side of a square tile): feasible
+    up to ``N`` of a few times 10^4; for
     larger ``N`` it is the constant that :func:`compverify.numeric.loss.population_loss` can skip.
     """
     kern, _ = resolve_kernel(kernel)
@@ -585,8 +590,13 @@ def _cross_core(bk, a, W, V, order, block, degree, jobs=1):
     if jobs > 1 and len(starts) > 1 and not bk.mp:
         from concurrent.futures import ThreadPoolExecutor
 
-        # waves of `jobs` blocks, added in block order: deterministic, memory O(jobs * block * M)
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        from threadpoolctl import threadpool_limits
+
+        # waves of `jobs` blocks, added in block order: deterministic, memory O(jobs * block * M);
+        # one BLAS thread per worker: `jobs` threads each waking a multi-threaded BLAS
+        # oversubscribe the cores (measured on a busy 2-core machine: 10.6-14.2 s instead of 0.6 s)
+        with threadpool_limits(limits=1, user_api="blas"), \
+                ThreadPoolExecutor(max_workers=jobs) as pool:
             for w in range(0, len(starts), jobs):
                 for fut in [pool.submit(run, s) for s in starts[w:w + jobs]]:
                     add(fut.result())
@@ -741,10 +751,12 @@ def _self_core(bk, b, V, order, degree):
         Pj = P[:, j]                                           # (M, d) over m
         sj = (b * beta[:, j]) @ Pj
         es = Ej[:, None] * sj[None, :]
-        diag_block = 2 * b[j] * ((b @ alpha[:, j]) * ejej + es + es.T
-                                 + (Pj * (b * gam[:, j])[:, None]).T @ Pj
-                                 + (b @ delta[:, j]) * (I - ejej))
-        diag_block = diag_block + b[j] * b[j] * (phi2[j] * ejej + phi1[j] / ns[j] * (I - ejej))
+        # array * scalar, never mpf * array: mpf.__mul__ first tries to convert the array,
+        # and mpmath's failed conversion formats the whole array into its error message
+        diag_block = (ejej * (b @ alpha[:, j]) + es + es.T
+                      + (Pj * (b * gam[:, j])[:, None]).T @ Pj
+                      + (I - ejej) * (b @ delta[:, j])) * (2 * b[j])
+        diag_block = diag_block + (ejej * phi2[j] + (I - ejej) * (phi1[j] / ns[j])) * (b[j] * b[j])
         El = E[:, None, :]                                     # E_l as columns, over l
         ej_el = Ej[None, :, None] * El                         # E_j E_l'  (M, d, d)
         Qj, Pjl = Q[j], P[j]                                   # (M, d) over l

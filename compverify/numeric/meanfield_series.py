@@ -72,6 +72,12 @@ def series_order(u: float, dps: int) -> tuple[int, int]:
     """
     if u == 0:
         return 0, 10
+    # the loop below stops only once u / sqrt(K + 2) < 1/2: refuse at once when K would pass the
+    # cap (and before u^2 terms are scanned for the peak, or an infinite u overflows)
+    if not math.isfinite(u) or 4 * u * u - 2 > MAX_ORDER:
+        raise CompverifyError(
+            f"the mean-field series needs more than {MAX_ORDER} terms for |mu|/s = {u:.3g} at "
+            f"{dps} digits; the mean is too large relative to the scale")
     peak = max(0.0, max(_log10_term(u, k) for k in range(0, int(u * u) + 2)))
     K = 0
     while True:

@@ -66,7 +66,12 @@ import numpy as np
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import CrossTerm, self_term, self_term_mp
 from compverify.numeric.loss import combine_terms
-from compverify.validate import check_dps, check_finite_array, check_positive_int
+from compverify.validate import (  # noqa: F401 - memory_estimate is re-exported
+    check_dps,
+    check_finite_array,
+    check_positive_int,
+    memory_estimate,
+)
 
 __all__ = [
     "Evaluation",
@@ -205,6 +210,10 @@ class Problem:
         deg = getattr(activation, "homogeneous_degree", None)
         self.homogeneous_degree = None if deg is None else int(deg)
         self._C_mp: dict[int, Any] = {}
+
+    def memory_estimate(self, dps: int | None = None) -> float:
+        """Bytes a solve of this problem holds at once: :func:`memory_estimate` of ``M``, ``d``."""
+        return memory_estimate(self.M, self.d, dps)
 
     # ---------------------------------------------------------------- description and layout
 
@@ -471,8 +480,7 @@ class Problem:
             t = np.zeros(self.n_params, dtype=object if obj else float)
             if obj:
                 t[:] = mpmath.mpf(0)
-                Am = mp_array(A, mpmath.mp.dps)
-                t[self.M:] = (V @ Am.T).ravel()
+                t[self.M:] = _times_transpose_mp(V, A).ravel()
             else:
                 t[self.M:] = (V @ A.T).ravel()
             cols.append(t)
@@ -519,6 +527,16 @@ class Problem:
         S_abs = self_term(abs_kernel, b, V, order=0).value / 4
         even = C_even - 2 * float(b @ h_even) + float(S_abs)
         return OddEvenSplit(odd, even, self.value(theta), beta)
+
+
+def _times_transpose_mp(V: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``V A'`` for an object (mpf) ``V`` and a float ``A``, over ``A``'s nonzero entries only
+    (the rotation generators ``E_kl - E_lk`` have two): ``(V A')[:, k] = sum_l A[k, l] V[:, l]``."""
+    out = np.empty((V.shape[0], A.shape[0]), dtype=object)
+    out[:] = mpmath.mpf(0)
+    for k, l in zip(*np.nonzero(A), strict=True):
+        out[:, k] = out[:, k] + V[:, l] * mpmath.mpf(float(A[k, l]))
+    return out
 
 
 def _row_norms(V: np.ndarray) -> list:

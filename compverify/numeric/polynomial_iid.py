@@ -22,9 +22,9 @@ import mpmath
 import numpy as np
 import sympy
 
+from compverify.numeric.finite_network import mp_rows, round_mp
 from compverify.numeric.rule_base import RuleTarget, iid_fields
 from compverify.numeric.sampled import sample_iid
-from compverify.numeric.targets import mp_rows, round_mp
 from compverify.symbolic.activations import as_activation
 from compverify.symbolic.iid_moments import LAWS, M, polynomial_iid, power_sum
 from compverify.symbolic.meanfield import ABAR, D, S

@@ -16,7 +16,7 @@ import mpmath
 import numpy as np
 
 from compverify.errors import CompverifyError
-from compverify.numeric.targets import check_rows, mp_rows
+from compverify.numeric.finite_network import FiniteNetwork, check_rows, mp_rows
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
@@ -111,8 +111,6 @@ class GaussianWeights:
 
     def sample(self, N: int, seed: int) -> Any:
         """A realization: ``w_i ~ N(mu, s^2 I)`` (seeded), ``a_i = abar / N``."""
-        from compverify.numeric.targets import FiniteNetwork
-
         N = check_positive_int(N, "N")
         rng = np.random.default_rng(seed)
         W = self.mean + self.s * rng.standard_normal((N, self.d))

@@ -48,9 +48,9 @@ import numpy as np
 from scipy import stats
 
 from compverify.errors import CompverifyError
+from compverify.numeric.finite_network import FiniteNetwork, round_mp
 from compverify.numeric.kernel_sums import cross_term, cross_term_mp, kernel_matrix
 from compverify.numeric.rule_base import GaussianWeights, RuleTarget, iid_fields
-from compverify.numeric.targets import round_mp
 from compverify.symbolic.activations import as_activation
 from compverify.validate import check_dps, check_finite_array, check_positive_int
 
@@ -292,8 +292,6 @@ class WeightRuleTarget(_RuleTarget):
 def sample_iid(activation: Any, law: str, d: int, m: float, s: float, abar: float, N: int,
                seed: int) -> Any:
     """A finite network of ``N`` neurons with i.i.d. entries ``m + s xi`` (seeded), ``a_i = abar/N``."""
-    from compverify.numeric.targets import FiniteNetwork
-
     N = check_positive_int(N, "N")
     rng = np.random.default_rng(seed)
     if law == "gaussian":

@@ -48,12 +48,13 @@ import mpmath
 import numpy as np
 from scipy.optimize import minimize
 
-from compverify import __version__
-from compverify.errors import CompverifyError
+from compverify._version import __version__
+from compverify.errors import ComputationFailed, CompverifyError
 from compverify.io import mp_to_str, to_jsonable
+from compverify.numeric import hplinalg
 from compverify.numeric.checkpoint import Checkpoint
 from compverify.numeric.objective import Problem, digits_agreeing, mp_array
-from compverify.validate import check_dps, check_positive_int
+from compverify.validate import check_dps, check_jobs, check_memory, check_positive_int
 
 __all__ = ["Basin", "Evidence", "LocalResult", "SolveResult", "METHODS", "solve", "polish",
            "float64_search", "solve_checkpoint"]
@@ -142,7 +143,11 @@ class Evidence:
     capped by them (both ``None`` for exact targets).  ``rule_refinement`` (or ``None``): when the
     target has a finer rule (``target.finer()``) and the cap binds at a strict minimum, the loss
     is re-evaluated at the answer with the finer rule (:func:`refine_rule`); ``loss`` is then that
-    value and ``rule_error`` its estimate.
+    value and ``rule_error`` its estimate.  ``negative_loss`` (or ``None``): the computed loss
+    when it came out negative but within its error bound ``|C| 10^-verified_digits`` of 0; the
+    loss is a squared L2 distance, so ``loss`` is then reported as 0 (the true value lies in
+    ``[0, |C| 10^-verified_digits]``) rather than as a negative number.  A loss negative beyond
+    that bound is an evaluation failure (:class:`~compverify.errors.ComputationFailed`).
     """
 
     grad_norm: Any
@@ -165,6 +170,7 @@ class Evidence:
     rule_error: Any = None
     rule_digits: int | None = None
     rule_refinement: dict | None = None
+    negative_loss: Any = None
 
     def to_dict(self, dps: int) -> dict:
         def s(x, p=dps):
@@ -186,6 +192,7 @@ class Evidence:
             "rule_error": None if self.rule_error is None else s(self.rule_error, 6),
             "rule_digits": self.rule_digits,
             "rule_refinement": self.rule_refinement,
+            "negative_loss": None if self.negative_loss is None else s(self.negative_loss),
         }
 
 
@@ -198,7 +205,7 @@ class SolveResult:
     activations of degree ``n`` (else ``b``), ``directions`` the unit rows of ``V``.  ``basins``
     are sorted by loss.  ``converged`` is ``True`` when the Newton polish converged and the point is
     a local minimum on the quotient (possibly degenerate); ``status`` says which.
-    :meth:`to_dict` gives the JSON of issue 3 (every real a full-precision decimal string).
+    :meth:`to_dict` gives the JSON of ``compverify solve --out`` (every real a full-precision decimal string).
     """
 
     problem: dict
@@ -269,6 +276,10 @@ class SolveResult:
             lines.append(f"  target by a quadrature rule: estimated loss error "
                          f"{mpmath.nstr(ev.rule_error, 3)}{finer}, so at most {ev.rule_digits} "
                          "digits are claimed")
+        if ev.negative_loss is not None:
+            lines.append(f"  the computed loss {mpmath.nstr(ev.negative_loss, 3)} is negative within "
+                         f"its error bound C 10^-{ev.verified_digits}; a squared distance is >= 0, "
+                         "so 0 is reported")
         if self.failed_restarts:
             lines.append(f"  {self.failed_restarts} restart(s) failed (non-finite or singular)")
         runaway = self.runaway_norm()
@@ -520,55 +531,34 @@ def _mp_norm(x) -> Any:
     return mpmath.sqrt(mpmath.fsum(v * v for v in x))
 
 
-def _mp_orth(T: np.ndarray, tol_exp: int, scale: Any = 0) -> mpmath.matrix | None:
-    """Orthonormal basis (mpmath matrix, n x r) of the column span of T, or None if r = 0;
-    eigenvalues of ``T^T T`` below ``max(lambda_max, scale^2) 10^-tol_exp`` dropped (``scale`` =
-    ``|theta|``, see :func:`_orth`)."""
-    n, s = T.shape
-    if s == 0:
-        return None
-    Tm = mpmath.matrix(T.tolist())
-    G = Tm.T * Tm
-    E, U = mpmath.eigsy(G)
-    lmax = max(abs(E[i]) for i in range(s))
-    if lmax == 0:
-        return None
-    floor = max(lmax, mpmath.mpf(scale) ** 2) * mpmath.mpf(10) ** (-tol_exp)
-    keep = [i for i in range(s) if E[i] > floor]
-    if not keep:
-        return None
-    Q = mpmath.matrix(n, len(keep))
-    for c, i in enumerate(keep):
-        col = Tm * U[:, i] / mpmath.sqrt(E[i])
-        for r in range(n):
-            Q[r, c] = col[r]
-    return Q
+def _mp_orth(T: np.ndarray, tol_exp: int, scale: Any = 0) -> hplinalg.ArbMatrix | None:
+    """Orthonormal basis (n x r, an ``arb_mat`` at the working precision) of the column span of
+    ``T``, or None if r = 0; singular values below ``max(s_max, scale) 10^-(tol_exp/2)`` dropped
+    (``scale`` = ``|theta|``, see :func:`_orth`; at least ``1e-12``, what float64's SVD, which
+    decides the rank, resolves).  :func:`compverify.numeric.hplinalg.orthonormal_basis`."""
+    return hplinalg.orthonormal_basis(T, 10.0 ** (-tol_exp / 2), float(scale))
 
 
 def _mp_step(g: np.ndarray, H: np.ndarray, T: np.ndarray, p: int,
              scale: Any = 0) -> tuple[np.ndarray, str]:
-    """Newton step on the quotient at the working precision: solve (H + sigma P) d = -g."""
+    """Newton step on the quotient at the working precision: solve (H + sigma P) d = -g.
+
+    Float64 Cholesky refined in high precision (:func:`compverify.numeric.hplinalg.solve_refined`);
+    if that fails or the step is huge, the pseudo-inverse with eigenvalues below ``10^-(p/2)`` of
+    the largest dropped (:func:`compverify.numeric.hplinalg.pinv_solve`).
+    """
     n = len(g)
-    Hm = mpmath.matrix(H.tolist())
-    gm = mpmath.matrix(g.tolist())
     Q = _mp_orth(T, p // 2, scale)
-    sigma = max(abs(Hm[i, i]) for i in range(n))
-    A = Hm + sigma * (Q * Q.T) if Q is not None else Hm
-    gnorm = mpmath.norm(gm)
+    sigma = max(abs(H[i, i]) for i in range(n))
+    Ha = hplinalg.to_arb(H, hplinalg.bits_for(p))
+    neg_g = -g
+    gnorm = _mp_norm(g)
     how = "cholesky"
-    try:
-        x = mpmath.cholesky_solve(A, -gm)
-    except (ZeroDivisionError, ValueError):
-        x = None
-    if x is None or mpmath.norm(x) * sigma > 1e6 * gnorm:
+    x = hplinalg.solve_refined(Ha, neg_g, Q, sigma, dps=p)
+    if x is None or _mp_norm(x) * sigma > 1e6 * gnorm:
         how = "pseudo-inverse"
-        E, U = mpmath.eigsy(A)
-        lmax = max(abs(E[i]) for i in range(n))
-        y = U.T * (-gm)
-        for i in range(n):
-            y[i] = y[i] / E[i] if abs(E[i]) > lmax * mpmath.mpf(10) ** (-(p // 2)) else 0
-        x = U * y
-    return np.array([x[i] for i in range(n)], dtype=object), how
+        x = hplinalg.pinv_solve(Ha, neg_g, Q, sigma, rcut=10.0 ** (-(p // 2)), dps=p)
+    return np.asarray(x, dtype=object), how
 
 
 @dataclass(frozen=True, eq=False)
@@ -628,34 +618,74 @@ def _resnap(problem: Problem, theta: np.ndarray, pairs: tuple) -> np.ndarray:
     return problem.join(b, V)
 
 
+def _float_hessian_ok(problem: Problem) -> bool:
+    """Whether Newton may use float64 Hessians: the float64 objective is the same function as the
+    multiprecision one (not a coarser quadrature rule, whose Hessian differs at the rule's error)."""
+    t = problem.target
+    return not hasattr(t, "float_rule") and getattr(t, "loss_error", None) is None
+
+
+def _float_hessian(problem: Problem, theta: np.ndarray) -> np.ndarray | None:
+    """The Hessian at ``theta`` (rounded to float64) in float64, or None if it is not finite."""
+    try:
+        th = np.array([float(x) for x in theta])
+        with np.errstate(all="ignore"):
+            H = problem.evaluate(th, 2).hess
+    except (CompverifyError, FloatingPointError, ValueError):
+        return None
+    return H if np.all(np.isfinite(H)) else None
+
+
+#: a float64-Hessian Newton step must shrink the step at least this much, else the Hessian is
+#: taken in high precision from then on
+FLOAT_HESSIAN_RATE = 1e-3
+
+
 def _newton_mp(problem: Problem, theta: np.ndarray, dps: int, p: int, max_iter: int,
                pairs: tuple = (), state: dict | None = None, record=None):
     """Newton's iteration of :func:`polish`.  ``state``: a checkpointed state to continue from
-    (as ``record`` received it); ``record``: called with the state after every step."""
+    (as ``record`` received it); ``record``: called with the state after every step.
+
+    The gradient is always evaluated at the working precision.  The Hessian is evaluated in
+    float64 while that is the same objective (:func:`_float_hessian_ok`) and the steps keep
+    shrinking by ``FLOAT_HESSIAN_RATE`` or more: Newton with a Hessian of relative error ``eps``
+    converges linearly at rate about ``kappa eps`` (``kappa`` its condition number on the
+    quotient), i.e. gains some 10 digits a step for a fraction of the cost of an mpmath Hessian
+    (``O(M^2 d)`` against ``O(M^2 d^2)`` multiprecision operations).  Otherwise, and from the
+    first step that does not shrink enough, the Hessian is the multiprecision one.
+    """
     w = dps + NEWTON_GUARD
     history: list = []
     converged = done = False
     prev = None
     it = 0
+    hess64 = _float_hessian_ok(problem)
     if state is not None:
         theta, p, it, prev = state["theta"], state["p"], state["it"], state["prev"]
         history, converged, done = list(state["history"]), state["converged"], state["done"]
+        hess64 = state.get("hess64", False)
     while not done and it < max_iter:
         it += 1
-        ev = problem.evaluate_mp(theta, 2, p)
+        H64 = _float_hessian(problem, theta) if hess64 else None
+        hess64 = H64 is not None
+        ev = problem.evaluate_mp(theta, 1 if hess64 else 2, p)
         with mpmath.workdps(p):
             T = problem.symmetry_tangents(theta)
-            delta, how = _mp_step(ev.grad, ev.hess, T, p, _mp_norm(theta))
+            delta, how = _mp_step(ev.grad, H64 if hess64 else ev.hess, T, p, _mp_norm(theta))
         with mpmath.workdps(w):
             theta = _resnap(problem, problem.normalize(theta + delta), pairs)
             step = _mp_norm(delta) / max(mpmath.mpf(1), _mp_norm(theta))
             gnorm = _mp_norm(ev.grad)
-        history.append({"dps": p, "step": step, "grad_norm": gnorm, "solve": how})
+        history.append({"dps": p, "step": step, "grad_norm": gnorm, "solve": how,
+                        "hessian": "float64" if hess64 else "multiprecision"})
         digits = float(-mpmath.log10(step)) if step > 0 else float(p)
         if p < w:
             p = min(w, max(p, int(4 * digits) + 20))
         elif step <= mpmath.mpf(10) ** (-(w - 8)):
             converged = done = True
+        elif hess64 and prev is not None and step > prev * FLOAT_HESSIAN_RATE:
+            hess64 = False  # too slow a linear rate: the multiprecision Hessian from now on
+            prev = step
         # no longer quadratic: the precision floor (or a degenerate minimum, where Newton is
         # linear); a large step that does not shrink tenfold is still the approach to the
         # quadratic region (measured: relu_power:3, iid:uniform d = 3, a start from the QMC
@@ -666,7 +696,7 @@ def _newton_mp(problem: Problem, theta: np.ndarray, dps: int, p: int, max_iter: 
             prev = step
         if record is not None:
             record({"theta": theta, "p": p, "it": it, "prev": prev, "history": history,
-                    "converged": converged, "done": done or it >= max_iter})
+                    "converged": converged, "done": done or it >= max_iter, "hess64": hess64})
     return theta, it, converged, history
 
 
@@ -752,19 +782,20 @@ def _evidence_spectrum(problem: Problem, pol: Polished, eig_dps: int):
     spectrum of ``H`` without its ``r`` eigenvalues of smallest modulus.  ``symmetry_residual``
     (``max |H q|`` over an orthonormal basis ``q`` of ``T``) checks ``H T = 0``.
     """
-    n = problem.n_params
     with mpmath.workdps(eig_dps):
-        H = mpmath.matrix(pol.hess.tolist())
-        ev_full = mpmath.eigsy(H, eigvals_only=True)
-        lam = sorted((ev_full[i] for i in range(n)), key=abs)
+        Ha = hplinalg.to_arb(pol.hess, hplinalg.bits_for(eig_dps))
+        lam = sorted(hplinalg.symmetric_eig(Ha, eig_dps).values, key=abs)
         lmax = abs(lam[-1])
         thr = lmax * mpmath.mpf(10) ** (-(eig_dps // 2))
         hess_null = sum(1 for x in lam if abs(x) <= thr)
         theta = mp_array(pol.theta, eig_dps)
         T = problem.symmetry_tangents(theta)
         Q = _mp_orth(T, eig_dps // 2, _mp_norm(theta))
-        r = 0 if Q is None else Q.cols
-        resid = max((mpmath.norm(H * Q[:, i]) for i in range(r)), default=mpmath.mpf(0))
+        r = 0 if Q is None else Q.shape[1]
+        resid = mpmath.mpf(0)
+        if r:
+            HQ = hplinalg.to_mp(hplinalg.matmul(Ha, Q))
+            resid = max(_mp_norm(HQ[:, i]) for i in range(r))
         red = tuple(sorted(lam[r:]))
         return hess_null, r, thr, resid, red
 
@@ -855,13 +886,14 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     restarts = check_positive_int(restarts, "restarts")
     seed = check_positive_int(seed, "seed", minimum=0)
     dps = check_dps(dps, minimum=15)
-    jobs = check_positive_int(jobs, "jobs")
+    jobs = check_jobs(jobs, "jobs")
     polish_max = check_positive_int(polish_max, "polish_max")
     maxiter = check_positive_int(maxiter, "maxiter")
     if method not in METHODS:
         raise CompverifyError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     eig_dps = check_dps(eig_dps if eig_dps is not None else _default_eig_dps(dps),
                         name="eig_dps", minimum=15)
+    check_problem(problem, dps, restarts)
 
     if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
         checkpoint = solve_checkpoint(problem, checkpoint, restarts=restarts, seed=seed, dps=dps,
@@ -873,6 +905,54 @@ def solve(problem: Problem, restarts: int = 32, seed: int = 0, dps: int = 30, jo
     finally:
         if checkpoint is not None:
             checkpoint.flush()
+
+
+def check_problem(problem: Problem, dps: int | None = None, restarts: int = 1) -> None:
+    """Refuse, before any work, a problem that cannot be solved meaningfully.
+
+    Its memory (:meth:`Problem.memory_estimate`, at ``dps`` digits for the polish) must fit
+    :func:`compverify.validate.check_memory`; its ``C`` must be finite (no float64 overflow); and
+    its target must not be the zero function:
+    with ``C = 0`` every ``b = 0`` is optimal and the relative loss ``L / C`` is ``0/0``.  ``C``
+    counts as zero when it is below ``1e-12`` of the scale ``(sum_i |a_i| sqrt(K(w_i, w_i)))^2``
+    that bounds it for a finite network (rounding of an exactly zero sum), or is exactly 0.
+    """
+    # each finished restart keeps its point and signature (about 8 P + 500 bytes)
+    kept = restarts * (8.0 * problem.n_params + 500.0)
+    check_memory(problem.memory_estimate(dps) + kept,
+                 f"a solve with M = {problem.M}, d = {problem.d}"
+                 + (f" at {dps} digits" if dps is not None else "")
+                 + (f" and {restarts} restarts" if restarts > 1 else ""))
+    C = float(problem.C)
+    if not math.isfinite(C):
+        raise CompverifyError(f"the target's C = {C} is not finite (float64 overflow): its mean "
+                              "or scale is too large for this activation")
+    scale = 0.0
+    a, W = getattr(problem.target, "a", None), getattr(problem.target, "W", None)
+    if a is not None and W is not None and C != 0:
+        norms = np.linalg.norm(W, axis=1)
+        diag = np.asarray(problem.kernel.value(norms, norms, np.ones_like(norms)), dtype=float)
+        scale = float(np.sum(np.abs(a) * np.sqrt(np.maximum(diag, 0.0)))) ** 2
+    if C == 0 or abs(C) <= 1e-12 * scale:
+        raise CompverifyError(
+            f"the target of {problem.spec!r} is the zero function (C = "
+            f"{C:.3g}): nothing to compress, and the relative loss L / C would be 0/0")
+
+
+def _all_failed(problem: Problem, results: list) -> None:
+    """Raise :class:`ComputationFailed` for a search whose every restart failed.
+
+    The input was valid (it was checked before the search); say what the restarts reached.
+    """
+    msgs = sorted({r.message for r in results})
+    if msgs and all("not differentiable" in m for m in msgs):
+        raise ComputationFailed(
+            f"every one of the {len(results)} restarts of {problem.spec!r} (d = {problem.d}, "
+            f"M = {problem.M}) reached a point where the loss is not differentiable ({msgs[0]}); "
+            "the minimum may lie there (for step and sign, v_2 = -v_1 is such a point), and this "
+            "gradient-and-Newton solver can neither reach nor certify it (M = 1 works)")
+    raise ComputationFailed(f"all {len(results)} restarts of {problem.spec!r} (d = {problem.d}, "
+                            f"M = {problem.M}) failed: {'; '.join(msgs[:3])}")
 
 
 def _default_eig_dps(dps: int) -> int:
@@ -898,8 +978,7 @@ def _solve(problem, restarts, seed, dps, jobs, method, maxiter, polish_max, eig_
     failed = sum(1 for r in results if not math.isfinite(r.value))
     groups = _group(problem, results)
     if not groups:
-        msgs = sorted({r.message for r in results})[:3]
-        raise CompverifyError(f"all {restarts} restarts failed: {'; '.join(msgs)}")
+        _all_failed(problem, results)
     t_search = time.perf_counter() - t0
 
     # polish the best basin and the basins tied with it
@@ -955,6 +1034,17 @@ def _solve(problem, restarts, seed, dps, jobs, method, maxiter, polish_max, eig_
                           for k, v in ref.items() if k != "C"}
     if rule_digits is not None:
         verified = min(verified, rule_digits)
+    negative = None
+    with mpmath.workdps(dps):
+        computed = pol.loss + loss_shift
+        if computed < 0:
+            bound = abs(C if small else computed) * mpmath.mpf(10) ** -verified
+            if -computed > bound:
+                raise ComputationFailed(
+                    f"the computed loss {mpmath.nstr(computed, 6)} is negative beyond its error "
+                    f"bound {mpmath.nstr(bound, 3)} (a squared distance is >= 0): the evaluation "
+                    "of this target is not accurate enough at this point")
+            negative, loss_shift = computed, -pol.loss  # reported as 0, see Evidence
     evidence = Evidence(
         grad_norm=pol.grad_norm, hessian_min_eig=min_eig, symmetry_null_dim=sym_dim,
         hessian_null_dim=hess_null, extra_null_dim=extra, null_threshold=thr,
@@ -962,7 +1052,8 @@ def _solve(problem, restarts, seed, dps, jobs, method, maxiter, polish_max, eig_
         verified_digits=verified, verified_relative_to=rel_to, check_dps=dps + CHECK_EXTRA,
         check_loss=check.loss, check_grad_norm=check.grad_norm,
         newton_iterations=pol.iterations, newton_converged=pol.converged, status=status,
-        rule_error=rule_error, rule_digits=rule_digits, rule_refinement=refinement)
+        rule_error=rule_error, rule_digits=rule_digits, rule_refinement=refinement,
+        negative_loss=negative)
     t_evidence = time.perf_counter() - t0 - t_search - t_polish
 
     with mpmath.workdps(dps):
@@ -994,8 +1085,9 @@ def float64_search(problem: Problem, restarts: int = 8, seed: int = 0, *, method
     For experiments that need many cheap minima (the error rate); ``solve`` is the verified path.
     """
     restarts = check_positive_int(restarts, "restarts")
+    check_problem(problem, None, restarts)
     results = _run_restarts(problem, restarts, seed, method, maxiter, 1, False)
     best = min(results, key=lambda r: r.value)
     if not math.isfinite(best.value):
-        raise CompverifyError(f"all {restarts} float64 restarts failed: {best.message}")
+        _all_failed(problem, results)
     return best

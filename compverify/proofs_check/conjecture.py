@@ -59,10 +59,10 @@ from typing import IO, Any
 
 import mpmath
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.io import atomic_write_text, to_jsonable
-from compverify.validate import check_positive_int
+from compverify.validate import check_memory, check_positive_int
 
 __all__ = [
     "FORMAT",
@@ -306,17 +306,15 @@ class SweepParams:
 
 def make_problem(params: SweepParams, d: int, M: int) -> Any:
     """The :class:`compverify.numeric.objective.Problem` of one case (target options as ``solve``,
-    through its :func:`compverify.commands.solve.build_target`)."""
-    from types import SimpleNamespace
-
-    from compverify.commands.solve import build_target
+    through :func:`compverify.numeric.targets.build_target`)."""
     from compverify.numeric.objective import Problem
+    from compverify.numeric.targets import build_target
     from compverify.symbolic import get_activation
 
     activation = get_activation(params.activation)
-    options = SimpleNamespace(target=params.target, d=d, target_mean=params.target_mean,
-                              target_scale=params.target_scale)
-    return Problem(activation, build_target(options, activation), M)
+    target = build_target(params.target, d=d, mean=params.target_mean,
+                          scale=params.target_scale, activation=activation)
+    return Problem(activation, target, M)
 
 
 def _result_fields(result: Any) -> tuple[list, Any, Any, int]:
@@ -332,7 +330,7 @@ def _result_fields(result: Any) -> tuple[list, Any, Any, int]:
 
 
 def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
-    """The ``frame`` block of a solve result (issue 4 item 5).
+    """The ``frame`` block of a solve result.
 
     ``result``: a :class:`~compverify.numeric.solver.SolveResult` or its ``to_dict()``.  Gives
     H3's :func:`compverify.proofs_check.frames.frame_block` (verdict, coherence, welch_bound,
@@ -368,6 +366,14 @@ def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
     return block
 
 
+def solve_frame_block(problem: Any, result: Any, seed: int = 0) -> dict | None:
+    """The ``frame`` block of ``compverify solve``'s JSON: :func:`frame_report`, or ``None`` (no
+    ``frame`` key) for ``M = 1``, where there is no frame to test."""
+    if int(problem.M) < 2:
+        return None
+    return frame_report(problem, result, seed=seed)
+
+
 def run_case(params: SweepParams, d: int, M: int, *, jobs: int = 1) -> dict:
     """Solve one case and classify it: the record stored in the sweep file (JSON-ready)."""
     from compverify.numeric.solver import solve
@@ -377,8 +383,11 @@ def run_case(params: SweepParams, d: int, M: int, *, jobs: int = 1) -> dict:
                    jobs=jobs, progress=False)
     res = _strip_timing(to_jsonable(result.to_dict(), params.dps))
     frame = frame_report(problem, result, seed=params.seed)
+    from compverify.proofs_check.prover import proof_fields
+
+    proof = proof_fields({**res, "frame": {"verdict": frame.get("verdict")}})
     return to_jsonable({"d": d, "M": M, "relative_loss": res["relative_loss"],
-                        "frame": frame, "result": res}, params.dps)
+                        "frame": frame, **proof, "result": res}, params.dps)
 
 
 def _strip_timing(obj: Any) -> Any:
@@ -492,6 +501,11 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
         for c in old.get("cases") or []:
             cases[(int(c["d"]), int(c["M"]))] = c
     if runner is run_case:
+        from compverify.validate import memory_estimate
+
+        for d, M in head["grid"]:  # before any work: every case must fit in memory
+            check_memory(memory_estimate(M, d, params.dps),
+                         f"the case d = {d}, M = {M} at {params.dps} digits")
         for d in sorted({d for d, _ in head["grid"]}):  # bad target options fail before any work
             make_problem(params, d, next(m for dd, m in head["grid"] if dd == d))
     failed: dict[tuple[int, int], dict] = {}
@@ -532,7 +546,7 @@ def _fmt(x: Any, digits: int) -> str:
 
 def format_table(sweep: dict) -> str:
     """The closing table: d, M, relative loss, verdict, ETF known?, ETF gap (skips noted)."""
-    rows = [("d", "M", "relative loss", "verdict", "ETF known?", "ETF gap")]
+    rows = [("d", "M", "relative loss", "verdict", "ETF known?", "ETF gap", "proof")]
     by_case = {(int(c["d"]), int(c["M"])): c for c in sweep.get("cases") or []}
     fails = {(int(c["d"]), int(c["M"])): c for c in sweep.get("failed") or []}
     for d, M in (tuple(c) for c in sweep.get("grid") or []):
@@ -543,11 +557,12 @@ def format_table(sweep: dict) -> str:
             known = f"yes ({built['construction']})" if built else _existence_word(
                 fr.get("etf_existence"))
             rows.append((str(d), str(M), _fmt(c.get("relative_loss"), 15),
-                         str(fr.get("verdict", "-")), known, _fmt(fr.get("etf_gap"), 3)))
+                         str(fr.get("verdict", "-")), known, _fmt(fr.get("etf_gap"), 3),
+                         str(c.get("proof", "-"))))
         elif (d, M) in fails:
-            rows.append((str(d), str(M), "-", "failed", "-", "-"))
+            rows.append((str(d), str(M), "-", "failed", "-", "-", "-"))
         else:
-            rows.append((str(d), str(M), "-", "not run", "-", "-"))
+            rows.append((str(d), str(M), "-", "not run", "-", "-", "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
              for r in rows]

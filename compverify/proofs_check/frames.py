@@ -7,7 +7,7 @@ Gram ``G = U U'``, frame operator ``S = U' U`` (SPEC A4):
 * equiangularity spread ``max - min`` of the off-diagonal ``|G_jk|`` (0 iff equiangular).
 
 :func:`frame_block` adds the certified distance bounds (:mod:`.certificates`) and the verdict
-(:mod:`.verdict`): the ``frame`` block of a solve result (issue 4).
+(:mod:`.verdict`): the ``frame`` block of a solve result.
 
 >>> from compverify.proofs_check.catalogue import simplex
 >>> fd = diagnostics(simplex(3, dps=30).vectors, dps=30)

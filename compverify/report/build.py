@@ -28,12 +28,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from compverify import __version__
+from compverify._version import __version__
 from compverify.io import atomic_write_bytes, atomic_write_text, to_jsonable
-from compverify.report import pieces, sections
+from compverify.report import pieces, section_pruning, sections
 from compverify.report.config import ReportConfig, expand_cases
 from compverify.report.document import Document, Figure, Section, Text
-from compverify.report.output import check_target, staged_directory
+from compverify.report.output import check_target, staged_directory, write_marker
 from compverify.report.progress import Progress
 
 #: Packages whose versions the report records.
@@ -125,6 +125,12 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
             tasks.append(Task(f"conjecture sweep ({len(expand_cases(cj))} cases)",
                               lambda: results.__setitem__("conjecture", pieces.conjecture_piece(
                                   cj, seed=seed, jobs=jobs))))
+    if cfg.solve or cfg.conjecture:
+        from compverify.report import section_proofs
+
+        tasks.append(Task("proofs (ball arithmetic) for the solved cases",
+                          lambda: results.__setitem__("proofs",
+                                                      section_proofs.proofs_piece(results))))
     if cfg.rate:
         rt = cfg.rate
         if rt.get("from"):
@@ -137,7 +143,39 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
                                   rt, seed=seed, jobs=jobs))))
         tasks.append(Task("rate plot", lambda: figures.__setitem__(
             "figures/rate.png", pieces.rate_plot_png(results["rate"]))))
+    if cfg.pruning:
+        pr = cfg.pruning
+        tasks.append(Task("Part B: pruning against the exact loss",
+                          lambda: results.__setitem__("pruning", pieces.pruning_piece(
+                              pr, seed=seed, solves=results.get("solve")))))
+        tasks.append(Task("pruning plots", lambda: figures.update(
+            {f"figures/pruning-{k}.png": v
+             for k, v in section_pruning.piece_figures(results["pruning"]).items()})))
+    if cfg.lossless:
+        from compverify.report import section_lossless
+
+        tasks.append(Task("lossless compression: matching and spectra",
+                          lambda: results.__setitem__("lossless", section_lossless.piece(
+                              cfg.lossless, seed=seed, figures=figures))))
+    if cfg.atlas:
+        tasks.extend(_atlas_tasks(cfg, results, figures, seed, jobs))
     return tasks
+
+
+def _atlas_tasks(cfg: ReportConfig, results: dict, figures: dict[str, bytes], seed: int,
+                 jobs: int) -> list[Task]:
+    from compverify.report import section_atlas
+
+    at = cfg.atlas
+    if at.get("from"):
+        run = Task("loading the atlas", lambda: results.__setitem__("atlas", pieces.load_result(
+            cfg.resolve(at["from"]), "conjecture")))
+    else:
+        run = Task(f"ETF atlas (cases with at most {at['max_params']} parameters)",
+                   lambda: results.__setitem__("atlas", section_atlas.atlas_piece(
+                       at, seed=seed, jobs=jobs)))
+    return [run, Task("atlas heat map", lambda: figures.__setitem__(
+        "figures/atlas.png", section_atlas.atlas_heatmap_png(results["atlas"])))]
 
 
 def _case_id(res: dict, k: int) -> str:
@@ -168,7 +206,12 @@ def _setting(cfg: ReportConfig, results: dict) -> dict:
 def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
                   files: list[str]) -> Document:
     """Lay the results out as a document (sections in the order of the issue)."""
-    secs: list[Section] = [sections.setting_section(_setting(cfg, results))]
+    from compverify.report import section_summary
+
+    secs: list[Section] = [section_summary.summary_section(results)]
+    if results.get("solve") or results.get("conjecture"):
+        secs.append(section_summary.definitions_section())
+    secs.append(sections.setting_section(_setting(cfg, results)))
     if results.get("kernels"):
         secs.append(sections.kernel_section(results["kernels"]))
     if results.get("gradients"):
@@ -192,12 +235,36 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
         secs.append(sections.frames_section(solves, figs))
     if results.get("conjecture"):
         secs.append(sections.conjecture_section(results["conjecture"]))
+    if results.get("proofs"):
+        from compverify.report.section_proofs import proofs_section
+
+        secs.append(proofs_section(results["proofs"]))
     if results.get("rate"):
         data = figures.get("figures/rate.png")
         plot = Figure("figures/rate.png", data, "image/png", [
             "Measured sup |h_N - h| against N, with the fitted rate."],
             alt="error rate plot") if data else None
         secs.append(sections.rate_section(results["rate"], plot))
+    if results.get("atlas"):
+        from compverify.report.section_atlas import atlas_section
+
+        data = figures.get("figures/atlas.png")
+        heat = Figure("figures/atlas.png", data, "image/png", [
+            "The atlas over (M, d): relative loss of the optimum, and the ETF gap."],
+            alt="atlas heat map") if data else None
+        secs.append(atlas_section(results["atlas"], heat))
+    if results.get("pruning"):
+        plots = {net["name"]: section_pruning.figure_for(
+            net["name"], figures.get(f"figures/pruning-{net['name']}.png"))
+            for net in results["pruning"].get("networks") or []}
+        secs.append(section_pruning.pruning_section(results["pruning"], plots))
+    if results.get("lossless"):
+        from compverify.report import section_lossless
+
+        secs.append(section_lossless.section(results["lossless"], figures))
+    # the paper checked, and the papers of the other parts when their results are present
+    cited = ["amani"] + [k for k in ("pruning", "lossless") if results.get(k)]
+    secs.append(section_summary.references_section(cited))
     secs.append(sections.reproducibility_section(results["run"], cfg.text, files))
     run = results["run"]
     subtitle = [f"compverify {run['versions'].get('compverify')}, seed {run['seed']}."]
@@ -239,6 +306,8 @@ def excerpt(results: dict, out: Path, files: list[str]) -> str:
             dci = fit.get("d_exponent_ci") or [None, None]
             line += f" d^{rd(fit['d_exponent'], 3)} [{rd(dci[0], 3)}, {rd(dci[1], 3)}]"
         lines.append(line + " (candidates N^-0.5, (d/N)^0.5)")
+    for line in (results.get("pruning") or {}).get("answer") or []:
+        lines.append(f"  pruning {line}")
     wall = results["run"]["wall_time_s"]
     head = f"compverify report: wrote {out}/ in {float(wall):.0f} s: " + ", ".join(
         f for f in files if "/" not in f)
@@ -285,7 +354,7 @@ def build_report(cfg: ReportConfig, out: str | os.PathLike, *, force: bool = Fal
             prog.stage("writing the report")
             files = _write_results(tmp, results)
             for name, data in sorted(figures.items()):
-                atomic_write_bytes(tmp / name, data)
+                atomic_write_bytes(tmp / name, data, make_parents=True)
                 files.append(name)
             atomic_write_text(tmp / "config.toml", cfg.text)
             files.append("config.toml")
@@ -308,6 +377,7 @@ def build_report(cfg: ReportConfig, out: str | os.PathLike, *, force: bool = Fal
 
                 atomic_write_text(tmp / "report.tex", render_latex(doc))
             atomic_write_text(tmp / "results.json", json.dumps(results, indent=2) + "\n")
+            write_marker(tmp)
             prog.advance()
     finally:
         prog.close()
@@ -321,7 +391,8 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
     files = []
 
     def put(name: str, obj: Any) -> None:
-        atomic_write_text(tmp / name, json.dumps(to_jsonable(obj), indent=2) + "\n")
+        atomic_write_text(tmp / name, json.dumps(to_jsonable(obj), indent=2) + "\n",
+                          make_parents=True)
         files.append(name)
 
     if results.get("kernels"):
@@ -335,6 +406,14 @@ def _write_results(tmp: Path, results: dict) -> list[str]:
         put(f"results/solve-{_case_id(res, k)}.json", res)
     if results.get("conjecture"):
         put("results/conjecture.json", results["conjecture"])
+    if results.get("proofs"):
+        put("results/proofs.json", results["proofs"])
     if results.get("rate"):
         put("results/rate.json", results["rate"])
+    if results.get("pruning"):
+        put("results/pruning.json", results["pruning"])
+    if results.get("lossless"):
+        put("results/lossless.json", results["lossless"])
+    if results.get("atlas"):
+        put("results/atlas.json", results["atlas"])
     return files

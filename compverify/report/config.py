@@ -269,6 +269,17 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "from": Field("path", None, "a sweep result file to load instead (no other keys)"),
         },
     },
+    "atlas": {
+        "array": False,
+        "fields": {
+            "max_params": Field("posint", 16, "only the atlas cases with at most this many "
+                                              "parameters M(d+1) (the full atlas: compverify "
+                                              "conjecture --atlas)"),
+            "restarts": Field("posint", 8, "restarts per case"),
+            "dps": Field("dps", 20, "digits of the polish"),
+            "from": Field("path", None, "an atlas file to load instead (no other keys)"),
+        },
+    },
     "rate": {
         "array": False,
         "fields": {
@@ -280,9 +291,40 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "from": Field("path", None, "a rate result file to load instead (excludes other keys)"),
         },
     },
+    "lossless": {
+        "array": False,
+        "fields": {
+            "activation": Field("str", "relu", "activation of the original network"),
+            "layers": Field("posint", 2, "depth L"),
+            "tau0": Field("str", "1", "input scale tau0 > 0 (a decimal)"),
+            "dps": Field("dps", 40, "digits of the matching"),
+            "starts": Field("posint", 8, "multi-start points per system"),
+            "n": Field("nlist", [64, 128, 256], "sample sizes of the spectral experiment"),
+        },
+    },
 }
 
-SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate")
+SCHEMA["pruning"] = {
+    "array": False,
+    "fields": {
+        "activation": Field("str", "relu", "activation of the pruned networks"),
+        "laws": Field("strlist", ["gaussian", "bernoulli-gaussian:0.2"],
+                      "laws of the i.i.d. networks drawn (plus the run's solve student)"),
+        "N": Field("posint", 256, "neurons of the drawn networks"),
+        "d": Field("posint", 64, "input dimension of the drawn networks"),
+        "steps": Field("posint", 8, "SAP steps"),
+        "scopes": Field("strlist", ["neuron", "layer"], "SAP scopes compared"),
+        "p": Field("str", "0.5", "PQ index exponent p"),
+        "q": Field("str", "1", "PQ index exponent q"),
+        "dps": Field("dps", 30, "digits of the population limits and the mpmath check"),
+        "population_laws": Field("strlist", ["gaussian", "laplace", "uniform", "rademacher",
+                                             "student-t:3", "bernoulli-gaussian:0.1"],
+                                 "laws whose population PQ index is derived"),
+    },
+}
+
+SECTIONS = ("kernels", "gradients", "meanfield", "solve", "conjecture", "rate", "pruning",
+            "lossless", "atlas")
 
 
 class _KindError(Exception):
@@ -400,6 +442,9 @@ class ReportConfig:
     solve: list[dict] = field(default_factory=list)
     conjecture: dict | None = None
     rate: dict | None = None
+    pruning: dict | None = None
+    lossless: dict | None = None
+    atlas: dict | None = None
     source: str = "<default>"
     text: str = ""
     base_dir: Path = field(default_factory=Path.cwd)

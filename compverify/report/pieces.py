@@ -8,6 +8,7 @@ printers). It computes nothing itself.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +20,41 @@ from compverify.report.document import formula
 _NU, _NV, _RHO = sympy.symbols("nu nv rho")
 _NU_U, _NU_V = sympy.symbols("nu_u nu_v")
 _K = sympy.Function("k")
+#: Width in ems of one line of a broken display formula: the LaTeX text width (about 44 em at
+#: 11 pt) less a margin for the error of the width estimate.
+_LINE_EM = 34.0
+
+
+_TEX_ACCENT = re.compile(r"\\(bar|hat|tilde|dot)\s*\{?([A-Za-z]+)\}?")
 
 
 def _display(expr: Any) -> Any:
-    """Relabel the kernel arguments for display: nu -> nu_u = |u|, nv -> nu_v = |v|."""
+    """Relabel symbols for display: the kernel arguments nu -> nu_u = |u|, nv -> nu_v = |v|, and
+    the mean-field invariants vv -> |v|^2, muv -> <mu, v>, mm -> |mu|^2 (which would otherwise
+    print as products of letters)."""
+    from compverify.report.sections import Inner, Norm
+
     if not isinstance(expr, sympy.Basic):
         return expr
-    reps = {}
+    v, mu = sympy.Symbol("v"), sympy.Symbol("mu")
+    reps: dict = {}
     for s in expr.free_symbols:
-        if s.name == "nu":
+        name = getattr(s, "name", "")
+        if name == "nu":
             reps[s] = _NU_U
-        elif s.name == "nv":
+        elif name == "nv":
             reps[s] = _NU_V
+        elif _TEX_ACCENT.fullmatch(name):  # a LaTeX name (r"\bar f"): SymPy's modifier form
+            m = _TEX_ACCENT.fullmatch(name)
+            reps[s] = sympy.Symbol(m.group(2) + m.group(1))
+        elif name == "vn":
+            reps[s] = Norm(v)
+        elif name == "vv":
+            reps[s] = Norm(v) ** 2
+        elif name == "muv":
+            reps[s] = Inner(mu, v)
+        elif name == "mm":
+            reps[s] = Norm(mu) ** 2
     return expr.xreplace(reps)
 
 
@@ -40,7 +64,7 @@ def _display(expr: Any) -> Any:
 
 
 def kernel_piece(spec: str) -> dict:
-    """The ``derive`` JSON of one activation (issue 2 item 6) plus SymPy-printed display forms."""
+    """The ``derive`` JSON of one activation plus SymPy-printed display forms."""
     from compverify.symbolic import get_activation
 
     act = get_activation(spec)
@@ -67,7 +91,7 @@ def kernel_piece(spec: str) -> dict:
     for st in steps:
         sexpr = getattr(st, "expr", None)
         if isinstance(sexpr, sympy.Basic):
-            disp["steps"].append(formula(_display(sexpr), latex=st.latex))
+            disp["steps"].append(formula(_display(sexpr)))
         else:
             disp["steps"].append(formula(None, latex=st.latex))
     if expr is not None:
@@ -101,8 +125,8 @@ def gradient_piece(activations: list[str]) -> dict:
             lhs, expr = expr.lhs, expr.rhs
         out["formulas"].append({
             "name": f.name, "description": f.description, "latex": f.latex,
-            "formula": formula(_gradient_display(expr), latex=f.latex,
-                               lhs=_gradient_display(lhs)),
+            "formula": formula(_gradient_display(expr), lhs=_gradient_display(lhs),
+                               max_width=_LINE_EM, distribute=True),
         })
     for spec in activations:
         from compverify.symbolic import get_activation
@@ -115,7 +139,8 @@ def gradient_piece(activations: list[str]) -> dict:
         out["instances"].append({
             "activation": act.spec, "name": "dL/db_j",
             "description": f"The derivative in b_j with the kernel of {act.spec} substituted.",
-            "formula": formula(_gradient_display(expr), lhs=_gradient_display(lhs)),
+            "formula": formula(_gradient_display(expr), lhs=_gradient_display(lhs),
+                               max_width=_LINE_EM, distribute=True),
         })
     return out
 
@@ -195,7 +220,7 @@ def _sweep_params(entry: dict, d: Any, M: Any, seed: int) -> Any:
 
 
 def solve_piece(entry: dict, d: int, M: int, *, seed: int, jobs: int) -> dict:
-    """One high-precision solve (the solve JSON of issue 3) with its ``frame`` block (issue 4)."""
+    """One high-precision solve (the solve JSON) with its ``frame`` block."""
     from compverify.io import to_jsonable
     from compverify.numeric.solver import solve
     from compverify.proofs_check.conjecture import frame_report, make_problem
@@ -226,7 +251,7 @@ def loaded_solve_piece(path: Path, *, jobs: int = 1) -> dict:
 
 
 def conjecture_piece(table: dict, *, seed: int, jobs: int) -> dict:
-    """The conjecture sweep (issue 4 item 6): its JSON, with ``cases`` (d, M, relative_loss,
+    """The conjecture sweep: its JSON, with ``cases`` (d, M, relative_loss,
     frame, result)."""
     from compverify.proofs_check.conjecture import run_sweep
 
@@ -250,8 +275,8 @@ def meanfield_piece(spec: str, table: dict) -> dict:
         return {"activation": act.spec, "target": target, "steps": [], "closed_forms": [],
                 "note": f"target {target} has no symbolic mean field ({t.describe()['method']})"}
     steps = [{"description": st.description,
-              "formula": formula(_display(st.expr) if isinstance(st.expr, sympy.Basic) else None,
-                                 latex=st.latex)} for st in mf.steps]
+              "formula": formula(_display(st.expr)) if isinstance(st.expr, sympy.Basic)
+              else formula(None, latex=st.latex)} for st in mf.steps]
     h_lhs = sympy.Function("h")(sympy.Symbol("v"))
     forms = [{"name": "h", "formula": formula(_display(mf.h), lhs=h_lhs)},
              {"name": "C", "formula": formula(_display(mf.C), lhs=sympy.Symbol("Cbar"))}]
@@ -261,7 +286,7 @@ def meanfield_piece(spec: str, table: dict) -> dict:
 
 
 def rate_piece(table: dict, *, seed: int, jobs: int) -> dict:
-    """The error-rate experiment (issue 5 item 1) on the configured grid."""
+    """The error-rate experiment on the configured grid."""
     from compverify.numeric.experiments import run_rate
 
     return run_rate(table.get("activation", "relu"), str(table.get("target", "isotropic")),
@@ -276,3 +301,99 @@ def rate_plot_png(rate: dict) -> bytes:
     from compverify.report.rate_plot import plot_rate_bytes
 
     return plot_rate_bytes(rate, "png")
+
+
+# ----------------------------------------------------------------------------------------------
+# Part B: pruning
+# ----------------------------------------------------------------------------------------------
+
+
+def _student_network(solves: list[dict] | None, seed: int) -> tuple[Any, str]:
+    """A student network from the run's relu solves (the largest M d), else a small float64
+    search (relu, isotropic target, d = 3, M = 4)."""
+    import numpy as np
+
+    from compverify.numeric.pruning_networks import Network
+
+    best = None
+    for res in solves or []:
+        prob = res.get("problem") or {}
+        if prob.get("activation") != "relu" or not res.get("b") or not res.get("V"):
+            continue
+        size = len(res["V"]) * len(res["V"][0])
+        if best is None or size > best[0]:
+            best = (size, res)
+    if best is not None:
+        res = best[1]
+        a = np.array([float(x) for x in res["b"]])
+        W = np.array([[float(x) for x in row] for row in res["V"]])
+        p = res["problem"]
+        return Network(a, W, "solve-student"), (
+            f"the student network (b, V) of this report's solve of relu, d = {p.get('d')}, "
+            f"M = {p.get('M')} (rounded to float64)")
+    from compverify.numeric.objective import Problem
+    from compverify.numeric.solver import float64_search
+    from compverify.numeric.targets import isotropic
+
+    d, M = 3, 4
+    r = float64_search(Problem("relu", isotropic(d, "relu"), M), restarts=2, seed=seed)
+    return Network(r.theta[:M].copy(), r.theta[M:].reshape(M, d).copy(), "solve-student"), (
+        f"a float64 student of the isotropic relu target, d = {d}, M = {M} (2 restarts)")
+
+
+def pruning_piece(table: dict, *, seed: int, solves: list[dict] | None = None) -> dict:
+    """Part B (lq compressibility and pruning): definitions' derivation, population limits, and SAP
+    against magnitude and random pruning on networks the toolkit builds, by the exact loss."""
+    import time
+
+    from compverify.io import to_jsonable
+    from compverify.numeric.pruning import make_params, run_pruning
+    from compverify.numeric.pruning_networks import network_from_spec
+    from compverify.proofs_check.pruning_bounds import check_run
+    from compverify.proofs_check.pruning_study import compare_sap
+    from compverify.report.section_pruning import answer_lines
+    from compverify.symbolic.lq_moments import fraction_str, population_one_minus_index
+    from compverify.symbolic.pruned_loss import derivation, general_formula
+
+    t0 = time.perf_counter()
+    p, q, dps = str(table["p"]), str(table["q"]), int(table["dps"])
+    act = str(table["activation"])
+    out: dict[str, Any] = {"p": p, "q": q, "activation": act}
+    out["derivation"] = [{"name": s.name, "description": s.description, "checked": s.checked,
+                          "formula": formula(s.expr)} for s in derivation(2)]
+    out["general_formula"] = formula(general_formula())
+    out["population"] = [to_jsonable(population_one_minus_index(law, p, q, dps=dps).to_dict())
+                         for law in table["population_laws"]]
+    nets = []
+    for law in table["laws"]:
+        net = network_from_spec(f"iid:{law}", N=int(table["N"]), d=int(table["d"]), seed=seed)
+        nets.append((law, net, f"W_ik = w/sqrt(d), w i.i.d. {law}, a_i = 1/N, seed {seed}"))
+    student, origin = _student_network(solves, seed)
+    nets.append(("solve-student", student, origin))
+    out["networks"] = []
+    for name, net, origin in nets:
+        desc = dict(net.describe(), activation=act)
+        entry: dict[str, Any] = {"name": name, "origin": origin, "network": desc, "studies": {}}
+        for scope in table["scopes"]:
+            P = make_params("sap", scope=scope, p=p, q=q, steps=int(table["steps"]), seed=seed)
+            study = compare_sap(act, net.a, net.W, P, network=desc)
+            entry["studies"][f"sap-{scope}"] = to_jsonable(study.to_dict())
+        if name == "solve-student":
+            P = make_params("sap", scope="neuron", p=p, q=q, steps=int(table["steps"]), seed=seed)
+            run = run_pruning(act, net.a, net.W, P, dps=dps, network=desc)
+            checks = check_run(run, net.a, net.W)
+            within = all(abs(float(r.loss_mp) - r.exact_loss) <= r.exact_loss_error
+                         for r in run.records)
+            entry["mp_check"] = {
+                "dps": dps, "label": P.label, "steps": len(run.records),
+                "min_digits": min(r.loss_mp_digits for r in run.records),
+                "float_within_bound": bool(within),
+                "bounds_verified": sum(c.bounds_hold is True for c in checks),
+                "losses_mp": [to_jsonable(r.loss_mp, dps) for r in run.records]}
+        out["networks"].append(entry)
+    out["answer"] = answer_lines(out)
+    out["parameters"] = {"N": table["N"], "d": table["d"], "steps": table["steps"],
+                         "laws": list(table["laws"]), "scopes": list(table["scopes"]),
+                         "p": fraction_str(make_params("sap", p=p, q=q).p), "q": q}
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out

@@ -3,6 +3,8 @@
 Math is presentation MathML printed by SymPy (browsers render it natively, nothing is fetched),
 images are embedded as ``data:`` URIs, the stylesheet is inline, and there is no script. The page
 is well-formed XML (numeric character references only), so :mod:`xml.etree.ElementTree` parses it.
+A wide table scrolls sideways inside its ``div.tablewrap``; a formula broken over lines
+(:meth:`compverify.report.document.Math.broken`) is an ``mtable``.
 Every number shown is a ``<span class="num">`` carrying the full decimal string of the result in
 ``data-value`` and its path in the results in ``data-key``.
 """
@@ -45,6 +47,8 @@ figcaption { font-size: .9rem; color: #444; }
 .mathblock { overflow-x: auto; margin: .6rem 0; }
 .mathblock .label { color: #555; margin-right: .6rem; }
 .tex { color: #555; }
+.tablewrap { overflow-x: auto; }
+mtable { text-align: left; }
 nav ol { columns: 2; }
 math[display=block] { margin: .3rem 0; }
 """
@@ -93,7 +97,8 @@ def _block(b: object) -> str:
             "<tr>" + "".join(f"<td>{_inlines(as_inlines(c))}</td>" for c in row) + "</tr>"
             for row in b.rows)
         cap = f"<caption>{escape(b.caption)}</caption>" if b.caption else ""
-        return f"<table{key}>{cap}<thead><tr>{head}</tr></thead><tbody>\n{rows}\n</tbody></table>"
+        return (f'<div class="tablewrap"><table{key}>{cap}<thead><tr>{head}</tr></thead><tbody>\n'
+                f"{rows}\n</tbody></table></div>")
     if isinstance(b, Figure):
         data = base64.b64encode(b.data).decode("ascii")
         return (f'<figure><img src="data:{b.mime};base64,{data}" alt="{escape(b.alt)}"/>'

@@ -1,8 +1,21 @@
 """The LaTeX renderer: a standalone ``article`` source with the same content as the HTML page.
 
-It needs only standard packages (amsmath, amssymb, graphicx, longtable, booktabs, hyperref) and
+It needs only packages of TeX Live's latex-base, -recommended and -extra sets (amsmath, amssymb,
+graphicx, array, longtable, booktabs, caption, fvextra, hyperref; lmodern when installed) and
 compiles with ``pdflatex report.tex`` (or lualatex/xelatex); figures are the PNG files next to it.
 Non-ASCII characters in prose are mapped to LaTeX commands.
+
+Everything fits the text width (:data:`TEXT_WIDTH_EM` ems at 11 pt, US letter or A4 with the
+2.2 cm margins):
+
+- a table is fitted by :func:`fit_columns`: natural columns if they fit; else wrapping columns
+  (``p``, ragged right) for the cells that can break at spaces; else split into several tables of
+  consecutive columns that each repeat the first ``Table.repeat_columns`` columns. Widths are the
+  estimates of :func:`compverify.report.document.inline_width` in ems of the table's ``\\small``
+  font; long tables break across pages with the header repeated;
+- display formulas break where the builder broke them (:meth:`~compverify.report.document.Math.
+  broken`: ``aligned``); a display formula wider than the page is set in a smaller font;
+- code blocks (``fvextra``'s ``Verbatim``) wrap long lines, marking the continuation.
 """
 
 from __future__ import annotations
@@ -20,6 +33,8 @@ from compverify.report.document import (
     Table,
     Text,
     as_inlines,
+    inline_width,
+    latex_width,
 )
 
 _SPECIAL = {
@@ -67,10 +82,10 @@ def _inline(item: object) -> str:
             float(shown)
         except ValueError:  # not a number (a status word): plain text
             return escape_tex(shown)
-        if "e" in shown.lower():
+        if "e" in shown.lower():  # braced: a number never breaks across lines
             mant, _, exp = shown.lower().partition("e")
-            return f"${mant}\\times 10^{{{int(exp)}}}$"
-        return f"${shown}$" if shown.startswith("-") else shown
+            return f"${{{mant}\\times 10^{{{int(exp)}}}}}$"
+        return f"${{{shown}}}$" if shown.startswith("-") else shown
     if isinstance(item, Text):
         cmd = {"em": "emph", "strong": "textbf", "code": "texttt"}[item.style]
         return f"\\{cmd}{{{escape_tex(item.text)}}}"
@@ -81,6 +96,141 @@ def _inlines(items: list) -> str:
     return "".join(_inline(i) for i in items)
 
 
+#: The text width in ems of the 11 pt body font (US letter, 2.2 cm margins: 489 pt; A4 is wider).
+TEXT_WIDTH_EM = 44.4
+#: The same in ems of the ``\\small`` (10 pt) table font.
+TABLE_WIDTH_EM = 48.9
+#: Table fonts tried in turn, with the text width in their ems; a table that fits in neither as
+#: one table is split at the first.
+TABLE_FONTS = (("small", TABLE_WIDTH_EM), ("footnotesize", 54.3))
+#: Fraction of the width a table may fill by the estimates (they err by up to about 5%).
+_SAFETY = 0.95
+#: Space between two columns (2 x ``\\tabcolsep``, set to 4 pt in tables) in ems of the table
+#: font (at most 0.89 em: 8 pt at 9 pt).
+COLUMN_SEP_EM = 0.9
+
+
+def fit_columns(header: list[str], rows: list[list], width: float = TABLE_WIDTH_EM,
+                repeat: int = 1) -> list[tuple[list[int], list[float | None]]]:
+    """How to set a table within ``width`` ems: a list of parts, each ``(columns, widths)``.
+
+    ``columns`` are the column indices of a part; ``widths[k]`` is ``None`` for a natural
+    (``l``) column and a width in ems for a wrapping ``p`` column. One part when the table fits
+    (wrapping if needed); several when even the unbreakable pieces are too wide, each part
+    repeating the first ``repeat`` columns.
+
+    >>> fit_columns(["a", "b"], [["x", "y"]])
+    [([0, 1], [None, None])]
+    >>> parts = fit_columns(["n"] + [f"c{k}" for k in range(8)], [["1"] + ["0.123456789012"] * 8])
+    >>> [cols for cols, _ in parts]
+    [[0, 1, 2, 3, 4, 5], [0, 6, 7, 8]]
+    """
+    n = len(header)
+    cells = [[as_inlines(row[c]) if c < len(row) else [] for row in rows] for c in range(n)]
+    pref = [max([inline_width([header[c]])] + [inline_width(x) for x in cells[c]])
+            for c in range(n)]
+    least = [max([inline_width([header[c]], breakable=True)]
+                 + [inline_width(x, breakable=True) for x in cells[c]]) for c in range(n)]
+    repeat = max(0, min(repeat, n - 1))
+
+    def fit(cols: list[int]) -> list[float | None] | None:
+        avail = width * _SAFETY - COLUMN_SEP_EM * len(cols)
+        if sum(pref[c] for c in cols) <= avail:
+            return [None] * len(cols)
+        if sum(least[c] for c in cols) > avail:
+            return None
+        slack = avail - sum(least[c] for c in cols)
+        want = sum(pref[c] - least[c] for c in cols)
+        out: list[float | None] = []
+        for c in cols:
+            if pref[c] <= least[c]:
+                out.append(None)
+            else:
+                out.append(round(least[c] + slack * (pref[c] - least[c]) / want, 2))
+        return out
+
+    whole = fit(list(range(n)))
+    if whole is not None:
+        return [(list(range(n)), whole)]
+    parts: list[tuple[list[int], list[float | None]]] = []
+    fixed = list(range(repeat))
+    current: list[int] = []
+    for c in range(repeat, n):
+        trial = fixed + current + [c]
+        if current and fit(trial) is None:
+            cols = fixed + current
+            parts.append((cols, fit(cols) or [None] * len(cols)))
+            current = [c]
+        else:
+            current.append(c)
+    if current:
+        cols = fixed + current
+        parts.append((cols, fit(cols) or [None] * len(cols)))
+    return parts
+
+
+def _table(b: Table) -> str:
+    font = TABLE_FONTS[0][0]
+    parts = fit_columns(b.header, b.rows, width=TABLE_FONTS[0][1], repeat=b.repeat_columns)
+    for smaller, width in TABLE_FONTS[1:]:
+        if len(parts) == 1:
+            break
+        trial = fit_columns(b.header, b.rows, width=width, repeat=b.repeat_columns)
+        if len(trial) == 1:
+            font, parts = smaller, trial
+    out = []
+    for k, (cols, widths) in enumerate(parts):
+        spec = "".join("l" if w is None else f">{{\\raggedright\\arraybackslash}}p{{{w:g}em}}"
+                       for w in widths)
+        head = " & ".join(escape_tex(b.header[c]) for c in cols) + r" \\"
+        rows = "\n".join(" & ".join(_inlines(as_inlines(row[c]) if c < len(row) else [])
+                                     for c in cols) + r" \\" for row in b.rows)
+        caption = (b.caption or "") if k == 0 else "Continued."
+        if len(parts) > 1:
+            note = (f"Part {k + 1} of {len(parts)} (columns: "
+                    + ", ".join(b.header[c] for c in cols) + ").")
+            caption = f"{caption} {note}".strip()
+        cap = f"\\caption*{{{escape_tex(caption)}}}\\\\\n" if caption else ""
+        out.append(f"{{\\{font}\\setlength{{\\tabcolsep}}{{4pt}}"
+                   f"\\begin{{longtable}}{{{spec}}}\n{cap}\\toprule\n{head}\n"
+                   f"\\midrule\n\\endfirsthead\n\\toprule\n{head}\n\\midrule\n\\endhead\n"
+                   f"{rows}\n\\bottomrule\n\\end{{longtable}}}}")
+    return "\n\n".join(out)
+
+
+def _display(m: Math) -> str:
+    """A display formula; one estimated wider than the page is set smaller (never cut)."""
+    w = latex_width(m.latex)
+    if w <= TEXT_WIDTH_EM:
+        return f"\\[\n{m.latex}\n\\]"
+    size = "\\small" if w <= TEXT_WIDTH_EM * 1.09 else (
+        "\\footnotesize" if w <= TEXT_WIDTH_EM * 1.22 else "\\scriptsize")
+    return f"{{{size}\n\\[\n{m.latex}\n\\]}}"
+
+
+def _code(text: str) -> str:
+    """``Verbatim`` with wrapped lines; the text's TeX specials escaped (commandchars)."""
+    body = "".join(_CODE_SPECIAL.get(c) or _code_unicode(c) for c in text.rstrip())
+    return ("\\begin{Verbatim}[breaklines, breakanywhere, commandchars=\\\\\\{\\}, "
+            "fontsize=\\small]\n" + body + "\n\\end{Verbatim}")
+
+
+_CODE_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}"}
+
+
+def _code_unicode(c: str) -> str:
+    """A character in a code block: ASCII as is, others as the prose mapping (math in
+    ``\\ensuremath``: ``$`` is not special there), else ``?``."""
+    if ord(c) < 128:
+        return c
+    tex = _UNICODE.get(c)
+    if tex is None:
+        return "?"
+    if tex.startswith("$") and tex.endswith("$"):
+        return f"\\ensuremath{{{tex[1:-1]}}}"
+    return "\\" + "textasciitilde{}" if tex == "~" else tex
+
+
 def _block(b: object) -> str:
     if isinstance(b, Para):
         return _inlines(b.items)
@@ -89,22 +239,16 @@ def _block(b: object) -> str:
         for i, m in enumerate(b.formulas):
             label = b.labels[i] if b.labels else ""
             lead = f"\\noindent {escape_tex(label)}\n" if label else ""
-            out.append(f"{lead}\\[\n{m.latex}\n\\]")
+            out.append(f"{lead}{_display(m)}")
         return "\n".join(out)
     if isinstance(b, Table):
-        cols = "l" * len(b.header)
-        head = " & ".join(escape_tex(h) for h in b.header) + r" \\"
-        rows = "\n".join(" & ".join(_inlines(as_inlines(c)) for c in row) + r" \\"
-                         for row in b.rows)
-        cap = f"\\caption*{{{escape_tex(b.caption)}}}\\\\\n" if b.caption else ""
-        return (f"{{\\small\\begin{{longtable}}{{{cols}}}\n{cap}\\toprule\n{head}\n\\midrule\n"
-                f"{rows}\n\\bottomrule\n\\end{{longtable}}}}")
+        return _table(b)
     if isinstance(b, Figure):
         return ("\\begin{figure}[htbp]\n\\centering\n"
                 f"\\includegraphics[width=0.8\\linewidth]{{{b.name}}}\n"
                 f"\\caption*{{{_inlines(b.caption)}}}\n\\end{{figure}}")
     if isinstance(b, CodeBlock):
-        return f"\\begin{{verbatim}}\n{b.text.rstrip()}\n\\end{{verbatim}}"
+        return _code(b.text)
     if isinstance(b, Items):
         lis = "\n".join(f"\\item {_inlines(it)}" for it in b.items)
         return f"\\begin{{itemize}}\n{lis}\n\\end{{itemize}}"
@@ -129,9 +273,11 @@ def render_latex(doc: Document) -> str:
     return (
         "% Generated by compverify report; compile with pdflatex (figures are next to this file).\n"
         "\\documentclass[11pt]{article}\n"
-        "\\usepackage[utf8]{inputenc}\n\\usepackage[T1]{fontenc}\n\\usepackage{lmodern}\n"
+        "\\usepackage[utf8]{inputenc}\n\\usepackage[T1]{fontenc}\n"
+        "\\IfFileExists{lmodern.sty}{\\usepackage{lmodern}}{}\n"
         "\\usepackage[margin=2.2cm]{geometry}\n"
-        "\\usepackage{amsmath,amssymb,graphicx,longtable,booktabs,caption}\n"
+        "\\usepackage{amsmath,amssymb,graphicx,array,longtable,booktabs,caption,fvextra}\n"
+        "\\allowdisplaybreaks\\emergencystretch=2em\n"
         "\\usepackage[hidelinks]{hyperref}\n"
         "\\setlength{\\parindent}{0pt}\\setlength{\\parskip}{0.5em}\n"
         f"\\title{{{escape_tex(doc.title)}}}\n\\author{{compverify}}\n{sub}\n"

@@ -1,6 +1,6 @@
 """Section builders: one small function per section, from that piece's result dict to a Section.
 
-Each builder reads the JSON-ready result of one library call (the formats of issues 2-5: the
+Each builder reads the JSON-ready result of one library call (the
 ``derive`` JSON, the solve JSON with its ``frame`` block, the conjecture sweep, the rate
 experiment) and lays it out; it computes nothing. Numbers are :class:`Num` items carrying the
 decimal string of the result and its path (``key``) in ``results.json``.
@@ -8,6 +8,7 @@ decimal string of the result and its path (``key``) in ``results.json``.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sympy
@@ -23,6 +24,7 @@ from compverify.report.document import (
     Section,
     Table,
     Text,
+    is_placeholder_latex,
 )
 
 # Display names of the kernel's arguments: nu = |u|, nv = |v| print as nu_u, nu_v.
@@ -36,12 +38,26 @@ class Inner(sympy.Function):
 
     nargs = 2
 
-    def _latex(self, printer: Any) -> str:
+    def _latex(self, printer: Any, exp: Any = None) -> str:
         a, b = (printer._print(x) for x in self.args)
-        return rf"\left\langle {a}, {b}\right\rangle"
+        out = rf"\left\langle {a}, {b}\right\rangle"
+        return out if exp is None else f"{out}^{{{exp}}}"
 
     def _mathml_presentation(self, printer: Any) -> Any:
         return _fenced(printer, "\u27e8", "\u27e9", list(self.args))
+
+
+class Norm(sympy.Function):
+    """The Euclidean norm |a| of a vector (display only): ``Norm(v)**2`` prints as |v|^2."""
+
+    nargs = 1
+
+    def _latex(self, printer: Any, exp: Any = None) -> str:
+        out = rf"\left\lVert {printer._print(self.args[0])}\right\rVert"
+        return out if exp is None else f"{out}^{{{exp}}}"
+
+    def _mathml_presentation(self, printer: Any) -> Any:
+        return _fenced(printer, "\u2016", "\u2016", list(self.args))
 
 
 class Expect(sympy.Function):
@@ -213,12 +229,16 @@ def _comma(items: list) -> list:
 
 
 def _steps_blocks(steps: list[dict]) -> list:
-    """Numbered steps: each ``{"description", "formula"}`` (formula ``{"latex", "mathml"}``)."""
+    """Numbered steps: each ``{"description", "formula"}`` (formula ``{"latex", "mathml"}``).
+
+    A step recorded without an expression (its LaTeX a placeholder such as ``\\text{--}``) is
+    shown as its sentence alone.
+    """
     blocks: list = []
     for n, st in enumerate(steps, 1):
         blocks.append(Para([Text(f"Step {n}.", "strong"), " ", str(st.get("description", ""))]))
         f = st.get("formula")
-        if f and (f.get("latex") or f.get("mathml")):
+        if f and (f.get("mathml") or not is_placeholder_latex(f.get("latex"))):
             blocks.append(MathBlock([Math.from_dict(f)]))
     return blocks
 
@@ -226,7 +246,7 @@ def _steps_blocks(steps: list[dict]) -> list:
 def kernel_section(kernels: list[dict]) -> Section:
     """Each kernel's derivation step by step.
 
-    One dict per activation: the ``derive`` JSON of issue 2 (``activation``, ``route``, ``kernel``,
+    One dict per activation: the ``derive`` JSON (``activation``, ``route``, ``kernel``,
     ``kernel_latex``, ``partials``, ``steps``) plus ``display``: the same formulas printed by SymPy
     as ``{"latex", "mathml"}`` (keys ``activation``, ``kernel``, ``partials``, ``steps``).
     """
@@ -318,20 +338,55 @@ def meanfield_section(meanfield: list[dict]) -> Section:
 # ----------------------------------------------------------------------------------------------
 
 
+def target_label(target: Any) -> str:
+    """A short description of a target for a table cell (the full one goes in the text).
+
+    >>> target_label({"family": "isotropic", "mean": ["0.0", "0.0"], "scale": "1/sqrt(d)"})
+    'isotropic, mean 0, scale 1/sqrt(d)'
+    >>> target_label({"family": "iid", "law": "rademacher", "mean": ["0.1"] * 13})
+    'iid rademacher, mean 0.1 (all 13)'
+    """
+    if not isinstance(target, dict):
+        return str(target) if target is not None else "\u2014"
+    name = str(target.get("family") or target.get("name") or target.get("kind") or "target")
+    for extra in ("law", "entries", "path", "file"):
+        if target.get(extra):
+            name += f" {target[extra]}"
+    mean = target.get("mean")
+    if isinstance(mean, list) and mean:
+        vals = {str(m) for m in mean}
+        try:
+            zero = all(float(m) == 0.0 for m in mean)
+        except (TypeError, ValueError):
+            zero = False
+        if zero:
+            name += ", mean 0"
+        elif len(vals) == 1:
+            name += f", mean {mean[0]} (all {len(mean)})"
+        else:
+            name += f", mean ({mean[0]}, {mean[1]}, ...)" if len(mean) > 2 else \
+                f", mean ({', '.join(str(m) for m in mean)})"
+    elif mean is not None and not isinstance(mean, (list, dict)):
+        name += f", mean {mean}"
+    if target.get("scale") is not None and not isinstance(target.get("scale"), (list, dict)):
+        name += f", scale {target['scale']}"
+    return name
+
+
 def _case_label(res: dict) -> str:
     p = res.get("problem", {})
     return f"{p.get('activation', '?')}, d = {p.get('d', '?')}, M = {p.get('M', '?')}"
 
 
 def solutions_section(solves: list[dict], base_key: str = "solve") -> Section:
-    """The high-precision solutions with their evidence (the solve JSON of issue 3, item 4)."""
+    """The high-precision solutions with their evidence (the solve JSON)."""
     rows = []
     for k, res in enumerate(solves):
         key = f"{base_key}/{k}"
         p = res.get("problem", {})
         ev = res.get("evidence", {})
         rows.append([
-            Text(str(p.get("activation", "?")), "code"), str(p.get("target", "")),
+            Text(str(p.get("activation", "?")), "code"), target_label(p.get("target")),
             num(p.get("d"), f"{key}/problem/d", None), num(p.get("M"), f"{key}/problem/M", None),
             num(res.get("relative_loss"), f"{key}/relative_loss", 15),
             num(ev.get("verified_digits"), f"{key}/evidence/verified_digits", None),
@@ -347,7 +402,12 @@ def solutions_section(solves: list[dict], base_key: str = "solve") -> Section:
     for k, res in enumerate(solves):
         key = f"{base_key}/{k}"
         ev = res.get("evidence", {})
+        target = (res.get("problem") or {}).get("target")
+        tdesc: list = ["Target: ", target_label(target)]
+        if isinstance(target, dict) and target.get("method"):
+            tdesc += ["; its mean field evaluated by ", Text(str(target["method"]), "em")]
         blocks: list = [
+            Para(tdesc + ["."]),
             Para([f"Precision {res.get('dps', '?')} digits, {res.get('restarts', '?')} float64 "
                   f"restarts, seed {res.get('seed', '?')}."]),
             Items([
@@ -393,9 +453,59 @@ def solutions_section(solves: list[dict], base_key: str = "solve") -> Section:
     return Section("solutions", "High-precision solutions", [summary], subs)
 
 
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        out = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return out if out.is_finite() else None
+
+
+def gap_explanation(fr: dict, key: str) -> list:
+    """What the sign of the ETF gap (``etf_relative_loss - relative_loss``) means, for one frame
+    block: a negative gap within its uncertainty is zero; beyond it, the ETF is the better point."""
+    gap, unc = _decimal(fr.get("etf_gap")), _decimal(fr.get("etf_gap_uncertainty"))
+    if gap is None:
+        return []
+    if unc is not None and abs(gap) <= unc:
+        sign = "negative" if gap < 0 else ("zero" if gap == 0 else "positive")
+        text = [f"The gap is {sign} and within its uncertainty ",
+                num(fr.get("etf_gap_uncertainty"), f"{key}/etf_gap_uncertainty", 2),
+                " (the two relative losses are rounded at the working precision): it is zero, "
+                "and the optimum found is the ETF's value."]
+        if gap < 0:
+            text.append(" A negative gap only means the ETF's value came out below the "
+                        "solver's in the last digits; it is not evidence against optimality.")
+        return [Para(text)]
+    if gap < 0:
+        return [Para(["The gap is negative beyond its uncertainty: the ETF gives a lower loss "
+                      "than the point the solver returned, so that point is not the minimiser "
+                      "(the search missed the ETF's basin); the conjecture is not contradicted."])]
+    return [Para(["The gap is positive beyond its uncertainty: every known ETF is worse than "
+                  "the optimum found, evidence against the ETF conjecture for this (d, M)."])]
+
+
+def etf_absence(fr: dict) -> list:
+    """Why no ETF was compared, from the catalogue's answer (``etf_existence``)."""
+    entry = fr.get("etf_existence")
+    if not isinstance(entry, dict):
+        return []
+    status, reason = entry.get("status"), entry.get("reason", "")
+    d, m = fr.get("d"), fr.get("M")
+    if status == "does not exist":
+        return [Para([f"No ETF of M = {m} unit vectors exists in dimension d = {d} ({reason}), "
+                      "so the conjecture in its ETF form has nothing to compare here."])]
+    if status == "not applicable":
+        return [Para([f"M = {m} <= d = {d}: no overcomplete frame, hence no ETF ({reason})."])]
+    if status and status != "exists":
+        return [Para([f"Whether an ETF of M = {m} vectors exists in dimension d = {d} is not "
+                      f"settled by the catalogue ({reason})."])]
+    return []
+
+
 def frames_section(solves: list[dict], figures: list[Figure | None],
                    base_key: str = "solve") -> Section:
-    """Frame verdicts per (d, M) (the ``frame`` block of issue 4, item 5) with direction figures."""
+    """Frame verdicts per (d, M) (the ``frame`` block) with direction figures."""
     rows = []
     for k, res in enumerate(solves):
         fr = res.get("frame") or {}
@@ -418,7 +528,9 @@ def frames_section(solves: list[dict], figures: list[Figure | None],
                    "ETF gap"], rows, caption="Diagnostics of the optimal directions; the distance "
                   "is a certified (convex) lower bound on the Frobenius distance of the Gram "
                   "matrix to any ETF; the ETF gap is the best relative loss on a known ETF minus "
-                  "the relative loss found.", key=f"{base_key}-frames")
+                  "the relative loss found (a negative gap within its uncertainty is zero: "
+                  "rounding at the working precision; see the definitions).",
+                  key=f"{base_key}-frames", repeat_columns=3)
     subs = []
     for k, (res, fig) in enumerate(zip(solves, figures, strict=True)):
         fr = res.get("frame") or {}
@@ -431,6 +543,9 @@ def frames_section(solves: list[dict], figures: list[Figure | None],
                                              f"{key}/etf_relative_loss", 15),
                                 "; gap to the optimum found: ",
                                 num(fr.get("etf_gap"), f"{key}/etf_gap", 6), "."]))
+            blocks += gap_explanation(fr, key)
+        else:
+            blocks += etf_absence(fr)
         if fig is not None:
             blocks.append(fig)
         subs.append(Section(f"frame-{k}", f"Directions: {_case_label(res)}", blocks))
@@ -449,13 +564,15 @@ def _etf_known(fr: dict) -> str:
     entry = fr.get("etf_existence")
     if isinstance(entry, dict):
         entry = entry.get("status", "")
-    if entry in (None, "", "does not exist", "no", False):
+    if entry == "does not exist":
+        return "none exists"
+    if entry in (None, "", "no", False):
         return "no"
     return f"not built ({entry})"
 
 
 def conjecture_section(sweep: dict, base_key: str = "conjecture") -> Section:
-    """The conjecture sweep (issue 4 item 6): d, M, relative loss, verdict, ETF known?, ETF gap."""
+    """The conjecture sweep: d, M, relative loss, verdict, ETF known?, ETF gap."""
     rows = []
     cases = sweep.get("cases") or []
     index = {(int(c["d"]), int(c["M"])): k for k, c in enumerate(cases)
@@ -484,7 +601,17 @@ def conjecture_section(sweep: dict, base_key: str = "conjecture") -> Section:
     if meta:
         blocks.append(Para(["Sweep settings: " + ", ".join(meta) + "."]))
     blocks.append(Table(["d", "M", "relative loss", "verdict", "ETF known?", "ETF gap"], rows,
-                        key=base_key))
+                        key=base_key, repeat_columns=2))
+    reasons = []
+    for case in cases:
+        fr = case.get("frame") or {}
+        entry = fr.get("etf_existence")
+        if isinstance(entry, dict) and not (isinstance(fr.get("etf"), dict) and fr["etf"]):
+            reasons.append([f"(d, M) = ({case.get('d')}, {case.get('M')}): ETF "
+                            f"{entry.get('status', '?')}: {entry.get('reason', '')}."])
+    if reasons:
+        blocks += [Para(["Where no ETF is compared, the catalogue of ETFs "
+                         "(compverify.proofs_check.catalogue) says why:"]), Items(reasons)]
     for s in sweep.get("skipped") or []:
         blocks.append(Para([f"Skipped: d = {s.get('d')}, M from {s.get('from')!r}: "
                             f"{s.get('note')}."]))

@@ -207,20 +207,22 @@ def _normalise(spec: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _get(spec: str) -> Activation:
+def _get(spec: str, text: str) -> Activation:
+    """The activation of the whitespace-free ``spec``; messages quote ``text`` as the user gave it."""
     name, sep, params = spec.partition(":")
     if name in REGISTRY:
         builder, takes, _ = REGISTRY[name]
         if not takes:
             _no_params(name, params if sep else None)
         return Activation(name, spec, builder(params if sep else None))
-    if ":" in spec or (spec.isidentifier() and spec != "z"):
+    head = text.partition(":")[0].strip()
+    if (":" in text and head.isidentifier()) or (spec.isidentifier() and spec != "z"):
         known = ", ".join(REGISTRY)
-        raise CompverifyError(f"unknown activation {spec!r}; known: {known}, or an expression "
+        raise CompverifyError(f"unknown activation {text!r}; known: {known}, or an expression "
                               "in z such as 'Max(0, z)**2'")
-    expr = parse_activation(spec)
+    expr = parse_activation(text.strip())
     if not expr.has(Z):
-        raise CompverifyError(f"activation expression {spec!r} does not depend on z")
+        raise CompverifyError(f"activation expression {text!r} does not depend on z")
     return Activation("expression", spec, expr)
 
 
@@ -242,5 +244,5 @@ def get_activation(spec: str) -> Activation:
         return spec
     if not isinstance(spec, str) or not spec.strip():
         raise CompverifyError(f"activation must be a non-empty string, got {spec!r}")
-    return _get(_normalise(spec))
+    return _get(_normalise(spec), spec)
 

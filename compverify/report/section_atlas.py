@@ -1,0 +1,184 @@
+r"""The ETF atlas in the report: the run (or a loaded atlas file), the table, the heat map and the
+findings.
+
+The config table ``[atlas]`` runs :class:`compverify.proofs_check.atlas.AtlasParams` with
+``max_params`` (the main job keeps it small: the full atlas is the documented command
+``compverify conjecture --atlas --out atlas.json``), or loads an atlas file with ``from``.
+
+Findings (:func:`findings`) are computed from the stored cases only:
+
+* ``etf_optimal``: cases where the catalogue builds an ETF and the gap between the best value on it
+  and the optimum found is zero within the gap's uncertainty (the optimum *is* the ETF value);
+* ``etf_beaten``: an ETF is built but the optimum found is lower by more than the uncertainty;
+* ``etf_not_built``: an ETF exists (the existence table) but the catalogue does not build it, so no
+  value on it is known here: the verdict of the optimum's directions says what they are;
+* ``no_etf``: no real ETF exists (or it is not settled): the verdicts, with the coherence against
+  the Welch bound ``sqrt((M - d) / (d (M - 1)))`` and the tightness defect.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import Any
+
+from compverify.report.document import Figure, Items, Para, Section, Table, Text
+from compverify.report.sections import num
+
+__all__ = ["atlas_piece", "atlas_heatmap_png", "atlas_section", "findings"]
+
+
+def atlas_piece(table: dict, *, seed: int, jobs: int) -> dict:
+    """Run the atlas restricted to ``table['max_params']`` parameters (the sweep JSON)."""
+    from compverify.proofs_check.atlas import AtlasParams
+    from compverify.proofs_check.conjecture import run_sweep
+
+    params = AtlasParams(activation=str(table.get("activation", "relu")),
+                         target=str(table.get("target", "isotropic")),
+                         restarts=int(table["restarts"]), dps=int(table["dps"]), seed=seed,
+                         max_params=int(table["max_params"]))
+    return run_sweep(params, None, jobs=jobs, progress="off")
+
+
+def _f(x: Any) -> float | None:
+    try:
+        return None if x is None else float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def findings(sweep: dict) -> dict:
+    """The atlas's findings (module docstring): lists of row dicts and verdict counts."""
+    from compverify.proofs_check.atlas import atlas_summary
+
+    rows = atlas_summary(sweep)
+    out: dict = {"etf_optimal": [], "etf_beaten": [], "etf_not_built": [], "no_etf": [],
+                 "verdicts": dict(Counter(str(r["verdict"]) for r in rows)), "cases": len(rows)}
+    for r in rows:
+        coh, welch = _f(r["coherence"]), _f(r["welch_bound"])
+        r["coherence_over_welch"] = coh / welch if coh is not None and welch else None
+        if r["etf_built"] is not None and r["etf_gap"] is not None:
+            out["etf_optimal" if r["etf_gap_zero"] else "etf_beaten"].append(r)
+        elif r["etf_exists"] == "exists":
+            out["etf_not_built"].append(r)
+        else:
+            out["no_etf"].append(r)
+    return out
+
+
+def atlas_heatmap_png(sweep: dict) -> bytes:
+    """Two panels over (M, d): log10 of the relative loss, and log10 |ETF gap| (circles: the gap
+    is zero within its uncertainty; crosses: an ETF exists but is not built here)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from compverify.proofs_check.atlas import atlas_summary
+
+    rows = atlas_summary(sweep)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
+    if rows:
+        Ms = np.array([r["M"] for r in rows])
+        ds = np.array([r["d"] for r in rows])
+        rel = np.array([_f(r["relative_loss"]) or np.nan for r in rows])
+        size = max(12.0, 2400.0 / max(Ms.max(), ds.max()) ** 1.3)
+        sc = axes[0].scatter(Ms, ds, c=np.log10(np.maximum(rel, 1e-300)), marker="s", s=size,
+                             cmap="viridis")
+        fig.colorbar(sc, ax=axes[0], label="log10 relative loss L/C")
+        gap = np.array([abs(_f(r["etf_gap"])) if _f(r["etf_gap"]) is not None else np.nan
+                        for r in rows])
+        has = np.isfinite(gap) & np.array([not r["etf_gap_zero"] for r in rows])
+        if np.any(has):
+            sc2 = axes[1].scatter(Ms[has], ds[has], c=np.log10(np.maximum(gap[has], 1e-300)),
+                                  marker="s", s=size, cmap="magma")
+            fig.colorbar(sc2, ax=axes[1], label="log10 ETF gap (relative loss)")
+        zero = np.array([bool(r["etf_gap_zero"]) for r in rows])
+        if np.any(zero):
+            axes[1].scatter(Ms[zero], ds[zero], marker="o", s=size, facecolors="none",
+                            edgecolors="tab:green", label="gap 0 within uncertainty")
+        nb = np.array([r["etf_exists"] == "exists" and r["etf_built"] is None for r in rows])
+        if np.any(nb):
+            axes[1].scatter(Ms[nb], ds[nb], marker="x", s=size, color="tab:red",
+                            label="ETF exists, not built here")
+        if np.any(zero) or np.any(nb):
+            axes[1].legend(loc="upper left", fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, title in zip(axes, ("relative loss of the optimum", "ETF gap"), strict=True):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("M")
+        ax.set_ylabel("d")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _cases(rows: list[dict]) -> str:
+    return ", ".join(f"({r['d']}, {r['M']})" for r in rows) or "none"
+
+
+def atlas_section(sweep: dict, heatmap: Figure | None, base_key: str = "atlas") -> Section:
+    """The atlas: settings, table (one row per case), heat map, findings."""
+    from compverify.proofs_check.atlas import atlas_summary
+
+    rows = atlas_summary(sweep)
+    index = {(int(c["d"]), int(c["M"])): k for k, c in enumerate(sweep.get("cases") or [])}
+    table_rows = []
+    for r in rows:
+        k = index[(r["d"], r["M"])]
+        key = f"{base_key}/cases/{k}"
+        coh, welch = _f(r["coherence"]), _f(r["welch_bound"])
+        table_rows.append([
+            str(r["d"]), str(r["M"]), str(r["params"]),
+            num(r["relative_loss"], f"{key}/relative_loss", 12),
+            str(r["verified_digits"]), Text(str(r["verdict"]), "strong"),
+            f"{coh / welch:.6f}" if coh is not None and welch else "\u2014",
+            num(r["tightness_defect"], f"{key}/frame/tightness_defect", 3),
+            num(r["etf_relative_loss"], f"{key}/frame/etf_relative_loss", 12),
+            num(r["etf_gap"], f"{key}/frame/etf_gap", 3),
+            str(r["proof"]) if r["proof"] is not None else "\u2014"])
+    grid = sweep.get("grid") or []
+    meta = ", ".join(f"{k} {sweep[k]}" for k in ("activation", "target", "restarts", "dps", "seed")
+                     if sweep.get(k) is not None)
+    blocks: list = [
+        Para(["The conjecture over every (d, M) with 2 \u2264 d \u2264 8 and d < M \u2264 2d + 2 "
+              "and every (d, M) with M \u2264 50 where a real ETF exists, fewest parameters first. "
+              f"This run: {len(rows)} of {len(grid)} cases "
+              f"({sweep.get('M', '')}); {meta}. The full atlas is one command: ",
+              Text("compverify conjecture --atlas --out atlas.json", "code"),
+              " (resumable; docs/atlas.md)."]),
+        Table(["d", "M", "params", "relative loss", "verified digits", "verdict",
+               "coherence / Welch", "tightness defect", "best on ETF", "ETF gap", "proof"],
+              table_rows,
+              key=base_key),
+    ]
+    if heatmap is not None:
+        blocks.append(heatmap)
+    fnd = findings(sweep)
+    items = [
+        [f"Optimum on the ETF (gap zero within its uncertainty): {_cases(fnd['etf_optimal'])}."],
+        [f"An ETF is built but the optimum is lower: {_cases(fnd['etf_beaten'])}."],
+        [f"An ETF exists but is not built here (no value on it): "
+         f"{_cases(fnd['etf_not_built'])}; verdicts of the optimum: "
+         + ", ".join(f"({r['d']}, {r['M']}) {r['verdict']}" for r in fnd["etf_not_built"])
+         + "." if fnd["etf_not_built"] else "An ETF exists but is not built here: none."],
+        ["Verdicts over the run: " + ", ".join(f"{v} {n}" for v, n in
+                                               sorted(fnd["verdicts"].items())) + "."],
+    ]
+    no_etf = fnd["no_etf"]
+    if no_etf:
+        ratios = [r["coherence_over_welch"] for r in no_etf if r["coherence_over_welch"]]
+        tight = [r for r in no_etf if str(r["verdict"]).startswith("tight")]
+        items.append([f"Without a real ETF ({len(no_etf)} cases): {len(tight)} optima are tight "
+                      "frames; coherence / Welch bound from "
+                      f"{min(ratios):.4f} to {max(ratios):.4f}." if ratios else
+                      f"Without a real ETF: {len(no_etf)} cases."])
+    blocks.append(Para([Text("Findings.", "strong")]))
+    blocks.append(Items(items))
+    return Section("atlas", "The ETF atlas", blocks)

@@ -1,0 +1,56 @@
+"""``compverify lossless``: bad input is one line and exit 2; small runs write the stated layout."""
+
+import json
+
+import pytest
+
+from compverify.cli import main
+
+
+@pytest.mark.parametrize("argv,word", [
+    (["lossless", "match", "--tau0", "0"], "tau0"),
+    (["lossless", "match", "--tau0", "-2"], "tau0"),
+    (["lossless", "match", "--layers", "0"], "layers"),
+    (["lossless", "match", "--activation", "exp(z**2)"], "diverge"),
+    (["lossless", "spectra", "--n", "8", "--out", "OUT"], "p ="),
+    (["lossless", "spectra", "--n", "64,128", "--ratio", "0", "--out", "OUT"], "ratio"),
+    (["lossless", "spectra", "--n", "64", "--ratio", "-1", "--out", "OUT"], "ratio"),
+    (["lossless", "spectra", "--n", "64", "--layers", "0", "--out", "OUT"], "layers"),
+])
+def test_bad_input_one_line_exit_2(argv, word, capsys, tmp_path):
+    argv = [str(tmp_path / "o") if a == "OUT" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and word in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.slow
+def test_match_json_layout(tmp_path, capsys):
+    out = tmp_path / "m.json"
+    assert main(["lossless", "match", "--activation", "relu", "--layers", "2", "--tau0", "1",
+                 "--dps", "20", "--starts", "4", "--certify", "none", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [L["layer"] for L in data["layers"]] == [1, 2]
+    first = data["layers"][0]
+    assert set(first["moments"]) >= {"d0", "d1", "d2", "d3", "tau_next_sq"}
+    assert isinstance(first["moments"]["d1"], str)
+    b = first["binary"]
+    assert b["kind"] == "binary" and b["unknowns"] == ["s1", "s2", "b"] and b["solvable"]
+    root = b["roots"][0]
+    assert {"s1", "s2", "b", "residual", "jacobian_singular_values"} <= set(root)
+    assert float(root["s1"]) < float(root["s2"])
+    last = data["layers"][1]["binary"]
+    assert last["kind"] == "binary-last" and not last["solvable"] and last["least_squares"]
+    assert not (tmp_path / "m.json.checkpoint.json").exists()
+
+
+@pytest.mark.slow
+def test_spectra_outputs(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["lossless", "spectra", "--activation", "relu", "--layers", "1", "--n", "32,64,128",
+                 "--ratio", "2", "--out", str(out)]) == 0
+    data = json.loads((out / "spectra.json").read_text())
+    assert [p["n"] for p in data["points"]] == [32, 64, 128]
+    assert float(data["fits"]["exact_vs_tilde_diagonal"]["slope"]) < 0
+    for name in ("spectra.csv", "histogram.png", "decay.png"):
+        assert (out / name).stat().st_size > 0
