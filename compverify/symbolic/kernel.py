@@ -298,7 +298,12 @@ class Kernel:
     def _trusted(self) -> Callable[..., np.ndarray] | None:
         if self.route not in FAST_REGION:
             return None
-        return _trust_region(self.route, int(sympy.degree(self.expr, NU)))
+        degree = 0
+        if self.route == "piecewise-homogeneous":
+            from compverify.symbolic.derivation import piecewise_homogeneous_form
+
+            degree = int(piecewise_homogeneous_form(self.activation_expr)[0])
+        return _trust_region(self.route, degree)
 
     @cached_property
     def _value_c(self) -> _Compiled:
