@@ -58,7 +58,7 @@ def test_quadrature_route_derivative_form(spec):
     ref = _reference(spec, "1.5", derivative_form=True)
     for name, value in ref.items():
         assert abs(m.values[name] - value) < mpmath.mpf(10)**-18 * (1 + abs(value)), name
-        assert m.error[name] < 1e-25
+        assert m.error[name] < 1e-24  # the estimate's floor is 10^-dps
 
 
 def test_error_estimate_bounds_the_true_error():

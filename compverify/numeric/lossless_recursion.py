@@ -76,7 +76,7 @@ def ck_ntk_recursion(tau0_sq: Any, layers: list[LayerMoments]) -> Coefficients:
     >>> m = LayerMoments(d1=0.5, d2=0.4, d3=0.7, tau_next_sq=0.34, dsigma_sq=0.5)
     >>> c = ck_ntk_recursion(1.0, [m])
     >>> [round(a, 6) for a in c.alpha], [round(b, 6) for b in c.beta]
-    ([0.25, 0.04, 0.08, 0.35], [0.5, 0.04, 0.08])
+    ([0.25, 0.04, 0.08, 0.35], [0.5, 0.04, 0.24])
     """
     if not layers:
         raise CompverifyError("layers must be at least 1, got 0")

@@ -20,7 +20,7 @@ Its ``d`` and ``M`` entries describe the grid (``"atlas: 2 <= d <= 8, d < M <= 2
 ``"and every real ETF with M <= 50"``); the expanded ``grid`` is what a resume compares.
 
 >>> [c for c in atlas_grid(d_max=2, M_max=4)]
-[(2, 3), (2, 4), (3, 4), (2, 5), (2, 6)]
+[(2, 3), (2, 4), (2, 5), (3, 4), (2, 6)]
 """
 
 from __future__ import annotations
