@@ -229,6 +229,8 @@ def check_target_numbers(text: Any, option: str, *, positive: bool = False) -> l
                                   f"{text!r}") from None
         if not math.isfinite(x):
             raise CompverifyError(f"{option} must be finite, got {part.strip()!r}")
+        if positive and x <= 0:
+            raise CompverifyError(f"{option} must be positive, got {part.strip()!r}")
         lo = 1 / MAX_TARGET_MAGNITUDE if positive else -MAX_TARGET_MAGNITUDE
         if not lo <= x <= MAX_TARGET_MAGNITUDE:
             raise CompverifyError(
