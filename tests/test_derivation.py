@@ -111,6 +111,7 @@ def test_near_pm1_against_quadrature():
             assert abs(got - ref) <= mpmath.mpf(10) ** -28
 
 
+@pytest.mark.slow
 def test_relu_power_3_is_cho_saul():
     """Arc-cosine kernel of degree 3 (Cho & Saul 2009): E = J_3(theta) / (2 pi) for unit norms,
     J_3 = 15 sin - 11 sin^3 + (pi - theta)(9 cos + 6 cos^3)."""
@@ -123,6 +124,7 @@ def test_relu_power_3_is_cho_saul():
         assert abs(got - ref) < mpmath.mpf(10) ** -35
 
 
+@pytest.mark.slow
 def test_routes_and_steps():
     routes = {"relu": "piecewise-homogeneous", "sign": "piecewise-homogeneous",
               "polynomial:0,0,1": "polynomial-moments", "erf": "price", "tanh": "numeric",
@@ -135,6 +137,7 @@ def test_routes_and_steps():
         assert (k.expr is None) == (route == "numeric")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["gelu", "1/3 + z/5 + 2*z*erf(3*z/2)", "z*erf(z)"])
 def test_price2_kernel_against_quadrature(spec):
     """sigma = c0 + c1 z + c2 z erf(a z): the closed form against the numeric route's mpmath

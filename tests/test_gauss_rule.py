@@ -47,6 +47,7 @@ def test_derivatives_mp_and_the_axis(d, rng):
     check_mp_matches_float(t, V, rtol=(1e-13, 1e-11, 1e-10))
 
 
+@pytest.mark.slow
 def test_routes_and_solve_caps_digits():
     t = from_options("isotropic", d=2, mean=None, scale=None, activation="gelu")
     assert isinstance(t.float_rule, GaussRuleTarget)  # the float64 search runs on the Gauss rule

@@ -17,6 +17,7 @@ from compverify.numeric.targets import from_options
 V3 = np.array([[0.5, -0.2, 0.4], [1.2, 0.3, -0.7]])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mean,scale", [("0.3,0.1,-0.4", None), ("0.3", "0.6")])
 def test_mean_vector_matches_the_series_route(mean, scale):
     """relu_power:2 with a (non-dyadic) mean: the spectral rule (rotated frame, finer rule) and the
@@ -34,6 +35,7 @@ def test_mean_vector_matches_the_series_route(mean, scale):
     assert np.abs(t.h_hess(V3) - ref.h_hess(V3)).max() < 1e-11
 
 
+@pytest.mark.slow
 def test_rotated_frame_against_the_gauss_rule():
     mu = np.array([0.3, -0.1, 0.2])
     t = SpectralTarget("sigmoid", 3, "gaussian", mean=mu)
@@ -46,6 +48,7 @@ def test_rotated_frame_against_the_gauss_rule():
         SpectralTarget("relu", 3, "uniform", mean=mu)
 
 
+@pytest.mark.slow
 def test_one_dimensional_tanh_against_adaptive_quadrature():
     """d = 1: ``h(v) = E_u E_z tanh(u z) tanh(v z)``, ``u ~ N(1/4, 1/4)``, by a 2-D mpmath quad."""
     with mpmath.workdps(25):
@@ -61,6 +64,7 @@ def test_one_dimensional_tanh_against_adaptive_quadrature():
     assert abs(h[0] - ref) < mpmath.mpf(10) ** -23 and abs(h[0] - ref) <= est[0] + 1e-24
 
 
+@pytest.mark.slow
 def test_routing_of_smooth_activations():
     t = from_options("isotropic", d=2, mean=None, scale=None, activation="gelu")
     assert isinstance(t, GaussianSpectralTarget) and t.rotation_invariant
@@ -79,6 +83,7 @@ def test_orth_drops_tangents_at_a_fixed_point():
     assert _orth(real, float(np.linalg.norm(theta))).shape[1] == 1
 
 
+@pytest.mark.slow
 def test_solve_at_a_fixed_point_of_the_symmetry():
     """tanh, mean 0.2 (1, 1, 1), M = 1: the optimal direction is the mean's, fixed by the rotations
     about it.  Newton converges (it stalled at |grad| ~ 1e-18 when the zero tangent was kept as a

@@ -42,6 +42,7 @@ def test_erf_rho_partial_at_large_norms() -> None:
     assert abs(k.grad(nu, nv, rho)[3] - float(d)) <= 1e-13 * abs(d)
 
 
+@pytest.mark.slow
 def test_gelu_value_at_large_norms_is_finite_and_right() -> None:
     k = get_activation("gelu").kernel
     # gelu(z) = z Phi(z); as the norms grow, k / (nu nv) -> E[relu(g1) relu(g2)] (homogeneity)
@@ -84,6 +85,7 @@ def _relu_power_quad(n: int, rho: mpmath.mpf) -> mpmath.mpf:
     return 2**n * mpmath.factorial(n) * ang / (2 * mpmath.pi)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("spec", "n"), [("relu", 1), ("relu_power:2", 2)])
 @pytest.mark.parametrize("gap", ["1e-6", "1e-20"])
 def test_closed_forms_keep_their_digits_as_rho_tends_to_minus_one(spec: str, n: int, gap: str) -> None:

@@ -238,6 +238,7 @@ def test_zero_target_row_is_the_limit(rng):
         np.testing.assert_allclose(x, y, rtol=1e-7, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_zero_compressed_row(rng):
     a, W, V = rng.standard_normal(4), rng.standard_normal((4, 3)), rng.standard_normal((3, 3))
     V[1] = 0.0

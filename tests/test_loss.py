@@ -61,6 +61,7 @@ def _fd(kern, a, W, b, V, eps=1e-6):
     return g, H
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", CLOSED)
 def test_gradient_hessian_finite_differences(spec, problem):
     a, W, b, V = problem

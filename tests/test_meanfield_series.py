@@ -16,6 +16,7 @@ from compverify.numeric.targets import GaussianTarget, from_options
 from compverify.symbolic import get_activation
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["relu", "leaky_relu:0.3", "relu_power:2"])
 def test_h_against_a_2d_integral_over_the_weights(spec):
     """d = 2: h(v) = E_w K(w, v) by adaptive 2-D quadrature over w of the symbolic layer's kernel.
@@ -43,6 +44,7 @@ def test_h_against_a_2d_integral_over_the_weights(spec):
     assert t.h(v[None, :])[0] == pytest.approx(ref, rel=1e-8, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_C_against_a_2d_integral_over_the_inputs():
     """d = 2, ReLU: C = E_x fbar(x)^2 with fbar(x) = |x| F(<mu, x>/|x|), F(m) = m Phi(m/s) + s phi(m/s)."""
     from scipy.stats import norm

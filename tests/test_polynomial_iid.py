@@ -33,6 +33,7 @@ def _max_diff(a, b) -> mpmath.mpf:
     return max(abs(x - y) for x, y in zip(np.ravel(a), np.ravel(b), strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", [CUBIC, QUARTIC])
 def test_rademacher_equals_exact_sum_to_40_digits(spec):
     # dyadic mean and scale: both targets hold them exactly, so they must agree to every digit

@@ -12,6 +12,7 @@ from compverify.numeric.experiments import run_rate, sup_deviation
 from compverify.numeric.targets import from_options
 
 
+@pytest.mark.slow
 def test_exponent_within_ci_of_larger_independent_draw():
     small = run_rate("relu", "isotropic", [3], [50, 200, 800], samples=4, seed=1, restarts=3,
                      optimum=False)
@@ -65,6 +66,7 @@ def test_cli_rate_writes_outputs(tmp_path, capsys):
     assert "N^" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_rule_target_error_is_recorded():
     """A quadrature-rule target (iid:uniform) records its h error; an exact target records None."""
     from compverify.numeric.experiments import run_rate

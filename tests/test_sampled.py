@@ -62,6 +62,7 @@ def test_input_rule_error_estimate_is_honest_against_the_closed_form(rng):
                                                 ("gelu", "isotropic", None, 3),
                                                 ("relu", "iid:uniform", "0.1", 3),
                                                 ("abs", "iid:rademacher", "0.1", 14)])
+@pytest.mark.slow
 def test_rules_against_joint_monte_carlo(spec, target, mean, d, rng):
     t = from_options(target, d=d, mean=mean, scale=None, activation=spec)
     assert hasattr(t, "loss_error")
@@ -91,6 +92,7 @@ def test_same_seed_same_rule_and_bad_rule_options():
         WeightRuleTarget("relu", 3, "uniform", replicates=1)
 
 
+@pytest.mark.slow
 def test_solver_caps_verified_digits_by_the_rule():
     t = WeightRuleTarget("relu", 2, "uniform", mean=0.2, points=64, replicates=4)
     res = solve(Problem("relu", t, 2), restarts=3, seed=0, dps=20)
@@ -103,6 +105,7 @@ def test_solver_caps_verified_digits_by_the_rule():
     assert "quadrature rule" in res.summary()
 
 
+@pytest.mark.slow
 def test_cli_solve_iid_uniform(tmp_path):
     out = tmp_path / "u.json"
     assert main(["solve", "--activation", "relu", "--d", "2", "--M", "1", "--target", "iid:uniform",

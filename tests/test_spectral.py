@@ -43,6 +43,7 @@ def test_spectral_form_coefficients(spec, expect):
     assert not supports("z**2*Abs(z) + z")  # a mixed sum of degrees has no spectral form
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["relu", "leaky_relu:0.3", "abs", "tanh", "erf", "sigmoid"])
 @pytest.mark.parametrize("d", [3, 6])
 def test_rademacher_matches_exact_sum(spec, d):
@@ -148,6 +149,7 @@ def test_uniform_d1_matches_quadrature(spec, mean):
     assert np.all(est < 1e-4)
 
 
+@pytest.mark.slow
 def test_uniform_C_is_the_mean_of_h():
     # C = abar E_w' h(w'): Gauss-Legendre over the square (split at 0, where h has a kink),
     # evaluated with the float64 h; the frequency rule's C is an independent mpmath computation
@@ -170,6 +172,7 @@ def test_uniform_C_is_the_mean_of_h():
     assert abs(t.C() - mean_h) < 1e-7  # 16 nodes per half-axis agree to 6e-9, 32 to 3e-10
 
 
+@pytest.mark.slow
 def test_uniform_derivatives_and_mp_path():
     V = np.array([[0.6, -0.3]])
     for spec in ("relu", "tanh"):
@@ -189,6 +192,7 @@ def test_uniform_routing():
     assert not isinstance(q, SpectralTarget)  # --rule-points asks for the QMC rule
 
 
+@pytest.mark.slow
 def test_finer_rule_estimate_in_mpmath_goes_beyond_float64():
     # the rule of half the step, its nested levels summed in mpmath: the estimate is no longer
     # floored at float64 rounding, and it still bounds the error against the exact 2^d sum
@@ -209,6 +213,7 @@ def test_finer_rule_estimate_in_mpmath_goes_beyond_float64():
     assert abs(C - exact.C_mp(30)) <= Ce
 
 
+@pytest.mark.slow
 def test_solve_refines_the_loss_with_the_finer_rule():
     # d = 4, M = 1: the optimal direction is the mean direction, an atom of the law, where the
     # rule converges only algebraically; the refined loss must still be within its estimate
@@ -227,6 +232,7 @@ def test_solve_refines_the_loss_with_the_finer_rule():
         assert actual <= abs(exact.loss) * mpmath.mpf(10) ** -spectral.evidence.verified_digits
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("law,spec", [("uniform", "relu"), ("rademacher", "tanh")])
 def test_arb_and_mpmath_arithmetic_agree(law, spec):
     # the multiprecision rule runs on python-flint's arb; mpmath is the reference implementation
@@ -294,6 +300,7 @@ def test_near_atoms_match_brute_force():
         assert law.near_atoms(np.ones(d), 1.0, 3) is None  # more than the cap
 
 
+@pytest.mark.slow
 def test_atom_directions_in_mpmath_to_30_digits():
     # the finer rule at an atom direction: about one digit more before the atoms were taken
     # exactly (6.4e-10 at d = 10); now the estimate and the actual error are below 1e-20

@@ -24,6 +24,7 @@ from compverify.symbolic.activations import get_activation
 from compverify.symbolic.spectral import spectral_form
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["gelu", "silu", "z*tanh(2*z) - z*erf(z/3) + 1"])
 def test_even_density_reproduces_activation(spec):
     # sigma(z) = c0 + c1 z + int p(w) (1 - cos(w z)) dw, p checked by adaptive quadrature
@@ -52,6 +53,7 @@ def test_even_forms_and_support():
         SpectralTarget("z*tanh(z) + tanh(z)", 3, "rademacher")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["gelu", "silu"])
 def test_rademacher_matches_exact_sum(spec):
     d = 5
@@ -66,6 +68,7 @@ def test_rademacher_matches_exact_sum(spec):
     assert t.C_error() < 1e-9
 
 
+@pytest.mark.slow
 def test_rademacher_30_digits_against_the_mpmath_kernel_sum():
     # d = 2: the exact sum over the 4 sign patterns with the numeric kernel in mpmath (seconds
     # per value); the finer rule's estimate, summed in mpmath, bounds the actual error
@@ -111,6 +114,7 @@ def test_even_part_gaussian_expectation_closed_form():
     assert np.allclose(t.finer()._even_1d(V, 0)["h"][0], closed, rtol=1e-14, atol=1e-16)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("law", ["rademacher", "uniform"])
 def test_derivatives_and_mp_path(law):
     V = np.array([[0.6, -0.3], [-1.1, 0.4]])

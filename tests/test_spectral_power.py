@@ -69,6 +69,7 @@ def test_odd_part_less_its_linear_term(law):
             assert abs(do[i, j] - dref) <= 1e-9 * abs(dref), (w1[i], beta[i, j])
 
 
+@pytest.mark.slow
 def test_rademacher_matches_exact_sum():
     """d = 6 against the exact 2^6 sum: a generic direction, the mean direction (an atom, taken
     exactly) and one 1e-3 from it; float64 with derivatives, and mpmath with the finer rule."""
@@ -88,6 +89,7 @@ def test_rademacher_matches_exact_sum():
     assert max(abs(a - b) for a, b in zip(g.ravel(), gw.ravel(), strict=True)) < mpmath.mpf(10) ** -28
 
 
+@pytest.mark.slow
 def test_uniform_one_dimensional_closed_form():
     """d = 1: ``K(u, v) = (3/2) u^2 v^2`` when ``u v > 0``, else 0, so ``h`` and ``C`` are integrals
     of polynomials over the box's two halves.  The uniform law's rule converges algebraically
@@ -124,6 +126,7 @@ def test_routing():
         assert isinstance(t, SpectralTarget) and t.form.has_power
 
 
+@pytest.mark.slow
 def test_solve_verified_digits_against_the_exact_sum():
     """d = 4, M = 2, Rademacher: the spectral target's solve (rule refined by the finer rule)
     against the loss at the returned point from the exact 2^4 sum; the claimed digits hold."""
@@ -139,6 +142,7 @@ def test_solve_verified_digits_against_the_exact_sum():
         assert actual <= abs(res.loss) * mpmath.mpf(10) ** -res.evidence.verified_digits
 
 
+@pytest.mark.slow
 def test_arb_and_mpmath_arithmetic_agree():
     import compverify.numeric.spectral as sp
 

@@ -80,6 +80,7 @@ def _norm(w):
     return mpmath.sqrt(mpmath.fsum(x * x for x in w))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("j", [0, 1, 2, 3])
 def test_monomial_moments_against_exact_sums(j):
     law, d = _Rademacher(0.3, 0.5), 3
@@ -91,6 +92,7 @@ def test_monomial_moments_against_exact_sums(j):
             assert abs(monomial_moment(law, tau, j, d, 30) - exact) < mpmath.mpf(10) ** -28
 
 
+@pytest.mark.slow
 def test_monomial_moment_uniform_against_2d_quadrature():
     law = _Uniform(0.1, 0.6)
     a = law._a_mp()
@@ -119,6 +121,7 @@ def test_outside_polynomial_against_exact_sums(n):
             assert abs(poly.evaluate(v, 0)[0] - exact) < mpmath.mpf(10) ** -27
 
 
+@pytest.mark.slow
 def test_outside_polynomial_derivatives():
     law, d, n = _Uniform(0.2, 0.5), 3, 4
     with mpmath.workdps(40):
@@ -181,6 +184,7 @@ def test_taylor_terms_against_tilted_moments(parity):
                 assert abs((gp[l] - gm[l]) / (2 * eps) - H[l][i]) < mpmath.mpf(10) ** -20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["relu_power:3", "relu_power:4"])
 def test_rademacher_matches_exact_sum(spec):
     """h, gradient and Hessian against the exact 2^4 sum: the rule's estimate bounds the error,
@@ -205,6 +209,7 @@ def test_rademacher_matches_exact_sum(spec):
     assert t.C_mp(30) == exact.C_mp(30)  # the exact class sum
 
 
+@pytest.mark.slow
 def test_uniform_d1_against_quadrature():
     """d = 1: ``h(v) = E K(w, v)`` by adaptive quadrature of the closed-form kernel."""
     spec = "relu_power:3"
@@ -222,6 +227,7 @@ def test_uniform_d1_against_quadrature():
     assert abs(h[0] - ref) <= err[0] and abs(h[0] - ref) < 1e-10  # measured 1e-11
 
 
+@pytest.mark.slow
 def test_uniform_C_against_the_qmc_rule():
     spec, d = "relu_power:3", 3
     t = spectral_target(spec, d, "uniform", mean=0.2, scale=0.5)

@@ -135,6 +135,7 @@ def test_relu_first_partial_continuous_at_rho_1():
     assert abs(float(at) - float(near)) < 1e-5 and np.isfinite(at)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["tanh", "silu"])
 def test_numeric_kernel_vs_monte_carlo_and_mp(spec, rng):
     """Trapezoidal float64 kernel vs Monte Carlo (5 SE) and vs SciPy's adaptive dblquad."""
@@ -176,6 +177,7 @@ def test_numeric_kernel_mp_rule_converges(rng):
         assert float(y) == pytest.approx(float(f), rel=1e-11, abs=1e-13)
 
 
+@pytest.mark.slow
 def test_numeric_kernel_mp_at_large_norms():
     # the mpmath rule's steps follow the precision and the norms (never stretched): at rho = 1 the
     # inner axis is one node, so large norms stay affordable and two precisions agree to the
