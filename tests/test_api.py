@@ -10,6 +10,7 @@ import compverify as cv
 from compverify.proofs_check.etf_value import best_on_etf
 
 
+@pytest.mark.slow
 def test_import_is_cheap_and_names_load_on_first_use():
     code = ("import sys, compverify as cv; assert 'sympy' not in sys.modules; "
             "assert 'mpmath' not in sys.modules; cv.Problem; assert 'sympy' in sys.modules")

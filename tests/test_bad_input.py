@@ -788,6 +788,7 @@ def test_computation_failure_is_status_1_not_bad_input():
     (["solve", "--d", "2", "--M", "2", "--out", "/proc/x.json"], 2, "cannot create files"),
     (["frame", "."], 2, "is a directory"),
 ])
+@pytest.mark.slow
 def test_subprocess_exit(argv, status, needle, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "compverify.cli", *argv], cwd=tmp_path, env=env,

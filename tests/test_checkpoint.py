@@ -70,6 +70,7 @@ def test_exact_encoding_is_lossless_for_any_binary_value(man, exp, floats):
     assert back["a"].tobytes() == arr.tobytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, after", [("restarts", 2), ("newton", 3)])
 def test_interrupted_solve_resumes_to_the_same_answer(tmp_path, monkeypatch, where, after):
     prob = _problem()
@@ -133,6 +134,7 @@ def test_checkpoint_of_another_solve_or_corrupt_is_refused(tmp_path):
         solver.solve(prob, restarts=2, seed=0, dps=20, checkpoint=path)
 
 
+@pytest.mark.slow
 def test_cli_solve_interrupted_then_resumed(tmp_path, monkeypatch, capsys):
     out = tmp_path / "r.json"
     argv = ["solve", "--d", "3", "--M", "2", "--restarts", "4", "--dps", "20", "--out", str(out)]

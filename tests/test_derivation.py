@@ -81,6 +81,7 @@ SIGMAS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", list(SIGMAS))
 def test_closed_form_matches_2d_quadrature(spec, rng):
     """At >= 30 digits (quadrature at 35) for random (nu, nv, rho)."""
@@ -92,6 +93,7 @@ def test_closed_form_matches_2d_quadrature(spec, rng):
         assert abs(got - ref) <= mpmath.mpf(10) ** -30 * max(1, abs(ref))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["relu", "abs", "step", "sign", "erf"])
 @pytest.mark.parametrize("r", [0.37, 1 - 1e-8, -1 + 1e-8, 1.0, -1.0])
 def test_reference_table(spec, r):
@@ -157,6 +159,7 @@ def test_price2_kernel_against_quadrature(spec):
             assert abs(a - b) < mpmath.mpf(10) ** (3 - dps) * max(1, abs(b))
 
 
+@pytest.mark.slow
 def test_polynomial_degree6_and_scaled_erf_by_monte_carlo(rng):
     """Independent Monte Carlo (1e6 samples, 5 standard errors)."""
     n = 1_000_000

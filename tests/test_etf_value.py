@@ -45,6 +45,7 @@ def test_best_on_etf_vs_brute_force(d, M):
         assert abs(ev.value - ref) < mpmath.mpf(10) ** -25 * max(1, abs(ref))
 
 
+@pytest.mark.slow
 def test_etf_value_not_below_the_unconstrained_optimum():
     prob = Problem("relu", isotropic(3, "relu"), 6)
     ev = best_on_etf(prob, dps=30)

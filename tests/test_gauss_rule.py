@@ -17,6 +17,7 @@ SMALL = (48, 24)
 
 @pytest.mark.parametrize("spec,mean", [("tanh", [0.3, 0.1, -0.2]), ("gelu", None),
                                        ("silu", [0.2, 0.2, 0.2])])
+@pytest.mark.slow
 def test_against_quasi_monte_carlo_over_the_inputs(spec, mean, rng):
     """An independent estimator (scrambled Sobol over x) agrees within its own 99% error."""
     t = GaussRuleTarget(spec, 3, mean=mean, nodes=SMALL)
@@ -38,6 +39,7 @@ def test_error_estimate_bounds_the_actual_error(spec, rng):
     assert abs(t.C() - ref.C()) <= t.C_error()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [1, 2, 4])
 def test_derivatives_mp_and_the_axis(d, rng):
     t = GaussRuleTarget("gelu", d, mean=np.linspace(0.3, -0.2, d), nodes=(24, 12))

@@ -100,6 +100,7 @@ def test_closed_forms_keep_their_digits_as_rho_tends_to_minus_one(spec: str, n: 
         assert abs(g[1] - n * 2 ** (n - 1) * 3**n * want) <= mpmath.mpf(10) ** -49 * abs(g[1])
 
 
+@pytest.mark.slow
 def test_piecewise_near_minus_one_float64_absolute_mp_relative() -> None:
     # float64 keeps the fast closed form there (the ball route is 20x slower in a search): its
     # error is absolute, below 1e-13 of the kernel's scale k(1, 1, 0); the mp value is relative.

@@ -116,6 +116,7 @@ def _fd_cross(kern, a, W, V, eps=1e-6):
     return dh, d2h
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", CLOSED)
 def test_cross_term_finite_differences(spec, problem):
     a, W, _, V = problem
@@ -280,6 +281,7 @@ def test_parallel_pairs_relu(rng):
     _close(ct.d2h, d2h, 1e-4)
 
 
+@pytest.mark.slow
 def test_parallel_pairs_nondifferentiable_kernel(rng):
     """sign: k_rho is infinite at rho = 1, the loss has no gradient at coinciding neurons."""
     V = rng.standard_normal((2, 3))

@@ -74,6 +74,7 @@ def test_gradient_hessian_finite_differences(spec, problem):
     assert r.grad_V.shape == V.shape and r.hessian.shape == (12, 12)
 
 
+@pytest.mark.slow
 def test_numeric_kernel_loss_small(rng):
     kern = get_activation("tanh").kernel
     a, W, b, V = (rng.standard_normal(2), rng.standard_normal((2, 2)), rng.standard_normal(2),
@@ -125,6 +126,7 @@ def test_mpmath_diff_40_digits(spec, rng):
 # ----------------------------------------------------------------- Monte Carlo over inputs x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["relu", "erf"])
 def test_loss_equals_monte_carlo(spec, rng):
     """L_N = E_x[(f_N - g)^2] against 10^6 Gaussian inputs: within 4 standard errors.

@@ -78,6 +78,7 @@ def test_root_jacobian_singular_values_are_those_of_finite_differences(relu_hidd
             assert abs(a - b) < 1e-12
 
 
+@pytest.mark.slow
 def test_odd_activation_hidden_layer_has_analytic_certificate():
     m = gaussian_moments("erf", 1, dps=30)
     assert m.values["d2"] == 0 and m.values["d3"] > 0

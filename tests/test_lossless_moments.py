@@ -43,6 +43,7 @@ def _reference(spec, tau, derivative_form=False):
 @pytest.mark.parametrize("spec,tau", [("relu", "0.5"), ("relu", "2"), ("leaky_relu:0.1", "2"),
                                       ("abs", "0.5"), ("step", "2"), ("sign", "0.5"), ("erf", "2"),
                                       ("polynomial:0,1,1", "0.5"), ("relu_power:2", "2")])
+@pytest.mark.slow
 def test_closed_forms_against_quadrature(spec, tau):
     m = gaussian_moments(spec, tau, dps=40)
     assert m.route == "closed form"
@@ -51,6 +52,7 @@ def test_closed_forms_against_quadrature(spec, tau):
         assert abs(m.values[name] - value) < mpmath.mpf(10)**-18 * (1 + abs(value)), (spec, name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["tanh", "sin(z)"])
 def test_quadrature_route_derivative_form(spec):
     m = gaussian_moments(spec, "1.5", dps=25)
@@ -61,6 +63,7 @@ def test_quadrature_route_derivative_form(spec):
         assert m.error[name] < 1e-24  # the estimate's floor is 10^-dps
 
 
+@pytest.mark.slow
 def test_error_estimate_bounds_the_true_error():
     lo = gaussian_moments("tanh", 1, dps=20)
     hi = gaussian_moments("tanh", 1, dps=45)

@@ -125,6 +125,7 @@ def test_finite_n_objective_approaches_the_mean_field(rng):
     assert errs[2] < errs[0] and errs[2] < 5e-3
 
 
+@pytest.mark.slow
 def test_solve_with_a_mean_verifies_its_digits():
     from compverify.numeric.solver import solve
 

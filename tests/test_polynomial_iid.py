@@ -50,6 +50,7 @@ def test_rademacher_equals_exact_sum_to_40_digits(spec):
     assert t.C() == pytest.approx(r.C(), rel=1e-14)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["polynomial:0,0,1", CUBIC, QUARTIC])
 def test_gaussian_law_equals_gaussian_closed_form(spec):
     # the same target reached by two derivations: power sums of v vs invariants |v|^2, <mu, v>
@@ -74,6 +75,7 @@ def _uniform_gauss_legendre(spec, d, m, s, n):
     return FiniteNetwork(spec, a, W)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec,d", [(CUBIC, 2), (CUBIC, 3), (QUARTIC, 2)])
 def test_uniform_equals_gauss_legendre(spec, d):
     # K(w, v) is a polynomial of degree <= 4 in each entry of w: 3 nodes integrate it exactly
@@ -112,6 +114,7 @@ def test_derivatives_and_precisions():
         assert _max_diff(t.h_hess_mp(V, 30), t.h_hess_mp(V, 50)) < mpmath.mpf(10) ** -29
 
 
+@pytest.mark.slow
 def test_routing():
     def route(target, d, spec=CUBIC, **kw):
         return from_options(target, d=d, mean="0.1", scale=None, activation=spec, **kw)
@@ -125,6 +128,7 @@ def test_routing():
     assert "closed form" in route("iid:uniform", 3).describe()["method"]
 
 
+@pytest.mark.slow
 def test_quadratic_uniform_solve_to_40_digits():
     # sigma = z^2: f(x) = x'Ax with A = E[w w'] = s^2 I + m^2 11'. The best rank-M g = x'Bx
     # minimises 2 ||A - B||_F^2 + tr(A - B)^2: B keeps the top M eigenvectors of A with

@@ -177,6 +177,7 @@ def test_simplex_is_a_proved_strict_local_minimum(d):
     assert float(cert["claims"]["hessian_min_eigenvalue_lower"]) > 0
 
 
+@pytest.mark.slow
 def test_relu_d3_M6_etf_not_optimal_against_mpmath():
     result = json.loads((DATA / "relu_d3_M6_solve.json").read_text())
     cert = prove_etf_not_optimal(result)

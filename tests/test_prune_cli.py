@@ -83,6 +83,7 @@ def test_prune_writes_json_csv_plot_and_loadable_steps(netfile, tmp_path, capsys
     assert lines[0].startswith("step,retained") and len(lines) == 4
 
 
+@pytest.mark.slow
 def test_several_methods_and_compare(netfile, tmp_path):
     out = tmp_path / "many"
     assert main(["prune", str(netfile), "--method", "sap", "--method", "neurons",

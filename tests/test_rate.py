@@ -23,6 +23,7 @@ def test_exponent_within_ci_of_larger_independent_draw():
     assert small["fit"]["d_exponent"] is None and small["fit"]["d_exponent_ci"] is None
 
 
+@pytest.mark.slow
 def test_sup_vs_dense_sampling_of_the_sphere():
     t = from_options("isotropic", d=3, mean=None, scale=None, activation="relu")
     fin = t.sample(60, 5)
@@ -34,6 +35,7 @@ def test_sup_vs_dense_sampling_of_the_sphere():
     assert sup <= 1.05 * brute   # and 20 000 samples come close to the sup in d = 3
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_json(tmp_path):
     kw = dict(samples=2, seed=4, restarts=2, M="d+1")
     full = run_rate("relu", "isotropic", [2], [16, 64], checkpoint=tmp_path / "a.json", **kw)
@@ -57,6 +59,7 @@ def test_cli_rate_bad_input(argv, capsys, tmp_path):
     assert err and "\n" not in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cli_rate_writes_outputs(tmp_path, capsys):
     stem = tmp_path / "r"
     assert main(["rate", "--d", "2", "--N", "16,64", "--samples", "2", "--restarts", "2",

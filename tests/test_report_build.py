@@ -140,6 +140,7 @@ def test_markdown_and_latex_show_the_same_numbers(tiny_report: Path):
     assert "$$" in md and r"\begin{document}" in tex
 
 
+@pytest.mark.slow
 def test_latex_report_compiles_and_fits_the_page(tiny_report: Path, tmp_path):
     """pdflatex, run as a reader would, compiles report.tex with nothing wider than the page."""
     log = compile_latex(tiny_report / "report.tex", tmp_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
 import sympy
 from report_checks import MATHML_NS, assert_html_has_only_mathml, compile_latex, overfull_boxes
 
@@ -63,6 +64,7 @@ def _document() -> Document:
     ])])
 
 
+@pytest.mark.slow
 def test_wide_tables_long_equations_and_code_fit_the_page(tmp_path):
     tex = render_latex(_document())
     assert "Part 2 of" in tex  # the 14-column table was split ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
+import pytest
 
 import compverify.numeric.spectral.float64 as spectral_float64
 from compverify.numeric.targets import from_options
@@ -23,6 +24,7 @@ def _peak(fn, *args):
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_blocks_give_the_same_values_with_a_bounded_peak(monkeypatch):
     t = from_options("iid:uniform", d=2, mean=None, scale=None, activation="relu")
     U = np.random.default_rng(3).standard_normal((4, 2))

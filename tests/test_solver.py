@@ -37,6 +37,7 @@ def test_quadratic_optimum_to_40_digits():
         assert abs(res.relative_loss - ref / (mpmath.mpf(2) / 3 + 1)) < mpmath.mpf(10) ** -40
 
 
+@pytest.mark.slow
 def test_verified_digits_are_honest():
     prob = _problem("relu", 3, 4)
     lo = solve(prob, restarts=4, seed=1, dps=30)
@@ -130,6 +131,7 @@ def _two_basin_problem():
                                          rng.standard_normal((6, 3))), 2)
 
 
+@pytest.mark.slow
 def test_polish_that_leaves_its_basin_returns_its_start(monkeypatch):
     # Newton has no line search; a run that ends above its start (measured for gelu: to the zero
     # network) must return the start, not converged.  The run-off is injected: Newton "converges"
@@ -153,6 +155,7 @@ def test_polish_that_leaves_its_basin_returns_its_start(monkeypatch):
         assert pol.loss < prob.C_mp(30) / 2
 
 
+@pytest.mark.slow
 def test_search_on_a_coarser_rule_polishes_the_basins_it_cannot_order():
     # a target whose float64 search runs on a coarser rule (float_rule) with a loss error wider
     # than the gap between the two basins: both are polished, and the lower polished one is kept
@@ -187,6 +190,7 @@ def test_progress_shows_the_restarts_on_a_terminal(monkeypatch, capsys):
         assert ("restarts" in text and "0/3" in text) == shown, text  # leave=False: no 3/3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec, M, n_basins", [("erf", 2, 2), ("abs", 3, 2)])
 def test_basins_identify_a_neurons_sign_symmetry(spec, M, n_basins):
     # erf is odd ((b, v) and (-b, -v) are one neuron), abs even ((b, v) and (b, -v)): their copies

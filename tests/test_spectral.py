@@ -23,6 +23,7 @@ from compverify.symbolic.activations import get_activation
 from compverify.symbolic.spectral import spectral_form
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["tanh", "sigmoid", "erf", "tanh(2*z) + 1", "erf(z/3)"])
 def test_odd_density_reproduces_activation(spec):
     act = get_activation(spec)
@@ -58,6 +59,7 @@ def test_rademacher_matches_exact_sum(spec, d):
     assert abs(t.C() - exact.C()) < 1e-13 * max(1.0, abs(exact.C()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec,mean", [("relu", 0.0), ("relu", 0.3), ("erf", 0.3), ("abs", 0.0)])
 def test_gaussian_law_matches_closed_form(spec, mean):
     d = 3
@@ -69,6 +71,7 @@ def test_gaussian_law_matches_closed_form(spec, mean):
     assert np.all(t.h_error(V) < 1e-8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["relu", "tanh"])
 def test_derivatives_finite_differences(spec):
     V = np.array([[0.5, -0.2, 0.4], [-0.3, 0.9, 0.1]])
@@ -76,6 +79,7 @@ def test_derivatives_finite_differences(spec):
     check_derivatives(t, V, atol_g=1e-8, atol_H=1e-7)
 
 
+@pytest.mark.slow
 def test_mp_path_matches_float_path():
     # two independent evaluations of one rule: plain formulas at raised precision (mpmath) and
     # the cancellation-free rewriting (float64)
@@ -96,6 +100,7 @@ def test_mp_path_matches_float_path():
         assert abs(h30[0] - h[0]) < mpmath.mpf(10) ** -18
 
 
+@pytest.mark.slow
 def test_routing_and_bad_input():
     t = from_options("iid:rademacher", d=13, mean="0.1", scale=None, activation="relu")
     assert isinstance(t, SpectralTarget)
@@ -136,6 +141,7 @@ def _kernel_1d(spec):
 
 @pytest.mark.parametrize("spec,mean", [("relu", 0.0), ("relu", 0.3), ("erf", 0.3), ("tanh", 0.3),
                                        ("leaky_relu:0.2", -0.4)])
+@pytest.mark.slow
 def test_uniform_d1_matches_quadrature(spec, mean):
     # d = 1: h(v) = E_w K(w, v) is a one-dimensional integral of the kernel (adaptive quad)
     t = SpectralTarget(spec, 1, "uniform", mean=mean, scale=0.8)
@@ -252,6 +258,7 @@ def test_arb_and_mpmath_arithmetic_agree(law, spec):
 
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [4, 10])
 def test_estimate_covers_directions_at_and_near_atoms(d):
     # v parallel to an atom m 1 + s eps of the Rademacher law: the relu kernel's singularity at

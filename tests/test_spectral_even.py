@@ -44,6 +44,7 @@ def test_even_density_reproduces_activation(spec):
         assert abs(exact - float(f.p(np.array([w]))[0])) < tol
 
 
+@pytest.mark.slow
 def test_even_forms_and_support():
     g, s = spectral_form(get_activation("gelu").expr), spectral_form(get_activation("silu").expr)
     assert g.even[0][1] == "erf" and float(g.c1) == 0.5 and float(g.even[0][2]) == 2**-0.5
@@ -82,6 +83,7 @@ def test_rademacher_30_digits_against_the_mpmath_kernel_sum():
         assert err <= e[0] and e[0] < mpmath.mpf(10) ** -24, (err, e[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["gelu", "silu"])
 def test_uniform_d1_matches_quadrature(spec):
     t = SpectralTarget(spec, 1, "uniform", mean=0.3, scale=0.8)

@@ -48,6 +48,7 @@ def _odd_part_mp(law, w1, beta):
     return (log_mgf(beta) - log_mgf(-beta)) / 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("law", [_Rademacher(0.3, 0.5), _Uniform(0.2, 0.4)], ids=["rademacher", "uniform"])
 def test_odd_part_less_its_linear_term(law):
     """``O - beta lam`` and ``O' - lam`` (third and second order at small beta) against the tilted

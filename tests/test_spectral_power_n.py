@@ -106,6 +106,7 @@ def test_monomial_moment_uniform_against_2d_quadrature():
             assert abs(monomial_moment(law, tau, 1, 2, 20) - ref) < mpmath.mpf(10) ** -18
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [3, 4])
 def test_outside_polynomial_against_exact_sums(n):
     """Each term ``|v|^j E[<w, v>^k |w|^j]`` alone, against the sum over the 2^d atoms."""
@@ -140,6 +141,7 @@ def test_outside_polynomial_derivatives():
                 assert abs((gp[l] - gm[l]) / (2 * eps) - H[l][i]) < mpmath.mpf(10) ** -20
 
 
+@pytest.mark.slow
 def test_outside_C_against_exact_sums():
     law, d, n = _Rademacher(0.25, 0.5), 3, 3
     with mpmath.workdps(40):
@@ -241,6 +243,7 @@ def test_uniform_C_against_the_qmc_rule():
     assert math.isfinite(t.loss_error(np.array([0.5]), V))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["z*Abs(z)", "Abs(z)**3"])
 def test_atom_terms_of_a_form_without_its_top_monomial(spec):
     """``z|z|`` and ``|z|^3`` have no ``c^n`` term outside the rule (``c_mono = 0``): the atom

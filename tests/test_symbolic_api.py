@@ -82,6 +82,7 @@ def test_activation_numpy_matches_mp():
 
 
 # ------------------------------------------------------------------------- compiled kernels
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", CLOSED)
 def test_numpy_matches_mpmath_and_finite_differences(spec, rng):
     k = get_activation(spec).kernel
@@ -157,6 +158,7 @@ def test_numeric_kernel_vs_monte_carlo_and_mp(spec, rng):
     assert abs(val - ref) < 1e-9 + 10 * err
 
 
+@pytest.mark.slow
 def test_numeric_kernel_mp_rule_converges(rng):
     """tanh: the mpmath trapezoidal rule at 20 and 30 digits agrees to 19 digits, and with float64."""
     k = get_activation("tanh").kernel
@@ -205,6 +207,7 @@ def test_numeric_kernel_mp_at_large_norms():
 
 
 # ------------------------------------------------------------------------- derive CLI
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["relu", "erf", "polynomial:1,0,-2,1", "tanh", "Max(0,z)**2"])
 def test_derive_json(spec, capsys):
     assert main(["derive", spec, "--format", "json"]) == 0

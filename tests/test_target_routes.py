@@ -51,6 +51,7 @@ ROUTE_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target,activation,d,mean,points,expected", ROUTE_CASES)
 def test_route_choice(target, activation, d, mean, points, expected):
     assert _route(target, activation, d, mean, points) == expected

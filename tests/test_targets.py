@@ -139,6 +139,7 @@ def test_from_options_errors(kw, msg):
         from_options(activation="relu", **kw)
 
 
+@pytest.mark.slow
 def test_unsupported_family_is_an_error_not_an_approximation():
     # the iid weight rule needs a closed-form kernel; tanh(z)^2's is numeric, and it has no
     # spectral form, so the spectral route does not take it either (gelu now has one)
