@@ -25,17 +25,19 @@ from typing import Any
 from compverify.errors import CompverifyError
 from compverify.numeric.experiments import run_rate as error_rate
 from compverify.numeric.loss import LossResult, population_loss, population_loss_mp
+from compverify.numeric.model_files import save_safetensors
 from compverify.numeric.objective import Problem
 from compverify.numeric.solver import SolveResult, check_problem, solve_checkpoint
 from compverify.numeric.solver import solve as _solve
 from compverify.numeric.targets import build_target
+from compverify.numeric.targets.spec import with_layers
 from compverify.proofs_check.conjecture import SweepParams, run_sweep, solve_frame_block
 from compverify.symbolic import Activation, Kernel, get_activation
 
 __all__ = [
     "Activation", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
-    "activation", "check_problem", "conjecture", "derive", "error_rate", "frame_report",
-    "population_loss", "population_loss_mp", "solve", "solve_checkpoint", "target",
+    "activation", "check_problem", "conjecture", "derive", "error_rate", "export_network",
+    "frame_report", "population_loss", "population_loss_mp", "solve", "solve_checkpoint", "target",
 ]
 
 
@@ -54,14 +56,20 @@ def derive(spec: str | Activation) -> Kernel:
 
 def target(family: str = "isotropic", *, d: int | None = None, activation: Any = "relu",
            mean: str | float | None = None, scale: str | float | None = None,
-           rule_points: int | None = None) -> Any:
+           rule_points: int | None = None, layers: str | tuple[str, str] | None = None) -> Any:
     """The network to compress, bound to ``activation``: ``family`` is ``isotropic``,
-    ``gaussian``, ``iid:LAW`` (gaussian, rademacher, uniform) or a path to an ``.npz`` file with
-    arrays ``a`` (N,) and ``W`` (N, d). The route that evaluates its mean field is chosen by the
+    ``gaussian``, ``iid:LAW`` (gaussian, rademacher, uniform), a path to an ``.npz`` file with
+    arrays ``a`` (N,) and ``W`` (N, d), or a path to a ``.safetensors`` file with the weights
+    ``0.weight`` (N, d) and ``2.weight`` (1, N) of a torch ``Sequential(Linear(d, N,
+    bias=False), act, Linear(N, 1, bias=False))`` (``layers``: other names for the two,
+    ``"fc1.weight,fc2.weight"``). The route that evaluates its mean field is chosen by the
     target route registry (``compverify targets`` lists it).
 
-    ``d``, when given with an ``.npz`` file, must equal the file's."""
+    ``d``, when given with a file, must equal the file's."""
     act = globals()["activation"](activation)
+    if layers is not None:
+        family = with_layers(str(family), ",".join(layers) if isinstance(layers, tuple | list)
+                             else layers)
     return build_target(str(family), d=d, mean=None if mean is None else str(mean),
                         scale=None if scale is None else str(scale), activation=act,
                         rule_points=rule_points)
@@ -81,6 +89,33 @@ def solve(problem: Problem, *, restarts: int = 32, seed: int = 0, dps: int = 30,
     problem too large for memory or with a zero or overflowing target."""
     return _solve(problem, restarts=restarts, seed=seed, dps=dps, jobs=jobs, method=method,
                   checkpoint=checkpoint, progress=progress, **options)
+
+
+def export_network(result: SolveResult, path: str | os.PathLike, *,
+                   layers: str | tuple[str, str] | None = None, target: str | None = None) -> None:
+    """Write the compressed network ``sum_j b_j sigma(<v_j, x>)`` of a solve result to a
+    ``.safetensors`` file, atomically: ``0.weight`` = ``V`` (M, d) and ``2.weight`` = ``b`` as a
+    (1, M) row (or the names ``layers``), the weights of a torch ``Sequential(Linear(d, M,
+    bias=False), act, Linear(M, 1, bias=False))``, in float64 (the polished values rounded to
+    the nearest double).  The header's metadata holds the activation, the loss and relative loss
+    at the result's precision, the verified digits, ``d``, ``M``, the target and the compverify
+    version, as strings."""
+    from compverify.io import mp_to_str
+
+    p = result.dps
+    ev = result.evidence
+    meta = {"format": "compverify two-layer network: f(x) = sum_j b_j sigma(<v_j, x>), "
+                      "first weight V (M, d), second weight b (1, M)",
+            "activation": result.problem.get("activation"),
+            "loss": mp_to_str(result.loss, p), "relative_loss": mp_to_str(result.relative_loss, p),
+            "C": mp_to_str(result.C, p), "verified_digits": str(ev.verified_digits),
+            "verified_relative_to": ev.verified_relative_to, "dps": str(p),
+            "d": str(result.problem.get("d")), "M": str(result.problem.get("M")),
+            "target": target, "converged": str(result.converged), "status": result.status,
+            "compverify_version": result.version}
+    b = [float(x) for x in result.b]
+    V = [[float(x) for x in row] for row in result.V]
+    save_safetensors(path, b, V, meta, layers)
 
 
 def frame_report(problem: Problem, result: SolveResult | dict, *, seed: int = 0) -> dict | None:

@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Iterated pruning of a two-layer network with the exact population loss "
                     "E(f - f~)^2 under Gaussian inputs at every step (a kernel sum, no sampling), "
                     "the PQ index, and the Lipschitz and lq (Stechkin) bounds checked against it.")
-    p.add_argument("network", help="PATH.npz (arrays a, W), a solve result .json, or iid:LAW "
+    p.add_argument("network", help="PATH.npz (arrays a, W), PATH.safetensors (torch weights "
+                                   "0.weight, 2.weight), a solve result .json, or iid:LAW "
                                    "(gaussian, laplace, bernoulli-gaussian:PI, ...) with --N --d")
     p.add_argument("--method", action="append", default=None,
                    help="sap | magnitude | random | neurons | neurons-norm; repeat for several "

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(1-I)^(qp/(q-p))), per neuron and per layer; or, with --law, the population "
                     "limit (E|w|^p)^(1/p)/(E|w|^q)^(1/q) from SymPy-derived moments.")
     p.add_argument("network", nargs="?", default=None,
-                   help="PATH.npz (arrays a, W), a solve result .json, or iid:LAW with --N --d")
+                   help="PATH.npz (arrays a, W), PATH.safetensors (torch weights 0.weight, "
+                        "2.weight), a solve result .json, or iid:LAW with --N --d")
     p.add_argument("--law", default=None,
                    help="gaussian | laplace | uniform | rademacher | student-t:NU | "
                         "bernoulli-gaussian:PI (population limit instead of a network)")

@@ -38,11 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from compverify.numeric.targets import TargetSpec, route_for, table
+    from compverify.numeric.targets.spec import is_file_target
 
     chosen = None
     if args.target is not None or args.activation is not None:
         target = args.target or "isotropic"
-        spec = TargetSpec.from_options(target, d=None if target.endswith(".npz") else args.d,
+        spec = TargetSpec.from_options(target, d=None if is_file_target(target) else args.d,
                                        mean=args.target_mean, scale=args.target_scale,
                                        activation=args.activation or "relu",
                                        rule_points=args.rule_points)

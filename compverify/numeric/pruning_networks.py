@@ -2,6 +2,9 @@
 
 * ``PATH.npz`` -- arrays ``a`` (N,) and ``W`` (N, d), the format of every finite target
   (:func:`compverify.numeric.targets.load_npz`);
+* ``PATH.safetensors`` (or ``PATH.safetensors[FIRST,SECOND]``) -- the weights ``0.weight`` (N, d)
+  and ``2.weight`` (1, N) of a torch two-layer ``Sequential`` without biases
+  (:func:`compverify.numeric.model_files.load_safetensors`);
 * ``PATH.json`` -- a ``compverify solve`` result: the student network ``(b, V)`` becomes
   ``(a, W)``;
 * ``iid:LAW`` -- ``W`` with i.i.d. entries ``w / sqrt(d)``, ``w`` of a law of
@@ -90,9 +93,21 @@ def network_from_spec(spec: str, *, N: int | None = None, d: int | None = None,
         return Network(np.full(N, 1.0 / N), W / np.sqrt(d), spec)
     if N is not None or d is not None:
         raise CompverifyError("--N and --d apply only to a network drawn from iid:LAW")
+    if spec.endswith("]") and ".safetensors[" in spec:
+        from compverify.numeric.model_files import load_safetensors
+        from compverify.numeric.targets.spec import split_file_target
+
+        _, path, layers = split_file_target(spec)
+        net = load_safetensors(path, "relu", layers)  # the activation does not enter the weights
+        return Network(net.a, net.W, os.path.basename(path))
     if not os.path.isfile(spec):
         raise CompverifyError(f"network file {spec!r} does not exist")
-    if spec.endswith(".json"):
+    if spec.endswith(".safetensors"):
+        from compverify.numeric.model_files import load_safetensors
+
+        net = load_safetensors(spec, "relu")
+        a, W = net.a, net.W
+    elif spec.endswith(".json"):
         a, W = _load_json(spec)
     else:
         from compverify.numeric.targets import load_npz

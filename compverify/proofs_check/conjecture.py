@@ -293,9 +293,12 @@ class SweepParams:
             raise CompverifyError(f"--d {self.d!r} with --M {self.M!r} gives no case with M >= 1")
         check_positive_int(self.restarts, "--restarts")
         sha = None
-        if self.target.endswith(".npz"):  # the file's content is a parameter too
+        from compverify.numeric.targets.spec import split_file_target
+
+        file_target = split_file_target(self.target)
+        if file_target is not None:  # the file's content is a parameter too
             try:
-                sha = hashlib.sha256(Path(self.target).read_bytes()).hexdigest()
+                sha = hashlib.sha256(Path(file_target[1]).read_bytes()).hexdigest()
             except OSError as exc:
                 raise CompverifyError(f"--target {self.target!r}: cannot read ({exc.strerror})") \
                     from None

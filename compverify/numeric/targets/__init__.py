@@ -74,7 +74,8 @@ __all__ = ["FiniteNetwork", "GaussianTarget", "RademacherTarget", "TargetSpec", 
 
 def from_options(target: str, *, d: int | None, mean: str | None, scale: str | None,
                  activation: Any, rule_points: int | None = None) -> Any:
-    """The target named on the command line: ``isotropic``, ``gaussian``, ``iid:LAW`` or ``.npz``.
+    """The target named on the command line: ``isotropic``, ``gaussian``, ``iid:LAW``, a file
+    (``PATH.npz``, ``PATH.safetensors``, ``PATH.safetensors[FIRST,SECOND]``).
 
     :meth:`TargetSpec.from_options` parses and checks the options, :func:`build` picks the route
     (``compverify targets`` lists them).  iid:uniform and iid:rademacher with ``d > 12`` are exact
@@ -90,7 +91,7 @@ def from_options(target: str, *, d: int | None, mean: str | None, scale: str | N
 
 def build_target(target: str, *, d: int | None, mean: str | None, scale: str | None,
                  activation: Any, rule_points: int | None = None) -> Any:
-    """:func:`from_options`, and a given ``d`` checked against the target's (an ``.npz`` has its own).
+    """:func:`from_options`, and a given ``d`` checked against the target's (a file has its own).
 
     The one entry point of the command-line target options (``--target``, ``--d``,
     ``--target-mean``, ``--target-scale``, ``--rule-points``), shared by ``solve`` and the

@@ -19,7 +19,7 @@ from typing import Any
 from compverify.errors import CompverifyError
 from compverify.numeric.targets.route import Route
 from compverify.numeric.targets.routes import BUILTIN
-from compverify.numeric.targets.spec import NPZ, TargetSpec
+from compverify.numeric.targets.spec import FILE_LABELS, TargetSpec
 
 __all__ = ["ROUTES", "register_route", "unregister_route", "route_for", "build", "families"]
 
@@ -57,10 +57,10 @@ def _index(name: str) -> int:
 
 
 def families() -> list[str]:
-    """The families the routes serve, in the order of their first route (``.npz`` excluded)."""
+    """The families the routes serve, in the order of their first route (files excluded)."""
     out: list[str] = []
     for r in ROUTES:
-        out.extend(f for f in r.families if f != NPZ and f not in out)
+        out.extend(f for f in r.families if f not in FILE_LABELS and f not in out)
     return out
 
 
@@ -74,7 +74,7 @@ def route_for(spec: TargetSpec) -> Route:
                 return r
     if not served:
         raise CompverifyError(f"unknown target {spec.label!r}; expected "
-                              f"{', '.join(families())} or a path to an .npz file")
+                              f"{', '.join(families())} or a path to an .npz or .safetensors file")
     raise CompverifyError(f"no route serves the target {spec.label!r} with the activation "
                           f"{spec.activation.spec!r}")
 

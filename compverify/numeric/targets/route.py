@@ -36,7 +36,7 @@ PRECISION_CLASSES = ("exact", "series", "rule with estimate", "QMC")
 class Route:
     """One route: what it serves, how precise it is, and how it builds the target.
 
-    ``families``: the target families it may serve (``npz`` for an ``.npz`` file).
+    ``families``: the target families it may serve (``npz``, ``safetensors`` for a file).
     ``activations``, ``condition``: what else it requires, in words (the table's columns);
     ``accepts(spec)`` is the same as a predicate and is what the dispatcher asks (it may
     assume ``spec.family`` is in ``families``).  ``build(spec)`` returns the target.

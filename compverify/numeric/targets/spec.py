@@ -1,9 +1,9 @@
 """The description of a target, parsed and validated once: :class:`TargetSpec`.
 
 A spec says *which* network is being compressed -- the family (``isotropic``, ``gaussian``,
-``iid:gaussian``, ``iid:rademacher``, ``iid:uniform``, an ``.npz`` file, or a family a route
-registers), the law of the weight entries, ``d``, the mean and scale of the weights, the
-activation and the rule options -- and nothing about *how* ``h`` and ``C`` are computed: that is
+``iid:gaussian``, ``iid:rademacher``, ``iid:uniform``, an ``.npz`` file, the two weights of a
+``.safetensors`` file, or a family a route registers), the law of the weight entries, ``d``,
+the mean and scale of the weights, the activation and the rule options -- and nothing about *how* ``h`` and ``C`` are computed: that is
 the route's business (:mod:`compverify.numeric.targets.registry` picks the first route whose
 predicate accepts the spec).  :meth:`TargetSpec.from_options` parses the command-line options
 (``--target``, ``--d``, ``--target-mean``, ``--target-scale``, ``--rule-points``) with the
@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from compverify.errors import CompverifyError
+from compverify.numeric.model_files import SAFETENSORS_SUFFIX, parse_layers
 from compverify.numeric.targets.rademacher import MAX_RADEMACHER_D
 from compverify.symbolic.activations import Activation, as_activation
 from compverify.validate import check_positive_int, check_target_numbers
 
 __all__ = ["TargetSpec", "GAUSSIAN_FAMILIES", "SCALAR_MEAN_FAMILIES", "positive_number",
-           "parse_mean"]
+           "parse_mean", "FILE_LABELS", "is_file_target", "split_file_target", "with_layers"]
 
 #: Families whose weights are Gaussian, ``w ~ N(mu, s^2 I_d)`` (``isotropic``: ``mu = 0``,
 #: ``s = 1/sqrt(d)``).
@@ -36,6 +37,52 @@ GAUSSIAN_FAMILIES = ("isotropic", "gaussian", "iid:gaussian")
 SCALAR_MEAN_FAMILIES = ("iid:rademacher", "iid:uniform")
 #: The ``family`` of a target read from an ``.npz`` file (``path`` names the file).
 NPZ = "npz"
+#: The ``family`` of a target read from the two weights of a ``.safetensors`` file
+#: (:mod:`compverify.numeric.model_files`; ``layers`` names the tensors).
+SAFETENSORS = "safetensors"
+#: How the route table and the messages spell the file families.
+FILE_LABELS = {NPZ: "PATH.npz", SAFETENSORS: "PATH.safetensors"}
+
+
+def split_file_target(text: str) -> tuple[str, str, tuple[str, str] | None] | None:
+    """``(family, path, layers)`` of a file target, ``None`` for any other target.
+
+    ``PATH.npz``; ``PATH.safetensors``, or ``PATH.safetensors[FIRST,SECOND]`` naming the two
+    weight tensors (what ``--layers FIRST,SECOND`` adds to ``--target``; ``layers`` is ``None``
+    for the default names).
+
+    >>> split_file_target("m.safetensors[fc1.weight,fc2.weight]")
+    ('safetensors', 'm.safetensors', ('fc1.weight', 'fc2.weight'))
+    """
+    t = str(text).strip()
+    if t.endswith(".npz"):
+        return NPZ, t, None
+    if t.endswith(SAFETENSORS_SUFFIX):
+        return SAFETENSORS, t, None
+    if t.endswith("]") and SAFETENSORS_SUFFIX + "[" in t:
+        cut = t.rindex(SAFETENSORS_SUFFIX + "[") + len(SAFETENSORS_SUFFIX)
+        return SAFETENSORS, t[:cut], parse_layers(t[cut + 1:-1])
+    return None
+
+
+def is_file_target(text: str) -> bool:
+    """Whether ``text`` names a target file (``.npz``, ``.safetensors``), whose data give ``d``."""
+    return split_file_target(text) is not None
+
+
+def with_layers(target: str, layers: str | None) -> str:
+    """The ``--target`` text with ``--layers FIRST,SECOND`` folded in (``PATH.safetensors[FIRST,
+    SECOND]``); ``layers`` applies only to a ``.safetensors`` target.
+
+    >>> with_layers("m.safetensors", "fc1.weight,fc2.weight")
+    'm.safetensors[fc1.weight,fc2.weight]'
+    """
+    if layers is None:
+        return target
+    if not str(target).strip().endswith(SAFETENSORS_SUFFIX):
+        raise CompverifyError(f"--layers applies only to a --target PATH.safetensors, not to "
+                              f"{target!r}")
+    return f"{str(target).strip()}[{','.join(parse_layers(layers))}]"
 
 
 def positive_number(text: Any, what: str) -> float:
@@ -73,8 +120,10 @@ class TargetSpec:
     """Which target: the family, the law of the entries, ``d``, mean, scale, activation, options.
 
     ``mean``: the ``d`` entries of the weights' mean as floats, or ``None`` for mean 0 (an
-    ``.npz`` has none).  ``scale``: as given (the CLI's text, kept so that closed forms see the
-    decimal the user wrote), ``None`` for ``1/sqrt(d)``.  ``abar``: the mean second layer, ``None``
+    ``.npz`` has none).  ``path``, ``layers``: the file of a file target, and the names of the
+    two weight tensors of a ``.safetensors`` one (``None``: ``0.weight, 2.weight``).
+    ``scale``: as given (the CLI's text, kept so that closed forms see the decimal the user
+    wrote), ``None`` for ``1/sqrt(d)``.  ``abar``: the mean second layer, ``None``
     for the route's default (1).  ``rule``: options of the rule a route uses, as ``(name, value)``
     pairs (``points`` of the quasi-Monte Carlo rule, ``nodes`` of the Gauss rule); asking for one
     selects the route that has it.  ``name``: the family name the target reports (default the
@@ -91,6 +140,7 @@ class TargetSpec:
     path: str | None = None
     name: str | None = None
     rule: tuple[tuple[str, Any], ...] = ()
+    layers: tuple[str, str] | None = None
 
     @classmethod
     def from_options(cls, target: str, *, d: int | None, mean: str | None, scale: str | None,
@@ -98,8 +148,9 @@ class TargetSpec:
         """The spec of the command-line options, validated (one-line error naming a bad value).
 
         ``target``: ``isotropic``, ``gaussian``, ``iid:LAW`` (``gaussian``, ``rademacher``,
-        ``uniform``), a path ending in ``.npz``, or a family a registered route serves (checked
-        when the spec is built into a target).  ``rule_points``: points per replicate of the
+        ``uniform``), a path ending in ``.npz`` or ``.safetensors`` (optionally
+        ``.safetensors[FIRST,SECOND]``, :func:`split_file_target`), or a family a registered
+        route serves (checked when the spec is built into a target).  ``rule_points``: points per replicate of the
         quasi-Monte Carlo rule, which only the families it serves take (``iid:uniform``,
         ``iid:rademacher`` with ``d > 12``).
         """
@@ -116,11 +167,13 @@ class TargetSpec:
             raise CompverifyError("--rule-points applies only to the quasi-Monte Carlo targets "
                                   f"(iid:uniform, iid:rademacher with d > {MAX_RADEMACHER_D}), "
                                   f"not to {t!r}")
-        if t.endswith(".npz"):
+        file_target = split_file_target(t)
+        if file_target is not None:
+            family, path, layers = file_target
             if mean is not None or scale is not None:
-                raise CompverifyError("--target-mean/--target-scale do not apply to an .npz "
-                                      "target")
-            return cls(family=NPZ, activation=act, d=None, path=t)
+                raise CompverifyError("--target-mean/--target-scale do not apply to a target "
+                                      f"file ({FILE_LABELS[family]})")
+            return cls(family=family, activation=act, d=None, path=path, layers=layers)
         if d is None:
             raise CompverifyError(f"--d is required for the target {t!r}")
         d = check_positive_int(d, "--d")
@@ -166,5 +219,7 @@ class TargetSpec:
 
     @property
     def label(self) -> str:
-        """The family as the CLI spells it (``PATH.npz`` for a file)."""
-        return self.path if self.family == NPZ else self.family
+        """The family as the CLI spells it (the path for a file, with its ``[FIRST,SECOND]``)."""
+        if self.family in FILE_LABELS:
+            return self.path + (f"[{','.join(self.layers)}]" if self.layers else "")
+        return self.family

@@ -17,7 +17,7 @@ from compverify.errors import CompverifyError
 from compverify.io import atomic_write_text
 from compverify.numeric.targets import registry
 from compverify.numeric.targets.route import Route
-from compverify.numeric.targets.spec import NPZ
+from compverify.numeric.targets.spec import FILE_LABELS
 
 __all__ = ["rows", "markdown_table", "text_table", "embedded_table", "embed", "BEGIN", "END"]
 
@@ -30,12 +30,12 @@ _HEADER = ("route", "target", "activation", "condition", "precision",
 
 
 def _family_label(route: Route) -> str:
-    return ", ".join("PATH.npz" if f == NPZ else f for f in route.families)
+    return ", ".join(FILE_LABELS.get(f, f) for f in route.families)
 
 
 def rows() -> list[dict]:
     """One dict per registered route, in dispatch order (the JSON form of the table)."""
-    return [{"route": r.name, "families": ["PATH.npz" if f == NPZ else f for f in r.families],
+    return [{"route": r.name, "families": [FILE_LABELS.get(f, f) for f in r.families],
              "activations": r.activations, "condition": r.condition, "precision": r.precision,
              "description": r.description} for r in registry.ROUTES]
 
