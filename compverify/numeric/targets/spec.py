@@ -3,9 +3,10 @@
 A spec says *which* network is being compressed -- the family (``isotropic``, ``gaussian``,
 ``iid:gaussian``, ``iid:rademacher``, ``iid:uniform``, an ``.npz`` file, the two weights of a
 ``.safetensors`` file, or a family a route registers), the law of the weight entries, ``d``,
-the mean and scale of the weights, the activation and the rule options -- and nothing about *how* ``h`` and ``C`` are computed: that is
-the route's business (:mod:`compverify.numeric.targets.registry` picks the first route whose
-predicate accepts the spec).  :meth:`TargetSpec.from_options` parses the command-line options
+the mean and scale of the weights, the activation and the rule options -- and nothing about
+*how* ``h`` and ``C`` are computed: that is the route's business
+(:mod:`compverify.numeric.targets.registry` picks the first route whose predicate accepts the
+spec).  :meth:`TargetSpec.from_options` parses the command-line options
 (``--target``, ``--d``, ``--target-mean``, ``--target-scale``, ``--rule-points``) with the
 messages the CLI prints on bad input.
 
@@ -150,9 +151,9 @@ class TargetSpec:
         ``target``: ``isotropic``, ``gaussian``, ``iid:LAW`` (``gaussian``, ``rademacher``,
         ``uniform``), a path ending in ``.npz`` or ``.safetensors`` (optionally
         ``.safetensors[FIRST,SECOND]``, :func:`split_file_target`), or a family a registered
-        route serves (checked when the spec is built into a target).  ``rule_points``: points per replicate of the
-        quasi-Monte Carlo rule, which only the families it serves take (``iid:uniform``,
-        ``iid:rademacher`` with ``d > 12``).
+        route serves (checked when the spec is built into a target).  ``rule_points``: points
+        per replicate of the quasi-Monte Carlo rule, which only the families it serves take
+        (``iid:uniform``, ``iid:rademacher`` with ``d > 12``).
         """
         act = as_activation(activation)
         for value, option in ((mean, "--target-mean"), (scale, "--target-scale")):
