@@ -3,7 +3,9 @@
 For each case: solve (as ``compverify solve``), classify the minimiser's directions (frame verdict
 and certificates), and where the catalogue builds an ETF for (d, M), the best value on it and the
 gap.  Progress on stderr (a bar on a terminal); with ``--out`` each finished case is written at
-once (atomically) and running the same command again resumes the sweep.  Ends with a table.
+once (atomically) and running the same command again resumes the sweep, and at the end its
+figure is written next to it (same stem, ``.png``: relative loss and ETF gap over (d, M);
+``--no-plot`` skips it).  Ends with a table.
 Bad input: one line on stderr, exit status 2; a case that fails unexpectedly is recorded and the
 exit status is 1.  Library: :mod:`compverify.proofs_check.conjecture`.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from compverify.commands.solve import add_target_arguments
+from compverify.commands.solve import add_plot_argument, add_target_arguments, target_text
 from compverify.validate import MAX_DPS, check_dps, check_jobs, check_positive_int
 
 MIN_DPS = 15
@@ -45,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--atlas-max-params", type=int, default=None, metavar="N",
                    help="with --atlas: only the cases with at most N parameters M(d+1)")
     p.add_argument("--out", default=None, metavar="FILE",
-                   help="sweep file: written after each case, resumed if it exists")
+                   help="sweep file: written after each case, resumed if it exists; its figure "
+                        "(relative loss and ETF gap over (d, M)) is written next to it, .png")
+    add_plot_argument(p)
     p.set_defaults(func=run)
 
 
@@ -61,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
         from compverify.io import check_output_file
 
         check_output_file(args.out, option="--out")
-    common = dict(activation=args.activation, target=args.target, target_mean=args.target_mean,
+        if not args.no_plot:
+            from compverify.report.plots import figure_path
+
+            check_output_file(figure_path(args.out), option="--out (its figure)")
+    common = dict(activation=args.activation, target=target_text(args), target_mean=args.target_mean,
                   target_scale=args.target_scale, restarts=args.restarts, dps=args.dps,
                   seed=args.seed)
     if args.atlas:
@@ -89,4 +97,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(sweep))
     if args.out:
         print(f"  written: {args.out}", file=sys.stderr)
+        if not args.no_plot and (sweep.get("cases") or sweep.get("failed")):
+            from compverify.report.plots import sweep_figure, write_figure
+
+            print(f"  written: {write_figure(args.out, sweep_figure(sweep))}", file=sys.stderr)
     return 1 if sweep["failed"] else 0

@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--eps", type=float, default=0.5, help="sparsity of the ternary weights (0.5)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", required=True, metavar="DIR")
+    s.add_argument("--no-plot", action="store_true",
+                   help="do not write histogram.png and decay.png")
     s.add_argument("--checkpoint", default=None, metavar="FILE")
     s.set_defaults(func=run_spectra)
     p.set_defaults(func=lambda args: _help(p))
@@ -200,11 +202,13 @@ def run_spectra(args: argparse.Namespace) -> int:
         w.writerow([pt[k] for k in keys])
     atomic_write_text(out / "spectra.csv", buf.getvalue())
     from compverify.report.lossless_plot import decay_png, histogram_png
-    atomic_write_bytes(out / "histogram.png", histogram_png(result))
-    atomic_write_bytes(out / "decay.png", decay_png(result))
+    if not args.no_plot:
+        atomic_write_bytes(out / "histogram.png", histogram_png(result))
+        atomic_write_bytes(out / "decay.png", decay_png(result))
     for name, fit in result["fits"].items():
         if fit.get("slope") is not None:
             print(f"{name}: slope {fit['slope']:.3f}, 95% CI [{fit['ci'][0]:.3f}, {fit['ci'][1]:.3f}]")
-    print(f"  written: {out}/spectra.json, spectra.csv, histogram.png, decay.png", file=sys.stderr)
+    print(f"  written: {out}/spectra.json, spectra.csv"
+          + ("" if args.no_plot else ", histogram.png, decay.png"), file=sys.stderr)
     ck.remove()
     return 0

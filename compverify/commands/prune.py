@@ -63,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "retained counts, by the exact loss")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--force", action="store_true", help="replace an existing DIR")
+    p.add_argument("--no-plot", action="store_true",
+                   help="do not write prune.png and compare.png")
     p.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="keep finished steps in FILE (default DIR.checkpoint.json)")
     p.set_defaults(func=run)
@@ -194,13 +196,15 @@ def _write(out: str, args, act, a, W, results, study) -> None:
                            "retained_fraction": [r.retained_fraction for r in res.run.records],
                            "relative_loss": [float(r.relative_loss) for r in res.run.records]})
         title = f"{act.spec}, N = {W.shape[0]}, d = {W.shape[1]}"
-        atomic_write_bytes(tmp / "prune.png", plot_series_bytes(series, title))
+        if not args.no_plot:
+            atomic_write_bytes(tmp / "prune.png", plot_series_bytes(series, title))
         if study is not None:
             atomic_write_json(tmp / "compare.json", study.to_dict(), dps=args.dps)
             rows, cols = _compare_rows(study)
             atomic_write_text(tmp / "compare.csv", _csv(rows, cols))
-            atomic_write_bytes(tmp / "compare.png",
-                               plot_series_bytes(comparison_series(study.to_dict()), title))
+            if not args.no_plot:
+                atomic_write_bytes(tmp / "compare.png",
+                                   plot_series_bytes(comparison_series(study.to_dict()), title))
 
 
 def _compare_rows(study) -> tuple[list[dict], tuple[str, ...]]:

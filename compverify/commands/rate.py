@@ -7,7 +7,7 @@ import csv
 import io
 import sys
 
-from compverify.commands.solve import add_target_arguments
+from compverify.commands.solve import add_plot_argument, add_target_arguments, target_text
 from compverify.errors import CompverifyError
 from compverify.validate import check_positive_int
 
@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=8, help="realizations per point (>= 2)")
     p.add_argument("--M", default=None, help="compressed width: integer, 'd' or 'd+k' (default d+1)")
     add_target_arguments(p)
+    add_plot_argument(p)
     p.add_argument("--restarts", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-optimum", action="store_true",
@@ -115,12 +116,13 @@ def run(args: argparse.Namespace) -> int:
     from compverify.io import atomic_write_text
     from compverify.report.rate_plot import plot_rate
 
-    res = error_rate(args.activation, args.target, d_list, N_list, samples=args.samples,
+    res = error_rate(args.activation, target_text(args), d_list, N_list, samples=args.samples,
                    seed=args.seed, M=args.M, restarts=args.restarts, target_mean=args.target_mean,
                    target_scale=args.target_scale, optimum=not args.no_optimum,
                    checkpoint=f"{prefix}.json")
     atomic_write_text(f"{prefix}.csv", csv_text(res))
-    plot_rate(res, prefix)
+    if not args.no_plot:
+        plot_rate(res, prefix)
     f = res["fit"]
     line = (f"sup|h_N - h| ~ N^{f['N_exponent']:.3f} (95% CI [{f['N_exponent_ci'][0]:.3f}, "
             f"{f['N_exponent_ci'][1]:.3f}])")
@@ -135,5 +137,6 @@ def run(args: argparse.Namespace) -> int:
               f"(95% CI [{fs['N_exponent_ci'][0]:.3f}, {fs['N_exponent_ci'][1]:.3f}])")
     for warning in res.get("warnings", []):
         print(f"warning: {warning}")
-    print(f"written: {prefix}.json, .csv, .png, .svg", file=sys.stderr)
+    print(f"written: {prefix}.json, .csv" + ("" if args.no_plot else ", .png, .svg"),
+          file=sys.stderr)
     return 0

@@ -60,6 +60,15 @@ def _colours(m: int) -> list:
 def _planar(u: np.ndarray, title: str) -> bytes:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    draw_planar(ax, u)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def draw_planar(ax: Any, u: np.ndarray) -> None:
+    """The unit vectors ``u`` (M, 2) as arrows on the unit circle, on the axes ``ax``."""
     t = np.linspace(0.0, 2.0 * np.pi, 361)
     ax.plot(np.cos(t), np.sin(t), color="0.75", lw=1)
     ax.axhline(0, color="0.9", lw=0.8, zorder=0)
@@ -74,16 +83,21 @@ def _planar(u: np.ndarray, title: str) -> bytes:
     ax.set_aspect("equal")
     ax.set_xticks([-1, 0, 1])
     ax.set_yticks([-1, 0, 1])
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return _png(fig)
 
 
 def _spatial(u: np.ndarray, title: str) -> bytes:
     plt = _pyplot()
     fig = plt.figure(figsize=(4.6, 4.6))
     ax = fig.add_subplot(projection="3d")
+    draw_spatial(ax, u)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def draw_spatial(ax: Any, u: np.ndarray) -> None:
+    """The unit vectors ``u`` (M, 3) as arrows in a wireframe unit sphere, on 3-D axes ``ax``."""
     p, q = np.meshgrid(np.linspace(0, 2 * np.pi, 25), np.linspace(0, np.pi, 13))
     ax.plot_wireframe(np.cos(p) * np.sin(q), np.sin(p) * np.sin(q), np.cos(q), color="0.85",
                       lw=0.5)
@@ -98,10 +112,6 @@ def _spatial(u: np.ndarray, title: str) -> bytes:
     ax.set_xticks([-1, 0, 1])
     ax.set_yticks([-1, 0, 1])
     ax.set_zticks([-1, 0, 1])
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return _png(fig)
 
 
 def _gram(u: np.ndarray, title: str) -> bytes:
