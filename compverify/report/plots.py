@@ -182,8 +182,7 @@ def _heat(fig: Any, ax: Any, colour: np.ndarray, values: np.ndarray, ds: list, M
           grid: list, cases: dict, failed: set, label: str, cmap: str, fmt: str) -> None:
     import matplotlib.colors
 
-    cm = _pyplot().get_cmap(cmap).copy()
-    cm.set_bad("0.93")
+    cm = _pyplot().get_cmap(cmap).with_extremes(bad="0.93")
     finite = colour[np.isfinite(colour)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     norm = matplotlib.colors.Normalize(lo - 0.5, hi + 0.5) if hi == lo else \
