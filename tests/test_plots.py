@@ -101,3 +101,17 @@ def test_conjecture_writes_its_figure(tmp_path, monkeypatch, capsys):
     assert sweep["cases"]
     assert_png((tmp_path / "sw.png").read_bytes())
     assert not (tmp_path / "quiet.png").exists()
+
+
+def test_sparsity_figure_network_and_law():
+    from compverify.report.plots import sparsity_figure
+
+    rng = np.random.default_rng(0)
+    net = {"network": {"source": "n.npz", "N": 30, "d": 4}, "p": "1/2", "q": "1",
+           "global": {"pq_index": "0.14"},
+           "neurons": [{"pq_index": repr(float(x))} for x in rng.uniform(0, 0.3, 30)]}
+    law = {"law": "gaussian", "p": "1/2", "q": "1", "population_one_minus_index": "0.847",
+           "finite_n": [{"n": 100, "one_minus_index": "0.86", "standard_error": "0.01"},
+                        {"n": 1000, "one_minus_index": "0.85", "standard_error": None}]}
+    assert_png(sparsity_figure(net))
+    assert_png(sparsity_figure(law))

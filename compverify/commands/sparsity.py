@@ -5,7 +5,9 @@ first layer, the PQ index ``I_{p,q}`` and the retained-count bound (float64, or 
 digits checked at ``D + 10``).  ``compverify sparsity --law LAW --p 0.5 --q 1 --dps 30``: the
 population limit ``1 - I -> (E|w|^p)^(1/p) / (E|w|^q)^(1/q)`` from the SymPy-derived moments,
 and the finite-n values of seeded samples converging to it.  Both print JSON on standard output
-(reals as decimal strings) and write it with ``--out FILE`` (atomically).
+(reals as decimal strings) and write it with ``--out FILE`` (atomically), with its figure next
+to it (same stem, ``.png``: the per-neuron PQ indices, or the finite-n values against the limit;
+``--no-plot`` skips it).
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--N", type=int, default=None, help="neurons of an iid:LAW network")
     p.add_argument("--d", type=int, default=None, help="input dimension of an iid:LAW network")
     p.add_argument("--seed", type=int, default=0, help="seed of iid:LAW draws (default 0)")
-    p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="also write the JSON to FILE, and its figure as FILE's stem + .png")
+    p.add_argument("--no-plot", action="store_true", help="do not write the figure")
     p.set_defaults(func=run)
 
 
@@ -52,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is not None:  # before any work
         check_output_file(args.out, option="--out")
+        if not args.no_plot:
+            from compverify.report.plots import figure_path
+
+            check_output_file(figure_path(args.out), option="--out (its figure)")
     if (args.network is None) == (args.law is None):
         raise CompverifyError("give either a network (NET.npz, solve .json, iid:LAW) or --law, "
                               "not both and not neither")
@@ -77,5 +85,9 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(to_jsonable(data, args.dps), indent=2) + "\n"
     if args.out:
         atomic_write_text(args.out, text)
+        if not args.no_plot:
+            from compverify.report.plots import sparsity_figure, write_figure
+
+            write_figure(args.out, sparsity_figure(json.loads(text)))
     print(text, end="")
     return 0

@@ -9,6 +9,9 @@ metadata); :func:`write_figure` puts them next to the JSON file, same stem, ``.p
   directions as a heat map; for ``d <= 3`` the directions on the line, circle or sphere.
 * :func:`sweep_figure` (``conjecture --out``): the relative loss ``L / C`` (log colour scale) and
   the ETF gap over the grid (d, M) as heat maps, every cell annotated with its value.
+* :func:`sparsity_figure` (``sparsity --out``): for a network, the histogram of the per-neuron PQ
+  index with the whole layer's marked; for a law, the finite-n ``1 - I`` (one sample per n,
+  with its standard error) against ``n`` with the population limit.
 
 >>> data = {"problem": {"activation": "relu", "d": 2, "M": 3}, "C": "1.0",
 ...         "relative_loss": "0.01", "directions": [["1", "0"], ["0", "1"], ["-1", "0"]],
@@ -29,7 +32,8 @@ import numpy as np
 from compverify.io import atomic_write_bytes
 from compverify.report.figures import _colours, _png, _pyplot, draw_planar, draw_spatial
 
-__all__ = ["figure_path", "write_figure", "solve_figure", "sweep_figure", "gram_matrix"]
+__all__ = ["figure_path", "write_figure", "solve_figure", "sweep_figure", "sparsity_figure",
+           "gram_matrix"]
 
 #: Relative losses below this are drawn at it on the log scale (a loss of exactly 0 has no log).
 LOG_FLOOR = 1e-300
@@ -212,3 +216,40 @@ def _heat(fig: Any, ax: Any, colour: np.ndarray, values: np.ndarray, ds: list, M
     ax.set_ylabel("d")
     if finite.size:
         fig.colorbar(im, ax=ax, label=label, shrink=0.85)
+
+
+def sparsity_figure(data: dict) -> bytes:
+    """PNG of a ``sparsity`` result (module docstring): per-neuron PQ indices, or the finite-n
+    convergence of a law's ``1 - I`` to its population limit."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    pq = f"p = {data.get('p')}, q = {data.get('q')}"
+    if "neurons" in data:
+        idx = np.array([_real(r["pq_index"]) for r in data["neurons"]], dtype=float)
+        ax.hist(idx[np.isfinite(idx)], bins=max(5, min(40, int(np.sqrt(idx.size)) + 1)),
+                color="C0", alpha=0.8, label=f"{idx.size} neurons")
+        layer = _real((data.get("global") or {}).get("pq_index"))
+        if math.isfinite(layer):
+            ax.axvline(layer, color="C3", ls="--", label=f"whole layer: {layer:.4g}")
+        ax.set_xlabel("PQ index I of a neuron's weights (0: dense, towards 1: sparse)")
+        ax.set_ylabel("neurons")
+        net = data.get("network") or {}
+        ax.set_title(f"{net.get('source', '')}: N = {net.get('N')}, d = {net.get('d')}, {pq}",
+                     fontsize=10)
+    else:
+        pts = data.get("finite_n") or []
+        n = np.array([float(r["n"]) for r in pts])
+        y = np.array([_real(r["one_minus_index"]) for r in pts])
+        err = np.array([_real(r.get("standard_error")) for r in pts])
+        ax.errorbar(n, y, yerr=np.where(np.isfinite(err), err, 0.0), fmt="o-", capsize=3,
+                    label="one sample of n i.i.d. draws (delta-method standard error)")
+        limit = _real(data.get("population_one_minus_index"))
+        if math.isfinite(limit):
+            ax.axhline(limit, color="C3", ls="--", label=f"population limit {limit:.6g}")
+        ax.set_xscale("log")
+        ax.set_xlabel("n")
+        ax.set_ylabel("1 - I")
+        ax.set_title(f"law {data.get('law')}, {pq}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
