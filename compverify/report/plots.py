@@ -104,8 +104,9 @@ def solve_figure(data: dict) -> bytes:
     ax.set_xlabel("restart, sorted by loss")
     ax.set_ylabel("relative loss L / C")
     failed = int(data.get("failed_restarts") or 0)
-    ax.set_title(f"{prob.get('activation', '')}, d = {d}, M = {M}: {rel.size} restarts"
-                 + (f" ({failed} failed)" if failed else ""), fontsize=10)
+    total = data.get("restarts", rel.size + failed)
+    ax.set_title(f"{prob.get('activation', '')}, d = {d}, M = {M}: {total} restarts"
+                 + (f" ({failed} failed, not drawn)" if failed else ""), fontsize=10)
     ax.legend(fontsize=8)
     _gram_panel(fig, fig.add_subplot(1, panels, 2), u)
     if d <= 3:
