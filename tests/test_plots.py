@@ -115,3 +115,12 @@ def test_sparsity_figure_network_and_law():
                         {"n": 1000, "one_minus_index": "0.85", "standard_error": None}]}
     assert_png(sparsity_figure(net))
     assert_png(sparsity_figure(law))
+
+
+@SLOW
+def test_sweep_figure_atlas_sized_grid():
+    # an atlas-sized grid (hundreds of cells): drawn without per-cell text
+    grid = [[d, M] for d in range(2, 30) for M in range(d + 1, min(51, 2 * d + 3))]
+    cases = [{"d": d, "M": M, "relative_loss": repr(1e-3 * M / d), "frame": {"etf_gap": "0.0"}}
+             for d, M in grid[::3]]
+    assert_png(sweep_figure(_sweep(cases, grid)))

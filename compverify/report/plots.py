@@ -8,7 +8,8 @@ metadata); :func:`write_figure` puts them next to the JSON file, same stem, ``.p
   to ``C`` on a log scale, with the polished loss marked; the Gram matrix ``<u_j, u_k>`` of the
   directions as a heat map; for ``d <= 3`` the directions on the line, circle or sphere.
 * :func:`sweep_figure` (``conjecture --out``): the relative loss ``L / C`` (log colour scale) and
-  the ETF gap over the grid (d, M) as heat maps, every cell annotated with its value.
+  the ETF gap over the grid (d, M) as heat maps, each cell annotated with its value (grids up to
+  :data:`MAX_ANNOTATED` a side).
 * :func:`sparsity_figure` (``sparsity --out``): for a network, the histogram of the per-neuron PQ
   index with the whole layer's marked; for a law, the finite-n ``1 - I`` (one sample per n,
   with its standard error) against ``n`` with the population limit.
@@ -40,6 +41,8 @@ LOG_FLOOR = 1e-300
 #: ETF gaps below this in absolute value share the lowest colour (the gap of an optimum that is
 #: an ETF is 0 up to the working precision, about 10^-dps).
 GAP_FLOOR = 1e-30
+#: Heat maps with at most this many rows and columns have each cell's value written in it.
+MAX_ANNOTATED = 14
 
 
 def figure_path(json_path: str | os.PathLike) -> Path:
@@ -194,7 +197,8 @@ def _heat(fig: Any, ax: Any, colour: np.ndarray, values: np.ndarray, ds: list, M
         matplotlib.colors.Normalize(lo, hi)
     im = ax.imshow(np.ma.masked_invalid(colour), cmap=cm, norm=norm, aspect="auto",
                    origin="lower")
-    for i, d in enumerate(ds):
+    annotate = len(Ms) <= MAX_ANNOTATED and len(ds) <= MAX_ANNOTATED  # else text would overlap
+    for i, d in enumerate(ds if annotate else ()):
         for j, M in enumerate(Ms):
             if (d, M) in failed:
                 text = "failed"
@@ -211,8 +215,9 @@ def _heat(fig: Any, ax: Any, colour: np.ndarray, values: np.ndarray, ds: list, M
                 light = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 0.5
                 ax.text(j, i, text, ha="center", va="center", fontsize=7,
                         color="black" if light else "white")
-    ax.set_xticks(range(len(Ms)), [str(m) for m in Ms])
-    ax.set_yticks(range(len(ds)), [str(d) for d in ds])
+    xs, ys = range(0, len(Ms), 1 + len(Ms) // 25), range(0, len(ds), 1 + len(ds) // 25)
+    ax.set_xticks(list(xs), [str(Ms[j]) for j in xs])
+    ax.set_yticks(list(ys), [str(ds[i]) for i in ys])
     ax.set_xlabel("M (neurons of the compressed network)")
     ax.set_ylabel("d")
     if finite.size:
