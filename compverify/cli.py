@@ -21,7 +21,7 @@ DESCRIPTION = ("compverify: symbolic-numeric verification of claims about compre
                "networks (derived Gaussian kernels, high-precision mean-field solutions, ETF "
                "tests, error rates, derivation reports).")
 
-COMMANDS = ("derive", "solve", "frame", "conjecture", "rate", "report", "targets", "sparsity",
+COMMANDS = ("derive", "solve", "frame", "conjecture", "atlas", "rate", "report", "targets", "sparsity",
             "prune", "lossless", "prove", "certify")
 
 

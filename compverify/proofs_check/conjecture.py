@@ -405,8 +405,8 @@ def _strip_timing(obj: Any) -> Any:
 # the sweep
 
 
-def load_sweep(path: str | Path) -> dict:
-    """Read a sweep file; a clear error if it is not one."""
+def load_sweep(path: str | Path, *, hint: str = "; choose another --out") -> dict:
+    """Read a sweep file; a clear error (ending with ``hint``) if it is not one."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -416,7 +416,7 @@ def load_sweep(path: str | Path) -> dict:
         raise CompverifyError(f"{str(path)!r} is not a sweep file (invalid JSON: {exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CompverifyError(f"{str(path)!r} is not a compverify conjecture sweep "
-                              f"(format {FORMAT!r}); choose another --out")
+                              f"(format {FORMAT!r}){hint}")
     return data
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from compverify.report.document import Figure, Items, Para, Section, Table, Text
 from compverify.report.sections import num
 
-__all__ = ["atlas_piece", "atlas_heatmap_png", "atlas_section", "findings"]
+__all__ = ["atlas_piece", "atlas_heatmap_png", "atlas_markdown", "atlas_section", "findings"]
 
 
 def atlas_piece(table: dict, *, seed: int, jobs: int) -> dict:
@@ -182,3 +182,78 @@ def atlas_section(sweep: dict, heatmap: Figure | None, base_key: str = "atlas") 
     blocks.append(Para([Text("Findings.", "strong")]))
     blocks.append(Items(items))
     return Section("atlas", "The ETF atlas", blocks)
+
+
+def _md_gap(r: dict) -> str:
+    if r["etf_built"] is None:
+        return "-"
+    gap, unc = _f(r["etf_gap"]), _f(r["etf_gap_uncertainty"])
+    if gap is None:
+        return "-"
+    if r["etf_gap_zero"]:
+        return f"0 within {unc:.1e}" if unc is not None else "0"
+    return f"the optimum is lower by {gap:.3g}" if gap > 0 else f"{gap:.3g}"
+
+
+def _md_etf(r: dict) -> str:
+    if r["etf_built"] is not None:
+        return f"{r['etf_built']} (built)"
+    return {"exists": "exists, not built here", "none": "none exists"}.get(
+        str(r["etf_exists"]), str(r["etf_exists"] or "-"))
+
+
+def _digits(x: Any, n: int) -> str:
+    """A stored decimal string rounded (not cut) to ``n`` significant digits."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return f"{Decimal(str(x)):.{n}g}"
+    except (InvalidOperation, ValueError):
+        return "-"
+
+
+def atlas_markdown(sweep: dict) -> str:
+    """The atlas file as Markdown: one table row per finished case and the computed findings.
+
+    Columns: d, M, the relative loss L/C to 20 digits (all of them verified when the verified
+    digits column says at least 20), the verified digits, the frame verdict, the coherence over
+    the Welch bound, the catalogue's ETF and the gap between the best value on it and the optimum.
+    ``docs/atlas.md`` holds this text for ``docs/atlas/atlas.json`` (``compverify atlas FILE
+    --format markdown``); a test regenerates it.
+    """
+    fnd = findings(sweep)
+    rows = sorted((r for key in ("etf_optimal", "etf_beaten", "etf_not_built", "no_etf")
+                   for r in fnd[key]), key=lambda r: (r["params"], r["d"], r["M"]))
+    out = ["| d | M | relative loss L/C | verified digits | verdict | coherence / Welch | ETF "
+           "| gap to the best value on it |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        rel = _digits(r["relative_loss"], 20)
+        cw = r["coherence_over_welch"]
+        out.append(f"| {r['d']} | {r['M']} | {rel} | {r['verified_digits']} | {r['verdict']} | "
+                   f"{'-' if cw is None else f'{cw:.4f}'} | {_md_etf(r)} | {_md_gap(r)} |")
+    grid = sweep.get("grid") or []
+    out += ["", f"{len(rows)} of {len(grid)} cases finished "
+            f"({sweep.get('activation')}, {sweep.get('target')} target, {sweep.get('restarts')} "
+            f"restarts, {sweep.get('dps')} digits).", ""]
+    out.append(f"* **The optimum is the ETF** (gap zero within its uncertainty): "
+               f"{_cases(fnd['etf_optimal'])}.")
+    beaten = fnd["etf_beaten"]
+    out.append("* **An ETF is built but the optimum is lower**: " + (", ".join(
+        f"({r['d']}, {r['M']}) by {_f(r['etf_gap']):.3g} ({r['verdict']})" for r in beaten)
+        if beaten else "none") + ".")
+    nb = fnd["etf_not_built"]
+    out.append("* **An ETF exists but is not built here**: " + (", ".join(
+        f"({r['d']}, {r['M']}) {r['verdict']}" for r in nb) if nb else "none") + ".")
+    no_etf = fnd["no_etf"]
+    if no_etf:
+        ratios = [r["coherence_over_welch"] for r in no_etf if r["coherence_over_welch"]]
+        tight = [r for r in no_etf if str(r["verdict"]).startswith("tight")]
+        equi = [r for r in no_etf if "equiangular" in str(r["verdict"])
+                and "not equiangular" not in str(r["verdict"])]
+        span = (f"; coherence / Welch bound from {min(ratios):.4f} to {max(ratios):.4f}"
+                if ratios else "")
+        out.append(f"* **No real ETF** ({len(no_etf)} cases): tight optima {_cases(tight)}; "
+                   f"equiangular optima {_cases(equi)}{span}.")
+    out.append("* Verdicts: " + ", ".join(f"{v} {n}" for v, n in sorted(fnd["verdicts"].items()))
+               + ".")
+    return "\n".join(out) + "\n"
