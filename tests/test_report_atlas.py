@@ -8,7 +8,8 @@ from pathlib import Path
 from compverify.proofs_check.atlas import AtlasParams
 from compverify.report.build import build_report
 from compverify.report.config import load_config_text
-from compverify.report.section_atlas import atlas_heatmap_png, findings
+from compverify.report.plots import sweep_figure
+from compverify.report.section_atlas import findings
 
 
 def _case(d, M, rel, verdict, *, etf_rel=None, gap=None, zero=None, exists="does not exist",
@@ -49,7 +50,7 @@ def test_findings_sort_the_cases():
 
 
 def test_heatmap_is_a_png():
-    data = atlas_heatmap_png(_sweep())
+    data = sweep_figure(_sweep())
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
 
 

@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from compverify import io
     from compverify.proofs_check.atlas import atlas_summary
     from compverify.proofs_check.conjecture import load_sweep
-    from compverify.report.section_atlas import atlas_heatmap_png, atlas_markdown
+    from compverify.report.plots import sweep_figure
+    from compverify.report.section_atlas import atlas_markdown
 
     if args.png is not None:
         io.check_output_file(args.png)
@@ -39,5 +40,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(atlas_markdown(sweep), end="")
     if args.png is not None:
-        io.atomic_write_bytes(args.png, atlas_heatmap_png(sweep))
+        io.atomic_write_bytes(args.png, sweep_figure(sweep))
     return 0

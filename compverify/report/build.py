@@ -30,7 +30,7 @@ from typing import Any
 
 from compverify._version import __version__
 from compverify.io import atomic_write_bytes, atomic_write_text, to_jsonable
-from compverify.report import pieces, section_pruning, sections
+from compverify.report import pieces, plots, section_pruning, sections
 from compverify.report.config import ReportConfig, expand_cases
 from compverify.report.document import Document, Figure, Section, Text
 from compverify.report.output import check_target, staged_directory, write_marker
@@ -175,7 +175,7 @@ def _atlas_tasks(cfg: ReportConfig, results: dict, figures: dict[str, bytes], se
                    lambda: results.__setitem__("atlas", section_atlas.atlas_piece(
                        at, seed=seed, jobs=jobs)))
     return [run, Task("atlas heat map", lambda: figures.__setitem__(
-        "figures/atlas.png", section_atlas.atlas_heatmap_png(results["atlas"])))]
+        "figures/atlas.png", plots.sweep_figure(results["atlas"])))]
 
 
 def _case_id(res: dict, k: int) -> str:

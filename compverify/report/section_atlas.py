@@ -18,14 +18,13 @@ Findings (:func:`findings`) are computed from the stored cases only:
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from typing import Any
 
 from compverify.report.document import Figure, Items, Para, Section, Table, Text
 from compverify.report.sections import num
 
-__all__ = ["atlas_piece", "atlas_heatmap_png", "atlas_markdown", "atlas_section", "findings"]
+__all__ = ["atlas_piece", "atlas_markdown", "atlas_section", "findings"]
 
 
 def atlas_piece(table: dict, *, seed: int, jobs: int) -> dict:
@@ -64,59 +63,6 @@ def findings(sweep: dict) -> dict:
         else:
             out["no_etf"].append(r)
     return out
-
-
-def atlas_heatmap_png(sweep: dict) -> bytes:
-    """Two panels over (M, d): log10 of the relative loss, and log10 |ETF gap| (circles: the gap
-    is zero within its uncertainty; crosses: an ETF exists but is not built here)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from compverify.proofs_check.atlas import atlas_summary
-
-    rows = atlas_summary(sweep)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), constrained_layout=True)
-    if rows:
-        Ms = np.array([r["M"] for r in rows])
-        ds = np.array([r["d"] for r in rows])
-        rel = np.array([_f(r["relative_loss"]) or np.nan for r in rows])
-        size = max(12.0, 2400.0 / max(Ms.max(), ds.max()) ** 1.3)
-        sc = axes[0].scatter(Ms, ds, c=np.log10(np.maximum(rel, 1e-300)), marker="s", s=size,
-                             cmap="viridis")
-        fig.colorbar(sc, ax=axes[0], label="log10 relative loss L/C")
-        gap = np.array([abs(_f(r["etf_gap"])) if _f(r["etf_gap"]) is not None else np.nan
-                        for r in rows])
-        has = np.isfinite(gap) & np.array([not r["etf_gap_zero"] for r in rows])
-        if np.any(has):
-            sc2 = axes[1].scatter(Ms[has], ds[has], c=np.log10(np.maximum(gap[has], 1e-300)),
-                                  marker="s", s=size, cmap="magma")
-            fig.colorbar(sc2, ax=axes[1], label="log10 ETF gap (relative loss)")
-        zero = np.array([bool(r["etf_gap_zero"]) for r in rows])
-        if np.any(zero):
-            axes[1].scatter(Ms[zero], ds[zero], marker="o", s=size, facecolors="none",
-                            edgecolors="tab:green", label="gap 0 within uncertainty")
-        nb = np.array([r["etf_exists"] == "exists" and r["etf_built"] is None for r in rows])
-        if np.any(nb):
-            axes[1].scatter(Ms[nb], ds[nb], marker="x", s=size, color="tab:red",
-                            label="ETF exists, not built here")
-        if np.any(zero) or np.any(nb):
-            axes[1].legend(loc="upper left", fontsize=8)
-    from matplotlib.ticker import MaxNLocator
-
-    for ax, title in zip(axes, ("relative loss of the optimum", "ETF gap"), strict=True):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("M")
-        ax.set_ylabel("d")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _cases(rows: list[dict]) -> str:
