@@ -64,7 +64,8 @@ from compverify.errors import CompverifyError
 __all__ = ["Jet", "SUPPORTED", "parse_activation", "kernel", "degree", "gaussian_mean",
            "loss_ratio", "constant_C", "n_coords", "slice_rows", "gram", "gram_box",
            "gram_of_angles", "reduced_F", "relative_value", "relative_derivatives", "cholesky_ok",
-           "F_upper_over_box", "F_upper_centered", "F_upper_pair_relu_2d", "loewner_upper",
+           "F_upper_over_box", "F_upper_centered", "F_upper_taylor", "F_upper_pair_relu_2d",
+           "relative_lower_gap_2d", "HALF_SPACE", "loewner_upper",
            "decimal_down", "decimal_up"]
 
 #: activations with a closed-form unit kernel here
@@ -478,6 +479,85 @@ def F_upper_centered(spec: str, d: int, M: int, box: Sequence[tuple[arb, arb]]) 
     q = loss_ratio(spec, d)
     return Fc + sum((arb((gi / q).abs_upper()) * h for gi, h in zip(g, half, strict=True)),
                     arb(0))
+
+
+def F_upper_taylor(spec: str, d: int, M: int, box: Sequence[tuple[arb, arb]]) -> arb | None:
+    """Second-order (Taylor) upper bound of ``F`` over a box of slice angles.
+
+    ``F(c + h) = F(c) + F'(c) h + h' F''(xi) h / 2`` for some ``xi`` in the box (Taylor with the
+    Lagrange remainder), ``|h_a| <= w_a`` (the half-widths), so ``F <= F(c) + sum_a |F_a(c)| w_a +
+    sum_ab |F_ab(X)| w_a w_b / 2`` with ``F_ab`` enclosed over the whole box by second-order jets.
+    Near a minimiser ``F_a(c)`` is small and the remainder is quadratic in the widths, so leaves
+    about the square root of the first-order form's size are settled.  ``None`` if ``K`` is not
+    proved invertible.
+    """
+    c = [(lo + hi) / 2 for lo, hi in box]
+    half = [arb(((hi - lo) / 2).upper()) for lo, hi in box]
+    try:
+        r_c, g_c, _ = relative_derivatives(spec, d, M, c, order=1)
+        _, _, H = relative_derivatives(spec, d, M, [ci + arb(0, h) for ci, h in
+                                                     zip(c, half, strict=True)], order=2)
+    except ZeroDivisionError:
+        return None
+    q = loss_ratio(spec, d)
+    n = len(c)
+    lin = sum((arb(g.abs_upper()) * h for g, h in zip(g_c, half, strict=True)), arb(0))
+    quad = sum((arb(H[a][b].abs_upper()) * half[a] * half[b] for a in range(n)
+                for b in range(n)), arb(0))
+    return (1 - r_c) / q + (lin + quad / 2) / q
+
+
+#: activations with sigma(z) = 0 for z <= 0 (a neuron is dead on a half-space)
+HALF_SPACE = ("relu", "step", "relu_power:2")
+
+
+def relative_lower_gap_2d(spec: str, box: Sequence[tuple[arb, arb]]) -> arb | None:
+    """A lower bound of ``r = L*/C`` over a box of ``d = 2`` angles with a wide empty arc.
+
+    Directions ``u_j = (cos t_j, sin t_j)``, ``t_1 = 0`` and ``t_j`` (``j >= 2``) in the box's
+    intervals.  An arc of the circle that meets none of these intervals (taken mod ``2 pi``) holds
+    no direction for any point of the box.  If it has length ``G > pi``, then for ``theta`` in its
+    middle part of length ``G - pi`` every direction is at angular distance ``>= pi/2`` from
+    ``theta``, so ``<u_j, x> <= 0`` for ``x = R (cos theta, sin theta)`` and every neuron vanishes
+    there (``sigma(z) = 0`` for ``z <= 0``, :data:`HALF_SPACE`).  With ``x ~ N(0, I_2)``, ``R`` and
+    ``theta`` are independent and ``theta`` is uniform, and the centred isotropic target is
+    ``fbar = c R^n``; hence for every choice of coefficients ``L >= E[fbar^2 1(theta in the
+    part)] = C (G - pi)/(2 pi)``, i.e. ``r >= (G - pi)/(2 pi)``.  ``None`` when no certified empty
+    arc is longer than ``pi``.
+    """
+    if parse_activation(spec)[0] not in HALF_SPACE:
+        return None
+    pi = arb.pi()
+    two_pi = 2 * pi
+    tp = float(two_pi.mid())
+    pieces: list[tuple[arb, arb]] = [(arb(0), arb(0))]  # (lower, upper), exact end points
+    for lo, hi in box:
+        if not (hi - lo) < two_pi:
+            return None
+        shift = two_pi * int(float(lo.mid()) // tp)
+        a, b = arb((lo - shift).lower()), arb((hi - shift).upper())
+        if b > two_pi or not b < two_pi:  # may cross 2 pi: both parts
+            pieces.append((a, arb(two_pi.upper())))
+            pieces.append((arb(0).min(arb((b - two_pi).lower())), arb((b - two_pi).upper())))
+        else:
+            pieces.append((a, b))
+    pieces.sort(key=lambda p: float(p[0].mid()))
+    best = None
+    reach = pieces[0][1]
+    cands = []
+    for p in pieces[1:]:
+        cands.append((reach, p[0]))
+        reach = reach.max(p[1])
+    cands.append((reach, pieces[0][0] + two_pi))  # the arc across 2 pi
+    for A, B in cands:
+        # certify that no copy q + 2 pi m of a piece meets (A, B); the pieces lie in about
+        # [0, 2 pi] and the arcs in about [0, 4 pi], so m = -1..2 are all the copies that can
+        if all(q[1] + two_pi * m <= A or q[0] + two_pi * m >= B
+               for q in pieces for m in (-1, 0, 1, 2)):
+            low = arb(((B - A - pi) / two_pi).lower())
+            if low > 0 and (best is None or low > best):
+                best = low
+    return best
 
 
 def F_upper_pair_relu_2d(alpha: list[arb], j: int, k: int) -> arb | None:

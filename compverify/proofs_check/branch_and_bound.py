@@ -64,6 +64,8 @@ __all__ = ["domain", "prove_global", "COS_DELTA", "BOX_PREC_BITS"]
 COS_DELTA = "0.9990234375"  # 1 - 2^-10
 #: precision of the box evaluations (bits)
 BOX_PREC_BITS = 64
+#: the order in which a leaf's statuses are tried (cheapest and most frequent first)
+LEAF_ORDER = ("s", "l", "g", "x", "t", "p")
 #: leaves narrower than this (widest side) are not split further
 MIN_WIDTH = 2.0 ** -18
 
@@ -168,10 +170,9 @@ def prove_global(ps: dict, *, max_boxes: int = 200_000, time_limit: float = 600.
         out = _search(ps, local_certs, max_boxes, t0 + time_limit)
         account = out["account"]
         if out["candidates"] == [] and not out["budget_hit"]:
-            cert = _certificate(ps, local_certs, out)
-            cert_time = time.perf_counter() - t0
-            cert["account"] = {**account, "seconds": round(cert_time, 2)}
-            return cert
+            # the account (informative: time, boxes/s, memory) is part of the digested body
+            return _certificate(ps, local_certs, out, {
+                **account, "seconds": round(time.perf_counter() - t0, 2)})
         if out["budget_hit"]:
             return {"kind": "partial", "reason": f"global minimum not proved: budget reached "
                     f"({account['boxes']} boxes, {account['seconds']} s, "
@@ -237,7 +238,7 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
                 stack.append(box)
                 break
             st = None
-            for s in ("s", "l", "x", "p", "d"):
+            for s in LEAF_ORDER:
                 if checker.leaf_status_ok(spec, d, M, box, s, F_star, lboxes, cos_delta):
                     st = s
                     break
@@ -260,10 +261,11 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
             stack.append(right)
             stack.append(left)
     seconds = time.perf_counter() - t0
-    counts = {c: status.count(c) for c in "xpsld?"}
+    counts = {c: status.count(c) for c in "xtgpsld?"}
     account = {"boxes": boxes, "seconds": round(seconds, 2),
                "boxes_per_second": round(boxes / max(seconds, 1e-9), 1),
                "open": len(stack), "excluded": counts["x"], "excluded_pair_basis": counts["p"],
+               "excluded_taylor": counts["t"], "excluded_gap": counts["g"],
                "symmetric_copies": counts["s"],
                "in_local_boxes": counts["l"], "unresolved_degenerate": counts["d"],
                "small_leaves": counts["?"],
@@ -274,11 +276,12 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
             "budget_hit": budget_hit, "account": account}
 
 
-def _certificate(ps: dict, local_certs: list[dict], out: dict) -> dict:
+def _certificate(ps: dict, local_certs: list[dict], out: dict, account: dict) -> dict:
     spec, d, M = ps["activation"], ps["d"], ps["M"]
     acc = out["account"]
     claims = {"leaves": len(out["status"]), "excluded": acc["excluded"],
               "excluded_pair_basis": acc["excluded_pair_basis"],
+              "excluded_taylor": acc["excluded_taylor"], "excluded_gap": acc["excluded_gap"],
               "symmetric_copies": acc["symmetric_copies"], "in_local_boxes": acc["in_local_boxes"],
               "unresolved_degenerate": acc["unresolved_degenerate"],
               "relative_value": checker.value_hull(local_certs)}
@@ -294,4 +297,4 @@ def _certificate(ps: dict, local_certs: list[dict], out: dict) -> dict:
                       "prec_bits": BOX_PREC_BITS, "domain": [list(t) for t in domain(d, M)],
                       "degenerate_cos_delta": COS_DELTA, "tree": out["tree"],
                       "leaf_status": out["status"], "local_certificates": local_certs,
-                      "claims": claims})
+                      "claims": claims, "account": account})
