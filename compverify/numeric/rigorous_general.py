@@ -29,8 +29,9 @@ Targets:
   ``mu = |mu| e_1`` (``<mu, w> = |mu| w_1``): only ``|mu|^2`` enters, and it is kept exact.
 
 A homogeneous activation with a Gaussian target of nonzero mean is refused: its ``h`` is the
-series of :mod:`compverify.numeric.meanfield_series`, whose terms and tail bound are computed in
-mpmath, not enclosed in balls.
+series of :mod:`compverify.numeric.meanfield_series`, whose tail bound covers the value of the
+series but not its first and second derivatives (which a proof needs), and whose terms are
+mpmath values, not ball enclosures.
 
 Charts (coordinates ``x`` of the quotient by the continuous symmetries; :func:`chart_shape`):
 
@@ -184,8 +185,9 @@ class GeneralObjective:
             if not self.poly:
                 raise CompverifyError(
                     f"no proof for {spec!r} with a Gaussian target of nonzero mean: its h is the "
-                    "series of numeric/meanfield_series (terms and tail bound in mpmath, not "
-                    "enclosed in ball arithmetic)")
+                    "series of numeric/meanfield_series, whose tail bound covers the value but "
+                    "not the derivatives a proof needs, and whose terms are mpmath values, not "
+                    "ball enclosures")
             self.mm = exact(target["mean_norm_squared"], "mean_norm_squared")
             if self.mm < 0:
                 raise CompverifyError("mean_norm_squared must be >= 0")

@@ -32,7 +32,8 @@ from compverify.errors import CompverifyError
 from compverify.numeric import rigorous_objective as ro
 from compverify.numeric.rigorous_general import GeneralObjective, is_polynomial
 
-__all__ = ["general_applies", "general_problem", "chart_coordinates", "prove_local_general"]
+__all__ = ["general_applies", "general_problem", "chart_coordinates", "general_point",
+           "prove_local_general"]
 
 _DPS = 60
 
@@ -162,10 +163,18 @@ def chart_coordinates(problem: dict, result: dict) -> list:
         return [W[j, k] for j in range(M) for k in range(d) if shape[j][k]]
 
 
+def general_point(result: dict) -> tuple[dict, list]:
+    """The exact problem and the point's chart coordinates (CompverifyError for unusable input)."""
+    problem = general_problem(result)
+    try:
+        return problem, chart_coordinates(problem, result)
+    except KeyError as exc:
+        raise CompverifyError(f"the solve result lacks {exc}") from None
+
+
 def prove_local_general(result: dict) -> dict:
     """Certificate that the result's point is a strict local minimum (general problems)."""
     from compverify.proofs_check.local_proof import prove_local_at
 
-    problem = general_problem(result)
-    x = chart_coordinates(problem, result)
+    problem, x = general_point(result)
     return prove_local_at(problem, x, list(range(problem["M"])))

@@ -75,8 +75,11 @@ def problem_spec(result: dict) -> ProblemSpec:
     mean = target.get("mean", [])
     try:
         if any(float(m) != 0.0 for m in mean):
-            raise CompverifyError("no proof for a target with a nonzero mean (its h is not "
-                                  "constant on the sphere)")
+            raise CompverifyError(
+                f"no proof for {spec} with a target of nonzero mean: its h is the series of "
+                "numeric/meanfield_series, whose tail bound covers the value but not the first "
+                "and second derivatives a proof needs, and whose terms are mpmath values, not "
+                "ball enclosures (polynomial activations with a mean are proved)")
     except (TypeError, ValueError):
         raise CompverifyError(f"target mean {mean!r} is not a list of numbers") from None
     scale = str(target.get("scale", "1/sqrt(d)"))
