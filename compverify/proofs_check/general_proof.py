@@ -21,7 +21,6 @@ False
 
 from __future__ import annotations
 
-import hashlib
 from fractions import Fraction
 from typing import Any
 

@@ -58,9 +58,8 @@ def prove_result(result: dict, *, global_search: bool = False, max_boxes: int = 
     """Run every applicable proof on a solve result; raise only for unusable input."""
     from compverify.proofs_check.catalogue import lookup
     from compverify.proofs_check.counterexample import prove_etf_not_optimal
-    from compverify.proofs_check.local_proof import problem_spec, prove_local
-
     from compverify.proofs_check.general_proof import general_applies, general_point
+    from compverify.proofs_check.local_proof import problem_spec, prove_local
 
     if general_applies(result):  # polynomial activation or finite target: local proofs only
         from compverify.proofs_check.local_proof import prove_local_at
