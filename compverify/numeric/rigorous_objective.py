@@ -52,6 +52,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
@@ -65,6 +66,7 @@ __all__ = ["Jet", "SUPPORTED", "parse_activation", "kernel", "degree", "gaussian
            "loss_ratio", "constant_C", "n_coords", "slice_rows", "gram", "gram_box",
            "gram_of_angles", "reduced_F", "relative_value", "relative_derivatives", "cholesky_ok",
            "F_upper_over_box", "F_upper_centered", "F_upper_taylor", "F_upper_pair_relu_2d",
+           "F_upper_pairs_relu_2d",
            "relative_lower_gap_2d", "HALF_SPACE", "loewner_upper",
            "decimal_down", "decimal_up"]
 
@@ -605,6 +607,95 @@ def F_upper_pair_relu_2d(alpha: list[arb], j: int, k: int) -> arb | None:
     g = (D / 2).union(D)
     K[n - 1][n - 1] = arb(1) / 2 - g / (2 * pi)
     return loewner_upper(K, [arb(1)] * (n - 1) + [arb(0)])
+
+
+def _relu_angle_g1(theta: arb) -> arb:
+    """``g'(theta)`` for ``g(theta) = k_relu(cos theta)``: ``-(pi - |theta|) sin theta/(2 pi)`` on
+    ``[-pi, pi]``, ``-|pi - theta| sin theta/(2 pi)`` on ``[0, 2 pi]`` (``g`` is even and
+    ``2 pi``-periodic); the ball is first shifted by a multiple of ``2 pi`` into one of them."""
+    pi = arb.pi()
+    t = _shift_into(theta)
+    if t is None:
+        return arb(0, 1)  # |g'| <= 1/2 everywhere
+    th, centred = t
+    return (-(pi - abs(th)) if centred else -abs(pi - th)) * th.sin() / (2 * pi)
+
+
+def _relu_angle_g2(theta: arb) -> arb:
+    """``g''(theta)``: ``(|sin theta| - (pi - |theta|) cos theta)/(2 pi)`` on ``[-pi, pi]``,
+    ``(|sin theta| - |pi - theta| cos theta)/(2 pi)`` on ``[0, 2 pi]`` (continuous: ``g`` is
+    ``C^2``, its third derivative jumps at 0)."""
+    pi = arb.pi()
+    t = _shift_into(theta)
+    if t is None:
+        return arb(0, 1)  # |g''| <= (1 + pi)/(2 pi) < 1
+    th, centred = t
+    return (abs(th.sin()) - ((pi - abs(th)) if centred else abs(pi - th)) * th.cos()) / (2 * pi)
+
+
+def _shift_into(theta: arb) -> tuple[arb, bool] | None:
+    """``theta + 2 pi m`` inside ``[-pi, pi]`` (``True``) or ``[0, 2 pi]`` (``False``), or ``None``."""
+    pi = arb.pi()
+    two_pi = 2 * pi
+    m = -math.floor(float(theta.mid()) / float(two_pi.mid()) + 0.5)
+    for cand in (theta + two_pi * m, theta + two_pi * m + two_pi, theta + two_pi * m - two_pi):
+        if cand >= -pi and cand <= pi:
+            return cand, True
+        if cand >= 0 and cand <= two_pi:
+            return cand, False
+    return None
+
+
+def F_upper_pairs_relu_2d(alpha: list[arb], pairs: list[tuple[int, int]]) -> arb | None:
+    """Upper bound of ``F`` for ReLU in ``d = 2`` with several close pairs, in angle divided
+    differences.
+
+    ``phi_l = relu(<u_l, x>)``, ``u_l = (cos alpha_l, sin alpha_l)``; for each pair ``(j, k)``
+    (disjoint) ``phi_k`` is replaced by ``psi = (phi_k - phi_j)/(alpha_k - alpha_j)``: the same span
+    when the angles differ, a larger one in the limit, so ``F <= b' K'^-1 b`` with ``b = 1`` on the
+    ``phi`` and ``0`` on the ``psi`` (the target's correlations with ``phi_j``, ``phi_k`` are equal).
+    With ``g(theta) = k(cos theta)`` (``C^2``, even, ``2 pi``-periodic) the entries are, by the mean
+    value theorem (once, or twice for a mixed difference over a rectangle):
+
+    * ``<phi_l, phi_m> = g(alpha_l - alpha_m)``;
+    * ``<psi, phi_l> = g'(xi - alpha_l)``, ``xi`` between ``alpha_j`` and ``alpha_k``;
+    * ``<psi, psi'> = -g''(xi - eta)`` for the two pairs' rectangles;
+    * ``<psi, psi> = 2 (g(0) - g(Delta))/Delta^2 = -g''(xi)``, ``xi`` in ``[0, |Delta|]``.
+
+    Each is enclosed over the hull of its arguments.  ``None`` if not proved.
+    """
+    M = len(alpha)
+    drop = {k for _, k in pairs}
+    keep = [l for l in range(M) if l not in drop]
+    basis: list[tuple[str, Any]] = [("phi", l) for l in keep] + [("psi", p) for p in pairs]
+    n = len(basis)
+
+    def hull(vals: list[arb]) -> arb:
+        out = vals[0]
+        for v in vals[1:]:
+            out = out.union(v)
+        return out
+
+    K = [[arb(0)] * n for _ in range(n)]
+    for p, (kp, ip) in enumerate(basis):
+        for q_, (kq, iq) in enumerate(basis):
+            if q_ < p:
+                continue
+            if kp == "phi" and kq == "phi":
+                v = kernel("relu", arb(1)) if ip == iq else kernel(
+                    "relu", (alpha[ip] - alpha[iq]).cos())
+            elif kp == "phi" or kq == "phi":
+                l, (j, k) = (ip, iq) if kp == "phi" else (iq, ip)
+                v = _relu_angle_g1(hull([alpha[j] - alpha[l], alpha[k] - alpha[l]]))
+            elif ip == iq:
+                j, k = ip
+                D = (alpha[k] - alpha[j]).abs_upper()
+                v = -_relu_angle_g2(arb(0).union(arb(D)))
+            else:
+                (j, k), (m, l) = ip, iq
+                v = -_relu_angle_g2(hull([alpha[a] - alpha[b] for a in (j, k) for b in (m, l)]))
+            K[p][q_] = K[q_][p] = v
+    return loewner_upper(K, [arb(1) if kind == "phi" else arb(0) for kind, _ in basis])
 
 
 # ---------------------------------------------------------------- decimal read-outs

@@ -408,6 +408,12 @@ def leaf_status_ok(spec: str, d: int, M: int, box: list[tuple[arb, arb]], status
     if status == "g":  # a half-plane where every neuron vanishes (d = 2)
         low = ro.relative_lower_gap_2d(spec, box)
         return low is not None and bool((1 - low) / ro.loss_ratio(spec, d) < F_star)
+    if status == "q" and d == 2 and spec == "relu":  # every close adjacent pair at once
+        pairs, wrap = _close_pairs_2d(x)
+        if len(pairs) < 2:
+            return False
+        up = ro.F_upper_pairs_relu_2d([2 * arb.pi() if wrap else arb(0)] + x, pairs)
+        return up is not None and bool(up < F_star)
     if status == "p" and d == 2 and spec == "relu":
         alpha = [arb(0)] + x
         pairs = [(a, a + 1, alpha) for a in range(M - 1)]
@@ -417,6 +423,25 @@ def leaf_status_ok(spec: str, d: int, M: int, box: list[tuple[arb, arb]], status
             if up is not None and up < F_star:
                 return True
     return False
+
+
+def _close_pairs_2d(x: list[arb], limit: float = 0.75) -> tuple[list[tuple[int, int]], bool]:
+    """Disjoint pairs of circularly adjacent directions (``t_1 = 0, t_2, ..., t_M``, the last one
+    next to ``t_1 = 2 pi``) closer than ``limit`` radians over the leaf, the closest first; and
+    whether the pair ``(M, 1)`` across ``2 pi`` is among them."""
+    M = len(x) + 1
+    al = [arb(0)] + x
+    cand = []
+    for a in range(M - 1):
+        cand.append((float((al[a + 1] - al[a]).abs_upper()), (a, a + 1)))
+    cand.append((float((2 * arb.pi() - al[M - 1]).abs_upper()), (M - 1, 0)))
+    used: set[int] = set()
+    pairs = []
+    for gap, (j, k) in sorted(cand):
+        if gap < limit and j not in used and k not in used:
+            pairs.append((j, k))
+            used.update((j, k))
+    return pairs, (M - 1, 0) in pairs
 
 
 def _check_global(cert: dict) -> None:
@@ -446,14 +471,14 @@ def _check_global(cert: dict) -> None:
     if len(status) != len(leaves):
         raise Invalid(f"{len(status)} leaf statuses for {len(leaves)} leaves")
     cos_delta = _ball(_frac(cert["degenerate_cos_delta"], "degenerate_cos_delta"))
-    counts = {c: 0 for c in "xtgpsld"}
+    counts = {c: 0 for c in "xtgqpsld"}
     for i, (box, st) in enumerate(zip(leaves, status, strict=False)):
         if not leaf_status_ok(spec, d, M, box, st, F_star, lboxes, cos_delta):
             raise Invalid(f"leaf {i} (status {st!r}) does not hold")
         counts[st] += 1
     claimed = cert["claims"]
     recomputed = {"leaves": len(leaves), "excluded": counts["x"],
-                  "excluded_pair_basis": counts["p"], "excluded_taylor": counts["t"],
+                  "excluded_pair_basis": counts["p"] + counts["q"], "excluded_taylor": counts["t"],
                   "excluded_gap": counts["g"], "symmetric_copies": counts["s"],
                   "in_local_boxes": counts["l"], "unresolved_degenerate": counts["d"],
                   "relative_value": value_hull(locals_)}

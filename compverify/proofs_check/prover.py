@@ -58,15 +58,20 @@ def prove_result(result: dict, *, global_search: bool = False, max_boxes: int = 
     """Run every applicable proof on a solve result; raise only for unusable input."""
     from compverify.proofs_check.catalogue import lookup
     from compverify.proofs_check.counterexample import prove_etf_not_optimal
-    from compverify.proofs_check.general_proof import general_applies, general_point
+    from compverify.proofs_check.general_proof import (
+        chart_coordinates,
+        general_applies,
+        general_problem,
+    )
     from compverify.proofs_check.local_proof import problem_spec, prove_local
 
     if general_applies(result):  # polynomial activation or finite target: local proofs only
         from compverify.proofs_check.local_proof import prove_local_at
 
-        problem, x = general_point(result)  # raises CompverifyError for unusable input
+        problem = general_problem(result)  # raises CompverifyError for unusable input
         failures = []
         try:
+            x = chart_coordinates(problem, result)  # refuses a degenerate configuration
             cert = prove_local_at(problem, x, list(range(problem["M"])))
         except CompverifyError as exc:
             return Proof(None, STATUSES[-1], [], [f"strict local minimum not proved: {exc}"])
