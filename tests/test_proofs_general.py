@@ -230,3 +230,31 @@ def test_committed_global_certificate_2_3_is_valid_and_tamper_evident():
     bad["digest"] = checker.digest(bad)
     ok, why = checker.check(bad)
     assert not ok and "does not hold" in why
+
+
+@pytest.mark.slow
+def test_cli_prove_polynomial_with_a_mean_and_certify(tmp_path, capsys):
+    """A committed solve (polynomial:0,1,1,1, d = 2, M = 2, mean (0.5, -0.25), 30 verified
+    digits): `prove` encloses the solver's relative loss; `certify` re-checks; a degenerate point
+    (both rows parallel) is `numerical only` with exit 1."""
+    from compverify.cli import main
+
+    src = json.loads((DATA / "poly_mean_d2_M2_solve.json").read_text())
+    cert = tmp_path / "c.json"
+    assert main(["prove", str(DATA / "poly_mean_d2_M2_solve.json"), "--out", str(cert)]) == 0
+    out = capsys.readouterr().out
+    assert "proved strict local minimum" in out
+    data = json.loads(cert.read_text())
+    lo, hi = data["certificates"][0]["claims"]["relative_value"]
+    with mpmath.workdps(40):  # the solver's value, verified to 30 digits, lies in the enclosure
+        # 30 digits against the claim rounded outward to 25 significant digits
+        assert mpmath.mpf(lo) <= mpmath.mpf(src["relative_loss"]) <= mpmath.mpf(hi)
+        assert mpmath.mpf(lo) <= mpmath.mpf(hi)
+    assert main(["certify", str(cert)]) == 0
+    assert capsys.readouterr().out.strip() == "valid"
+    bad = copy.deepcopy(src)
+    bad["V"][1] = [str(-2 * float(x)) for x in bad["V"][0]]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    assert main(["prove", str(path)]) == 1
+    assert "numerical only" in capsys.readouterr().out

@@ -110,12 +110,15 @@ def _mp_rows(rows: Any, d: int, M: int) -> mpmath.matrix:
 
 def _lq(W: mpmath.matrix) -> mpmath.matrix:
     """``W Q`` with ``Q`` orthogonal from a QR factorisation of the leading rows' transpose: row
-    ``j`` of the product has zeros beyond column ``j``."""
+    ``j`` of the product has zeros beyond column ``j``.  The first ``min(M, d) - 1`` rows must be
+    independent (they fix the rotation up to a reflection; the last leading row's last entry is a
+    free coordinate, possibly 0), so every nearby configuration is rotated into the chart near
+    the point."""
     M, d = W.rows, W.cols
     m = min(M, d)
     A = mpmath.matrix([[W[i, k] for i in range(m)] for k in range(d)])  # d x m
     Q, R = mpmath.qr(A, mode="full")
-    if any(abs(R[i, i]) < mpmath.mpf("1e-20") for i in range(m)):
+    if any(abs(R[i, i]) < mpmath.mpf("1e-20") for i in range(m - 1)):
         raise CompverifyError("the leading rows of the weights are dependent: no chart "
                               "(a degenerate configuration)")
     return W * Q
