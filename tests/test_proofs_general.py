@@ -258,3 +258,35 @@ def test_cli_prove_polynomial_with_a_mean_and_certify(tmp_path, capsys):
     path.write_text(json.dumps(bad))
     assert main(["prove", str(path)]) == 1
     assert "numerical only" in capsys.readouterr().out
+
+
+def test_empty_region_bounds_hold_below_the_exact_value():
+    """The empty-arc (d = 2) and empty-cap (d = 3) lower bounds of r, and the multi-pair upper
+    bound of F, against the exact Gram-matrix objective at random configurations."""
+    from compverify.numeric import rigorous_objective as ro
+
+    rng = np.random.default_rng(3)
+    hits = 0
+    with flint.ctx.workprec(128):
+        for _ in range(20):
+            M = int(rng.integers(3, 5))
+            t = sorted(rng.uniform(0.0, 2.8, M - 1).tolist())  # all within an arc < pi
+            box = [(arb(v), arb(v)) for v in t]
+            low = ro.relative_lower_gap_2d("relu", box)
+            r = ro.relative_value("relu", 2, ro.gram_box([arb(v) for v in t], 2, M))
+            if low is not None:
+                hits += 1
+                assert low <= r
+            al = [arb(0)] + [arb(v) for v in t]
+            F = ro.reduced_F("relu", ro.gram_box([arb(v) for v in t], 2, M))
+            up = ro.F_upper_pairs_relu_2d(al, [(0, 1)] if M == 3 else [(0, 1), (2, 3)])
+            assert up is None or up >= F.lower()
+            U = rng.normal(size=(4, 3)) * [1.0, 0.4, 0.4] + [2.0, 0.0, 0.0]
+            U = U / np.linalg.norm(U, axis=1, keepdims=True)
+            G = [[arb(float(a @ b)) if j != k else arb(1) for k, b in enumerate(U)]
+                 for j, a in enumerate(U)]
+            cap = ro.relative_lower_cap_3d("relu", G)
+            if cap is not None:
+                hits += 1
+                assert cap <= ro.relative_value("relu", 3, G)
+    assert hits >= 10

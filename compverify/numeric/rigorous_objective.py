@@ -67,7 +67,7 @@ __all__ = ["Jet", "SUPPORTED", "parse_activation", "kernel", "degree", "gaussian
            "gram_of_angles", "reduced_F", "relative_value", "relative_derivatives", "cholesky_ok",
            "F_upper_over_box", "F_upper_centered", "F_upper_taylor", "F_upper_pair_relu_2d",
            "F_upper_pairs_relu_2d",
-           "relative_lower_gap_2d", "HALF_SPACE", "loewner_upper",
+           "relative_lower_gap_2d", "relative_lower_cap_3d", "HALF_SPACE", "loewner_upper",
            "decimal_down", "decimal_up"]
 
 #: activations with a closed-form unit kernel here
@@ -559,6 +559,32 @@ def relative_lower_gap_2d(spec: str, box: Sequence[tuple[arb, arb]]) -> arb | No
             low = arb(((B - A - pi) / two_pi).lower())
             if low > 0 and (best is None or low > best):
                 best = low
+    return best
+
+
+def relative_lower_cap_3d(spec: str, G: list[list[arb]]) -> arb | None:
+    """A lower bound of ``r = L*/C`` when every direction lies within angle ``beta < pi/2`` of one
+    of them (``d = 3``, :data:`HALF_SPACE` activations, centred isotropic target).
+
+    If ``<u_j, u_k> >= cos beta > 0`` for all ``j``, then for ``theta`` within angle
+    ``pi/2 - beta`` of ``-u_k`` the angle from each ``u_j`` to ``theta`` is at least ``pi/2``, so
+    every neuron vanishes on that cone; it is a cap of area fraction ``(1 - sin beta)/2`` of the
+    sphere (``d = 3``).  As for the empty arc (:func:`relative_lower_gap_2d`), ``|x|`` and
+    ``x/|x|`` are independent and the target is ``c |x|^n``, so ``r >= (1 - sin beta)/2``.  ``None``
+    when no direction has all the others within a right angle.
+    """
+    if parse_activation(spec)[0] not in HALF_SPACE or len(G) < 2:
+        return None
+    M = len(G)
+    best = None
+    for k in range(M):
+        c = min((arb(G[k][j].lower()) for j in range(M) if j != k), key=lambda t: float(t.mid()))
+        if not c > 0:
+            continue
+        sin_beta = arb((1 - c * c).nonnegative_part().sqrt().upper())
+        low = arb(((1 - sin_beta) / 2).lower())
+        if low > 0 and (best is None or low > best):
+            best = low
     return best
 
 

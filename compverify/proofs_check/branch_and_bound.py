@@ -65,7 +65,7 @@ COS_DELTA = "0.9990234375"  # 1 - 2^-10
 #: precision of the box evaluations (bits)
 BOX_PREC_BITS = 64
 #: the order in which a leaf's statuses are tried (cheapest and most frequent first)
-LEAF_ORDER = ("s", "l", "g", "x", "t", "p", "q")
+LEAF_ORDER = ("s", "l", "g", "c", "x", "t", "p", "q")
 #: leaves narrower than this (widest side) are not split further
 MIN_WIDTH = 2.0 ** -18
 
@@ -261,12 +261,12 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
             stack.append(right)
             stack.append(left)
     seconds = time.perf_counter() - t0
-    counts = {c: status.count(c) for c in "xtgqpsld?"}
+    counts = {c: status.count(c) for c in "xtgcqpsld?"}
     account = {"boxes": boxes, "seconds": round(seconds, 2),
                "boxes_per_second": round(boxes / max(seconds, 1e-9), 1),
                "open": len(stack), "excluded": counts["x"],
                "excluded_pair_basis": counts["p"] + counts["q"],
-               "excluded_taylor": counts["t"], "excluded_gap": counts["g"],
+               "excluded_taylor": counts["t"], "excluded_gap": counts["g"] + counts["c"],
                "symmetric_copies": counts["s"],
                "in_local_boxes": counts["l"], "unresolved_degenerate": counts["d"],
                "small_leaves": counts["?"],

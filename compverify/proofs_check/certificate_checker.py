@@ -402,6 +402,9 @@ def leaf_status_ok(spec: str, d: int, M: int, box: list[tuple[arb, arb]], status
             return True
         up = ro.F_upper_centered(spec, d, M, box)
         return up is not None and bool(up < F_star)
+    if status == "c" and d == 3:  # a cap where every neuron vanishes
+        low = ro.relative_lower_cap_3d(spec, G)
+        return low is not None and bool((1 - low) / ro.loss_ratio(spec, d) < F_star)
     if status == "t":  # second-order Taylor form about the centre
         up = ro.F_upper_taylor(spec, d, M, box)
         return up is not None and bool(up < F_star)
@@ -471,7 +474,7 @@ def _check_global(cert: dict) -> None:
     if len(status) != len(leaves):
         raise Invalid(f"{len(status)} leaf statuses for {len(leaves)} leaves")
     cos_delta = _ball(_frac(cert["degenerate_cos_delta"], "degenerate_cos_delta"))
-    counts = {c: 0 for c in "xtgqpsld"}
+    counts = {c: 0 for c in "xtgcqpsld"}
     for i, (box, st) in enumerate(zip(leaves, status, strict=False)):
         if not leaf_status_ok(spec, d, M, box, st, F_star, lboxes, cos_delta):
             raise Invalid(f"leaf {i} (status {st!r}) does not hold")
@@ -479,7 +482,7 @@ def _check_global(cert: dict) -> None:
     claimed = cert["claims"]
     recomputed = {"leaves": len(leaves), "excluded": counts["x"],
                   "excluded_pair_basis": counts["p"] + counts["q"], "excluded_taylor": counts["t"],
-                  "excluded_gap": counts["g"], "symmetric_copies": counts["s"],
+                  "excluded_gap": counts["g"] + counts["c"], "symmetric_copies": counts["s"],
                   "in_local_boxes": counts["l"], "unresolved_degenerate": counts["d"],
                   "relative_value": value_hull(locals_)}
     _compare(claimed, recomputed)
