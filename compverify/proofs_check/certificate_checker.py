@@ -408,7 +408,7 @@ def leaf_status_ok(spec: str, d: int, M: int, box: list[tuple[arb, arb]], status
     if status == "t":  # second-order Taylor form about the centre
         up = ro.F_upper_taylor(spec, d, M, box)
         return up is not None and bool(up < F_star)
-    if status == "g":  # a half-plane where every neuron vanishes (d = 2)
+    if status == "g" and d == 2:  # a half-plane where every neuron vanishes
         low = ro.relative_lower_gap_2d(spec, box)
         return low is not None and bool((1 - low) / ro.loss_ratio(spec, d) < F_star)
     if status == "q" and d == 2 and spec == "relu":  # every close adjacent pair at once
