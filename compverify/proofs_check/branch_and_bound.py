@@ -7,33 +7,29 @@ has angles in the domain (:func:`domain`: ``[0, 13/4] ⊇ [0, pi]``, the last an
 ``j > d`` in ``[-13/4, 13/4]``; for ``d = 2`` every angle in ``[0, 403/64] ⊇ [0, 2 pi]``, the neurons
 sorted counterclockwise from the largest gap, and the second gap at least the last, which a
 rotation, a reflection and a relabeling always achieve).  The domain is
-bisected (widest side first); a leaf is
+bisected (widest side first); a leaf's status is tried in the order :data:`LEAF_ORDER`, each
+re-proved by :func:`~compverify.proofs_check.certificate_checker.leaf_status_ok`:
 
-* ``x`` excluded: an upper bound of ``F`` over the leaf (the Loewner bound
-  ``F <= 1' (Kc - r I)^-1 1``, :func:`~compverify.numeric.rigorous_objective.F_upper_over_box`)
-  is below ``F`` at a certified local minimiser, so the leaf holds no global minimiser;
 * ``s`` (d = 2) outside that fundamental region: a copy of a point inside;
 * ``l`` inside the box of a strict-local-minimum certificate (one critical point, strictly
-  convex there);
-* ``d`` unresolved and *degenerate*: some pair of directions is within angle ``delta``
-  (``cos delta = 1 - 2^-10``, about 2.5 degrees) of coinciding over the whole leaf.
+  convex there), or its convex box;
+* ``g`` (d = 2) an empty arc longer than ``pi``: ``r >= (G - pi)/(2 pi)``
+  (:func:`~compverify.numeric.rigorous_objective.relative_lower_gap_2d`); ``c`` (d = 3) an empty
+  cap: ``r >= (1 - sin beta)/2`` (:func:`~compverify.numeric.rigorous_objective.relative_lower_cap_3d`);
+  both for activations that vanish on a half-line, above the certified minimum;
+* ``x`` excluded: an upper bound of ``F`` over the leaf (the Loewner bound, else the first-order
+  centred form) below ``F`` at a certified local minimiser; ``t`` the same with the second-order
+  Taylor form (:func:`~compverify.numeric.rigorous_objective.F_upper_taylor`);
+* ``p``, ``q`` (d = 2, ReLU): the same in a divided-difference basis for one close pair, or for
+  every close adjacent pair at once, where ``K`` is nearly singular (merging directions tend to
+  a "dipole", not to ``M - 1`` neurons, so the value of fewer neurons is not the limit).
 
-Local minima are found by a float multi-start, polished by Newton in ball arithmetic and proved by
-:func:`~compverify.proofs_check.local_proof.prove_local_at`; leaves that survive to the minimum
-width without being any of the above seed new local proofs (Newton from their centre), and the
-search repeats.  The result is a ``global minimum`` certificate: the global minimum of ``r`` over
-the configurations with no two directions within ``delta`` lies in the union of the local boxes,
-with the value enclosure of the local certificates; ``unresolved_degenerate`` counts the leaves
-where two directions nearly coincide.
-
-The degenerate region.  Where ``u_j = u_k`` the matrix ``K`` is singular and ``L*`` equals the
-value of the problem with ``M - 1`` neurons (``K``'s range loses one function).  But the limit of
-``L*`` as ``u_k -> u_j`` is *not* that value: with coefficients ``+-c/|u_k - u_j|`` the pair tends
-to the derivative ``c (x . e) 1(<u_j, x> > 0)`` (a "dipole"), a function outside the span of
-``M - 1`` ReLUs, so the infimum near the diagonal is the value of an ``(M - 1)``-neuron-plus-dipole
-problem.  Bounding it needs the divided-difference basis ``phi_j, (phi_k - phi_j)/|u_k - u_j|``,
-in which ``K`` stays well conditioned; that is not implemented, so the ``delta`` region is
-reported as unresolved, with the number of leaves, not claimed.
+The checker also accepts ``d`` (two directions within ``delta`` over the whole leaf; the statement
+then excludes that region), but the prover does not use it: a leaf that reaches the minimum width
+with no status seeds a new local proof (Newton from its centre), and the search repeats.  The
+result is a ``global minimum`` certificate (the global minimum of ``r`` lies in the union of the
+local boxes, with the value enclosure of the local certificates), or a partial account (boxes,
+time, settled fraction of the domain, leaves left).
 
 >>> domain(2, 3)
 [('0', '403/64'), ('0', '403/64')]
