@@ -52,6 +52,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
@@ -64,7 +65,9 @@ from compverify.errors import CompverifyError
 __all__ = ["Jet", "SUPPORTED", "parse_activation", "kernel", "degree", "gaussian_mean",
            "loss_ratio", "constant_C", "n_coords", "slice_rows", "gram", "gram_box",
            "gram_of_angles", "reduced_F", "relative_value", "relative_derivatives", "cholesky_ok",
-           "F_upper_over_box", "F_upper_centered", "F_upper_pair_relu_2d", "loewner_upper",
+           "F_upper_over_box", "F_upper_centered", "F_upper_taylor", "F_upper_pair_relu_2d",
+           "F_upper_pairs_relu_2d",
+           "relative_lower_gap_2d", "relative_lower_cap_3d", "HALF_SPACE", "loewner_upper",
            "decimal_down", "decimal_up"]
 
 #: activations with a closed-form unit kernel here
@@ -480,6 +483,111 @@ def F_upper_centered(spec: str, d: int, M: int, box: Sequence[tuple[arb, arb]]) 
                     arb(0))
 
 
+def F_upper_taylor(spec: str, d: int, M: int, box: Sequence[tuple[arb, arb]]) -> arb | None:
+    """Second-order (Taylor) upper bound of ``F`` over a box of slice angles.
+
+    ``F(c + h) = F(c) + F'(c) h + h' F''(xi) h / 2`` for some ``xi`` in the box (Taylor with the
+    Lagrange remainder), ``|h_a| <= w_a`` (the half-widths), so ``F <= F(c) + sum_a |F_a(c)| w_a +
+    sum_ab |F_ab(X)| w_a w_b / 2`` with ``F_ab`` enclosed over the whole box by second-order jets.
+    Near a minimiser ``F_a(c)`` is small and the remainder is quadratic in the widths, so leaves
+    about the square root of the first-order form's size are settled.  ``None`` if ``K`` is not
+    proved invertible.
+    """
+    c = [(lo + hi) / 2 for lo, hi in box]
+    half = [arb(((hi - lo) / 2).upper()) for lo, hi in box]
+    try:
+        r_c, g_c, _ = relative_derivatives(spec, d, M, c, order=1)
+        _, _, H = relative_derivatives(spec, d, M, [ci + arb(0, h) for ci, h in
+                                                     zip(c, half, strict=True)], order=2)
+    except ZeroDivisionError:
+        return None
+    q = loss_ratio(spec, d)
+    n = len(c)
+    lin = sum((arb(g.abs_upper()) * h for g, h in zip(g_c, half, strict=True)), arb(0))
+    quad = sum((arb(H[a][b].abs_upper()) * half[a] * half[b] for a in range(n)
+                for b in range(n)), arb(0))
+    return (1 - r_c) / q + (lin + quad / 2) / q
+
+
+#: activations with sigma(z) = 0 for z <= 0 (a neuron is dead on a half-space)
+HALF_SPACE = ("relu", "step", "relu_power:2")
+
+
+def relative_lower_gap_2d(spec: str, box: Sequence[tuple[arb, arb]]) -> arb | None:
+    """A lower bound of ``r = L*/C`` over a box of ``d = 2`` angles with a wide empty arc.
+
+    Directions ``u_j = (cos t_j, sin t_j)``, ``t_1 = 0`` and ``t_j`` (``j >= 2``) in the box's
+    intervals.  An arc of the circle that meets none of these intervals (taken mod ``2 pi``) holds
+    no direction for any point of the box.  If it has length ``G > pi``, then for ``theta`` in its
+    middle part of length ``G - pi`` every direction is at angular distance ``>= pi/2`` from
+    ``theta``, so ``<u_j, x> <= 0`` for ``x = R (cos theta, sin theta)`` and every neuron vanishes
+    there (``sigma(z) = 0`` for ``z <= 0``, :data:`HALF_SPACE`).  With ``x ~ N(0, I_2)``, ``R`` and
+    ``theta`` are independent and ``theta`` is uniform, and the centred isotropic target is
+    ``fbar = c R^n``; hence for every choice of coefficients ``L >= E[fbar^2 1(theta in the
+    part)] = C (G - pi)/(2 pi)``, i.e. ``r >= (G - pi)/(2 pi)``.  ``None`` when no certified empty
+    arc is longer than ``pi``.
+    """
+    if parse_activation(spec)[0] not in HALF_SPACE:
+        return None
+    pi = arb.pi()
+    two_pi = 2 * pi
+    tp = float(two_pi.mid())
+    pieces: list[tuple[arb, arb]] = [(arb(0), arb(0))]  # (lower, upper), exact end points
+    for lo, hi in box:
+        if not (hi - lo) < two_pi:
+            return None
+        shift = two_pi * int(float(lo.mid()) // tp)
+        a, b = arb((lo - shift).lower()), arb((hi - shift).upper())
+        if b > two_pi or not b < two_pi:  # may cross 2 pi: both parts
+            pieces.append((a, arb(two_pi.upper())))
+            pieces.append((arb(0).min(arb((b - two_pi).lower())), arb((b - two_pi).upper())))
+        else:
+            pieces.append((a, b))
+    pieces.sort(key=lambda p: float(p[0].mid()))
+    best = None
+    reach = pieces[0][1]
+    cands = []
+    for p in pieces[1:]:
+        cands.append((reach, p[0]))
+        reach = reach.max(p[1])
+    cands.append((reach, pieces[0][0] + two_pi))  # the arc across 2 pi
+    for A, B in cands:
+        # certify that no copy q + 2 pi m of a piece meets (A, B); the pieces lie in about
+        # [0, 2 pi] and the arcs in about [0, 4 pi], so m = -1..2 are all the copies that can
+        if all(q[1] + two_pi * m <= A or q[0] + two_pi * m >= B
+               for q in pieces for m in (-1, 0, 1, 2)):
+            low = arb(((B - A - pi) / two_pi).lower())
+            if low > 0 and (best is None or low > best):
+                best = low
+    return best
+
+
+def relative_lower_cap_3d(spec: str, G: list[list[arb]]) -> arb | None:
+    """A lower bound of ``r = L*/C`` when every direction lies within angle ``beta < pi/2`` of one
+    of them (``d = 3``, :data:`HALF_SPACE` activations, centred isotropic target).
+
+    If ``<u_j, u_k> >= cos beta > 0`` for all ``j``, then for ``theta`` within angle
+    ``pi/2 - beta`` of ``-u_k`` the angle from each ``u_j`` to ``theta`` is at least ``pi/2``, so
+    every neuron vanishes on that cone; it is a cap of area fraction ``(1 - sin beta)/2`` of the
+    sphere (``d = 3``).  As for the empty arc (:func:`relative_lower_gap_2d`), ``|x|`` and
+    ``x/|x|`` are independent and the target is ``c |x|^n``, so ``r >= (1 - sin beta)/2``.  ``None``
+    when no direction has all the others within a right angle.
+    """
+    if parse_activation(spec)[0] not in HALF_SPACE or len(G) < 2:
+        return None
+    M = len(G)
+    best = None
+    for k in range(M):
+        c = min((arb(G[k][j].lower()) for j in range(M) if j != k), key=lambda t: float(t.mid()))
+        if not c > 0:
+            continue
+        sin_beta = arb((1 - c * c).nonnegative_part().sqrt().upper())
+        low = arb(((1 - sin_beta) / 2).lower())
+        if low > 0 and (best is None or low > best):
+            best = low
+    return best
+
+
 def F_upper_pair_relu_2d(alpha: list[arb], j: int, k: int) -> arb | None:
     """Upper bound of ``F`` for ReLU in ``d = 2`` near ``u_j = u_k``, in a divided-difference basis.
 
@@ -525,6 +633,95 @@ def F_upper_pair_relu_2d(alpha: list[arb], j: int, k: int) -> arb | None:
     g = (D / 2).union(D)
     K[n - 1][n - 1] = arb(1) / 2 - g / (2 * pi)
     return loewner_upper(K, [arb(1)] * (n - 1) + [arb(0)])
+
+
+def _relu_angle_g1(theta: arb) -> arb:
+    """``g'(theta)`` for ``g(theta) = k_relu(cos theta)``: ``-(pi - |theta|) sin theta/(2 pi)`` on
+    ``[-pi, pi]``, ``-|pi - theta| sin theta/(2 pi)`` on ``[0, 2 pi]`` (``g`` is even and
+    ``2 pi``-periodic); the ball is first shifted by a multiple of ``2 pi`` into one of them."""
+    pi = arb.pi()
+    t = _shift_into(theta)
+    if t is None:
+        return arb(0, 1)  # |g'| <= 1/2 everywhere
+    th, centred = t
+    return (-(pi - abs(th)) if centred else -abs(pi - th)) * th.sin() / (2 * pi)
+
+
+def _relu_angle_g2(theta: arb) -> arb:
+    """``g''(theta)``: ``(|sin theta| - (pi - |theta|) cos theta)/(2 pi)`` on ``[-pi, pi]``,
+    ``(|sin theta| - |pi - theta| cos theta)/(2 pi)`` on ``[0, 2 pi]`` (continuous: ``g`` is
+    ``C^2``, its third derivative jumps at 0)."""
+    pi = arb.pi()
+    t = _shift_into(theta)
+    if t is None:
+        return arb(0, 1)  # |g''| <= (1 + pi)/(2 pi) < 1
+    th, centred = t
+    return (abs(th.sin()) - ((pi - abs(th)) if centred else abs(pi - th)) * th.cos()) / (2 * pi)
+
+
+def _shift_into(theta: arb) -> tuple[arb, bool] | None:
+    """``theta + 2 pi m`` inside ``[-pi, pi]`` (``True``) or ``[0, 2 pi]`` (``False``), or ``None``."""
+    pi = arb.pi()
+    two_pi = 2 * pi
+    m = -math.floor(float(theta.mid()) / float(two_pi.mid()) + 0.5)
+    for cand in (theta + two_pi * m, theta + two_pi * m + two_pi, theta + two_pi * m - two_pi):
+        if cand >= -pi and cand <= pi:
+            return cand, True
+        if cand >= 0 and cand <= two_pi:
+            return cand, False
+    return None
+
+
+def F_upper_pairs_relu_2d(alpha: list[arb], pairs: list[tuple[int, int]]) -> arb | None:
+    """Upper bound of ``F`` for ReLU in ``d = 2`` with several close pairs, in angle divided
+    differences.
+
+    ``phi_l = relu(<u_l, x>)``, ``u_l = (cos alpha_l, sin alpha_l)``; for each pair ``(j, k)``
+    (disjoint) ``phi_k`` is replaced by ``psi = (phi_k - phi_j)/(alpha_k - alpha_j)``: the same span
+    when the angles differ, a larger one in the limit, so ``F <= b' K'^-1 b`` with ``b = 1`` on the
+    ``phi`` and ``0`` on the ``psi`` (the target's correlations with ``phi_j``, ``phi_k`` are equal).
+    With ``g(theta) = k(cos theta)`` (``C^2``, even, ``2 pi``-periodic) the entries are, by the mean
+    value theorem (once, or twice for a mixed difference over a rectangle):
+
+    * ``<phi_l, phi_m> = g(alpha_l - alpha_m)``;
+    * ``<psi, phi_l> = g'(xi - alpha_l)``, ``xi`` between ``alpha_j`` and ``alpha_k``;
+    * ``<psi, psi'> = -g''(xi - eta)`` for the two pairs' rectangles;
+    * ``<psi, psi> = 2 (g(0) - g(Delta))/Delta^2 = -g''(xi)``, ``xi`` in ``[0, |Delta|]``.
+
+    Each is enclosed over the hull of its arguments.  ``None`` if not proved.
+    """
+    M = len(alpha)
+    drop = {k for _, k in pairs}
+    keep = [l for l in range(M) if l not in drop]
+    basis: list[tuple[str, Any]] = [("phi", l) for l in keep] + [("psi", p) for p in pairs]
+    n = len(basis)
+
+    def hull(vals: list[arb]) -> arb:
+        out = vals[0]
+        for v in vals[1:]:
+            out = out.union(v)
+        return out
+
+    K = [[arb(0)] * n for _ in range(n)]
+    for p, (kp, ip) in enumerate(basis):
+        for q_, (kq, iq) in enumerate(basis):
+            if q_ < p:
+                continue
+            if kp == "phi" and kq == "phi":
+                v = kernel("relu", arb(1)) if ip == iq else kernel(
+                    "relu", (alpha[ip] - alpha[iq]).cos())
+            elif kp == "phi" or kq == "phi":
+                l, (j, k) = (ip, iq) if kp == "phi" else (iq, ip)
+                v = _relu_angle_g1(hull([alpha[j] - alpha[l], alpha[k] - alpha[l]]))
+            elif ip == iq:
+                j, k = ip
+                D = (alpha[k] - alpha[j]).abs_upper()
+                v = -_relu_angle_g2(arb(0).union(arb(D)))
+            else:
+                (j, k), (m, l) = ip, iq
+                v = -_relu_angle_g2(hull([alpha[a] - alpha[b] for a in (j, k) for b in (m, l)]))
+            K[p][q_] = K[q_][p] = v
+    return loewner_upper(K, [arb(1) if kind == "phi" else arb(0) for kind, _ in basis])
 
 
 # ---------------------------------------------------------------- decimal read-outs

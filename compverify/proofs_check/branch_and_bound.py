@@ -7,33 +7,29 @@ has angles in the domain (:func:`domain`: ``[0, 13/4] ⊇ [0, pi]``, the last an
 ``j > d`` in ``[-13/4, 13/4]``; for ``d = 2`` every angle in ``[0, 403/64] ⊇ [0, 2 pi]``, the neurons
 sorted counterclockwise from the largest gap, and the second gap at least the last, which a
 rotation, a reflection and a relabeling always achieve).  The domain is
-bisected (widest side first); a leaf is
+bisected (widest side first); a leaf's status is tried in the order :data:`LEAF_ORDER`, each
+re-proved by :func:`~compverify.proofs_check.certificate_checker.leaf_status_ok`:
 
-* ``x`` excluded: an upper bound of ``F`` over the leaf (the Loewner bound
-  ``F <= 1' (Kc - r I)^-1 1``, :func:`~compverify.numeric.rigorous_objective.F_upper_over_box`)
-  is below ``F`` at a certified local minimiser, so the leaf holds no global minimiser;
 * ``s`` (d = 2) outside that fundamental region: a copy of a point inside;
 * ``l`` inside the box of a strict-local-minimum certificate (one critical point, strictly
-  convex there);
-* ``d`` unresolved and *degenerate*: some pair of directions is within angle ``delta``
-  (``cos delta = 1 - 2^-10``, about 2.5 degrees) of coinciding over the whole leaf.
+  convex there), or its convex box;
+* ``g`` (d = 2) an empty arc longer than ``pi``: ``r >= (G - pi)/(2 pi)``
+  (:func:`~compverify.numeric.rigorous_objective.relative_lower_gap_2d`); ``c`` (d = 3) an empty
+  cap: ``r >= (1 - sin beta)/2`` (:func:`~compverify.numeric.rigorous_objective.relative_lower_cap_3d`);
+  both for activations that vanish on a half-line, above the certified minimum;
+* ``x`` excluded: an upper bound of ``F`` over the leaf (the Loewner bound, else the first-order
+  centred form) below ``F`` at a certified local minimiser; ``t`` the same with the second-order
+  Taylor form (:func:`~compverify.numeric.rigorous_objective.F_upper_taylor`);
+* ``p``, ``q`` (d = 2, ReLU): the same in a divided-difference basis for one close pair, or for
+  every close adjacent pair at once, where ``K`` is nearly singular (merging directions tend to
+  a "dipole", not to ``M - 1`` neurons, so the value of fewer neurons is not the limit).
 
-Local minima are found by a float multi-start, polished by Newton in ball arithmetic and proved by
-:func:`~compverify.proofs_check.local_proof.prove_local_at`; leaves that survive to the minimum
-width without being any of the above seed new local proofs (Newton from their centre), and the
-search repeats.  The result is a ``global minimum`` certificate: the global minimum of ``r`` over
-the configurations with no two directions within ``delta`` lies in the union of the local boxes,
-with the value enclosure of the local certificates; ``unresolved_degenerate`` counts the leaves
-where two directions nearly coincide.
-
-The degenerate region.  Where ``u_j = u_k`` the matrix ``K`` is singular and ``L*`` equals the
-value of the problem with ``M - 1`` neurons (``K``'s range loses one function).  But the limit of
-``L*`` as ``u_k -> u_j`` is *not* that value: with coefficients ``+-c/|u_k - u_j|`` the pair tends
-to the derivative ``c (x . e) 1(<u_j, x> > 0)`` (a "dipole"), a function outside the span of
-``M - 1`` ReLUs, so the infimum near the diagonal is the value of an ``(M - 1)``-neuron-plus-dipole
-problem.  Bounding it needs the divided-difference basis ``phi_j, (phi_k - phi_j)/|u_k - u_j|``,
-in which ``K`` stays well conditioned; that is not implemented, so the ``delta`` region is
-reported as unresolved, with the number of leaves, not claimed.
+The checker also accepts ``d`` (two directions within ``delta`` over the whole leaf; the statement
+then excludes that region), but the prover does not use it: a leaf that reaches the minimum width
+with no status seeds a new local proof (Newton from its centre), and the search repeats.  The
+result is a ``global minimum`` certificate (the global minimum of ``r`` lies in the union of the
+local boxes, with the value enclosure of the local certificates), or a partial account (boxes,
+time, settled fraction of the domain, leaves left).
 
 >>> domain(2, 3)
 [('0', '403/64'), ('0', '403/64')]
@@ -64,6 +60,8 @@ __all__ = ["domain", "prove_global", "COS_DELTA", "BOX_PREC_BITS"]
 COS_DELTA = "0.9990234375"  # 1 - 2^-10
 #: precision of the box evaluations (bits)
 BOX_PREC_BITS = 64
+#: the order in which a leaf's statuses are tried (cheapest and most frequent first)
+LEAF_ORDER = ("s", "l", "g", "c", "x", "t", "p", "q")
 #: leaves narrower than this (widest side) are not split further
 MIN_WIDTH = 2.0 ** -18
 
@@ -168,10 +166,9 @@ def prove_global(ps: dict, *, max_boxes: int = 200_000, time_limit: float = 600.
         out = _search(ps, local_certs, max_boxes, t0 + time_limit)
         account = out["account"]
         if out["candidates"] == [] and not out["budget_hit"]:
-            cert = _certificate(ps, local_certs, out)
-            cert_time = time.perf_counter() - t0
-            cert["account"] = {**account, "seconds": round(cert_time, 2)}
-            return cert
+            # the account (informative: time, boxes/s, memory) is part of the digested body
+            return _certificate(ps, local_certs, out, {
+                **account, "seconds": round(time.perf_counter() - t0, 2)})
         if out["budget_hit"]:
             return {"kind": "partial", "reason": f"global minimum not proved: budget reached "
                     f"({account['boxes']} boxes, {account['seconds']} s, "
@@ -237,7 +234,7 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
                 stack.append(box)
                 break
             st = None
-            for s in ("s", "l", "x", "p", "d"):
+            for s in LEAF_ORDER:
                 if checker.leaf_status_ok(spec, d, M, box, s, F_star, lboxes, cos_delta):
                     st = s
                     break
@@ -260,10 +257,12 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
             stack.append(right)
             stack.append(left)
     seconds = time.perf_counter() - t0
-    counts = {c: status.count(c) for c in "xpsld?"}
+    counts = {c: status.count(c) for c in "xtgcqpsld?"}
     account = {"boxes": boxes, "seconds": round(seconds, 2),
                "boxes_per_second": round(boxes / max(seconds, 1e-9), 1),
-               "open": len(stack), "excluded": counts["x"], "excluded_pair_basis": counts["p"],
+               "open": len(stack), "excluded": counts["x"],
+               "excluded_pair_basis": counts["p"] + counts["q"],
+               "excluded_taylor": counts["t"], "excluded_gap": counts["g"] + counts["c"],
                "symmetric_copies": counts["s"],
                "in_local_boxes": counts["l"], "unresolved_degenerate": counts["d"],
                "small_leaves": counts["?"],
@@ -274,11 +273,12 @@ def _search(ps: dict, local_certs: list[dict], max_boxes: int, deadline: float) 
             "budget_hit": budget_hit, "account": account}
 
 
-def _certificate(ps: dict, local_certs: list[dict], out: dict) -> dict:
+def _certificate(ps: dict, local_certs: list[dict], out: dict, account: dict) -> dict:
     spec, d, M = ps["activation"], ps["d"], ps["M"]
     acc = out["account"]
     claims = {"leaves": len(out["status"]), "excluded": acc["excluded"],
               "excluded_pair_basis": acc["excluded_pair_basis"],
+              "excluded_taylor": acc["excluded_taylor"], "excluded_gap": acc["excluded_gap"],
               "symmetric_copies": acc["symmetric_copies"], "in_local_boxes": acc["in_local_boxes"],
               "unresolved_degenerate": acc["unresolved_degenerate"],
               "relative_value": checker.value_hull(local_certs)}
@@ -294,4 +294,4 @@ def _certificate(ps: dict, local_certs: list[dict], out: dict) -> dict:
                       "prec_bits": BOX_PREC_BITS, "domain": [list(t) for t in domain(d, M)],
                       "degenerate_cos_delta": COS_DELTA, "tree": out["tree"],
                       "leaf_status": out["status"], "local_certificates": local_certs,
-                      "claims": claims})
+                      "claims": claims, "account": account})

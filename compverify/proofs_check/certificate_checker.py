@@ -48,7 +48,8 @@ from flint import arb, arb_mat
 
 from compverify.numeric import rigorous_objective as ro
 
-__all__ = ["FORMAT", "check", "digest", "dyadic", "local_claims", "etf_claims", "scale_abar",
+__all__ = ["FORMAT", "check", "digest", "dyadic", "local_claims", "is_general", "general_objective",
+           "derivatives_of", "n_coordinates", "constant_of", "etf_claims", "scale_abar",
            "leaf_boxes", "leaf_status_ok", "f_star", "value_hull"]
 
 FORMAT = "compverify-certificate/1"
@@ -101,13 +102,51 @@ def _pair(x: arb) -> list[str]:
 # ---------------------------------------------------------------- strict local minimum
 
 
-def _krawczyk(spec: str, d: int, M: int, center: list[arb], eps: arb
-              ) -> tuple[arb, list[list[arb]], arb]:
+def is_general(problem: dict) -> bool:
+    """Whether the problem is one of :mod:`compverify.numeric.rigorous_general` (polynomial
+    activation or finite target, in a chart), not the centred isotropic Gram-matrix objective."""
+    return problem.get("objective") == "general"
+
+
+def general_objective(problem: dict) -> Any:
+    """The :class:`~compverify.numeric.rigorous_general.GeneralObjective` of a general problem."""
+    from compverify.numeric.rigorous_general import GeneralObjective
+
+    return GeneralObjective(problem["activation"], problem["d"], problem["M"], problem["target"],
+                            problem["chart"])
+
+
+def derivatives_of(problem: dict) -> Any:
+    """``x -> (r, grad, Hessian)`` (balls) of the problem's reduced objective in its coordinates."""
+    if is_general(problem):
+        obj = general_objective(problem)
+        return obj.derivatives
+    spec, d, M = problem["activation"], problem["d"], problem["M"]
+    return lambda x, order=2: ro.relative_derivatives(spec, d, M, x, order)
+
+
+def n_coordinates(problem: dict) -> int:
+    """Number of coordinates of the problem's chart."""
+    if is_general(problem):
+        return general_objective(problem).n
+    return ro.n_coords(problem["d"], problem["M"])
+
+
+def constant_of(problem: dict) -> arb:
+    """``C = E f^2`` of the problem's target, as a ball."""
+    if is_general(problem):
+        return general_objective(problem).constant_C()
+    spec, d = problem["activation"], problem["d"]
+    scale, abar = scale_abar(problem)
+    return ro.constant_C(spec, d, scale, abar)
+
+
+def _krawczyk(deriv: Any, center: list[arb], eps: arb) -> tuple[arb, list[list[arb]], arb]:
     """Radius of the Krawczyk image of ``c + [-eps, eps]^n`` about ``c``, ``H(X)`` and ``r(c)``."""
     n = len(center)
     try:
-        r_c, g_c, H_c = ro.relative_derivatives(spec, d, M, center)
-        _, _, H_X = ro.relative_derivatives(spec, d, M, [c + arb(0, eps) for c in center])
+        r_c, g_c, H_c = deriv(center)
+        _, _, H_X = deriv([c + arb(0, eps) for c in center])
         Yb = arb_mat(H_c).inv()
     except ZeroDivisionError:
         raise Invalid("K or the Hessian is not proved invertible over the box") from None
@@ -127,12 +166,12 @@ def local_claims(problem: dict, center: list[arb], k: int, k_value: int, mu_text
     ``2^k``: the box of uniqueness and convexity; ``2^k_value <= 2^k``: a small box around the same
     center, also passing the Krawczyk test, that gives the value enclosure.
     """
-    spec, d, M = problem["activation"], problem["d"], problem["M"]
+    deriv = derivatives_of(problem)
     n = len(center)
     if not k_value <= k:
         raise Invalid("box: value_radius_log2 must not exceed radius_log2")
     eps = arb(2) ** k
-    rad, H_X, _ = _krawczyk(spec, d, M, center, eps)
+    rad, H_X, _ = _krawczyk(deriv, center, eps)
     if not rad < eps:
         raise Invalid("the Krawczyk image is not inside the box: no unique critical point proved")
     mu = _frac(mu_text, "hessian_min_eigenvalue_lower")
@@ -141,14 +180,13 @@ def local_claims(problem: dict, center: list[arb], k: int, k_value: int, mu_text
     # the unique critical point also lies in the small box (its own Krawczyk test), so the value
     # r(x*) = r(c) - (c - x*)' H(xi) (c - x*) / 2 with xi in the small box
     eps_v = arb(2) ** k_value
-    rad_v, H_v, r_c = _krawczyk(spec, d, M, center, eps_v)
+    rad_v, H_v, r_c = _krawczyk(deriv, center, eps_v)
     if not rad_v < eps_v:
         raise Invalid("the Krawczyk image of the value box is not inside it")
     delta = [arb(0, rad_v) for _ in range(n)]
     value = r_c - sum((delta[a] * H_v[a][b] * delta[b] for a in range(n) for b in range(n)),
                       arb(0)) / 2
-    scale, abar = scale_abar(problem)
-    C = ro.constant_C(spec, d, scale, abar)
+    C = constant_of(problem)
     return {"krawczyk_image_radius_upper": ro.decimal_up(rad, 6),
             "value_box_image_radius_upper": ro.decimal_up(rad_v, 6),
             "hessian_min_eigenvalue_lower": mu_text,
@@ -159,7 +197,7 @@ def _check_local(cert: dict) -> None:
     problem = cert["problem"]
     box = cert["box"]
     center = [dyadic(p) for p in box["center"]]
-    n = ro.n_coords(problem["d"], problem["M"])
+    n = n_coordinates(problem)
     if len(center) != n:
         raise Invalid(f"box: {len(center)} center coordinates, {n} expected")
     k = box["radius_log2"]
@@ -188,7 +226,7 @@ def _check_convex(problem: dict, center: list[arb], k: int, kc: Any, split: Any)
             1 <= split <= 64):
         raise Invalid("box: convex_radius_log2 must be an integer >= radius_log2, convex_split in "
                       "[1, 64]")
-    spec, d, M = problem["activation"], problem["d"], problem["M"]
+    deriv = derivatives_of(problem)
     n = len(center)
     box = convex_box(center, kc)
     step = (arb(2) ** (kc + 1)) / split
@@ -197,7 +235,7 @@ def _check_convex(problem: dict, center: list[arb], k: int, kc: Any, split: Any)
         sub = [box[a][0] + step * idx[a] for a in range(n)]
         x = [lo + step / 2 + arb(0, (step / 2).upper()) for lo in sub]
         try:
-            _, _, H = ro.relative_derivatives(spec, d, M, x)
+            _, _, H = deriv(x)
         except ZeroDivisionError:
             raise Invalid(f"convex box: K not proved invertible on sub-box {idx}") from None
         if not ro.cholesky_ok(H):
@@ -364,6 +402,21 @@ def leaf_status_ok(spec: str, d: int, M: int, box: list[tuple[arb, arb]], status
             return True
         up = ro.F_upper_centered(spec, d, M, box)
         return up is not None and bool(up < F_star)
+    if status == "c" and d == 3:  # a cap where every neuron vanishes
+        low = ro.relative_lower_cap_3d(spec, G)
+        return low is not None and bool((1 - low) / ro.loss_ratio(spec, d) < F_star)
+    if status == "t":  # second-order Taylor form about the centre
+        up = ro.F_upper_taylor(spec, d, M, box)
+        return up is not None and bool(up < F_star)
+    if status == "g" and d == 2:  # a half-plane where every neuron vanishes
+        low = ro.relative_lower_gap_2d(spec, box)
+        return low is not None and bool((1 - low) / ro.loss_ratio(spec, d) < F_star)
+    if status == "q" and d == 2 and spec == "relu":  # every close adjacent pair at once
+        pairs, wrap = _close_pairs_2d(x)
+        if len(pairs) < 2:
+            return False
+        up = ro.F_upper_pairs_relu_2d([2 * arb.pi() if wrap else arb(0)] + x, pairs)
+        return up is not None and bool(up < F_star)
     if status == "p" and d == 2 and spec == "relu":
         alpha = [arb(0)] + x
         pairs = [(a, a + 1, alpha) for a in range(M - 1)]
@@ -373,6 +426,25 @@ def leaf_status_ok(spec: str, d: int, M: int, box: list[tuple[arb, arb]], status
             if up is not None and up < F_star:
                 return True
     return False
+
+
+def _close_pairs_2d(x: list[arb], limit: float = 0.75) -> tuple[list[tuple[int, int]], bool]:
+    """Disjoint pairs of circularly adjacent directions (``t_1 = 0, t_2, ..., t_M``, the last one
+    next to ``t_1 = 2 pi``) closer than ``limit`` radians over the leaf, the closest first; and
+    whether the pair ``(M, 1)`` across ``2 pi`` is among them."""
+    M = len(x) + 1
+    al = [arb(0)] + x
+    cand = []
+    for a in range(M - 1):
+        cand.append((float((al[a + 1] - al[a]).abs_upper()), (a, a + 1)))
+    cand.append((float((2 * arb.pi() - al[M - 1]).abs_upper()), (M - 1, 0)))
+    used: set[int] = set()
+    pairs = []
+    for gap, (j, k) in sorted(cand):
+        if gap < limit and j not in used and k not in used:
+            pairs.append((j, k))
+            used.update((j, k))
+    return pairs, (M - 1, 0) in pairs
 
 
 def _check_global(cert: dict) -> None:
@@ -402,14 +474,15 @@ def _check_global(cert: dict) -> None:
     if len(status) != len(leaves):
         raise Invalid(f"{len(status)} leaf statuses for {len(leaves)} leaves")
     cos_delta = _ball(_frac(cert["degenerate_cos_delta"], "degenerate_cos_delta"))
-    counts = {c: 0 for c in "xpsld"}
+    counts = {c: 0 for c in "xtgcqpsld"}
     for i, (box, st) in enumerate(zip(leaves, status, strict=False)):
         if not leaf_status_ok(spec, d, M, box, st, F_star, lboxes, cos_delta):
             raise Invalid(f"leaf {i} (status {st!r}) does not hold")
         counts[st] += 1
     claimed = cert["claims"]
     recomputed = {"leaves": len(leaves), "excluded": counts["x"],
-                  "excluded_pair_basis": counts["p"], "symmetric_copies": counts["s"],
+                  "excluded_pair_basis": counts["p"] + counts["q"], "excluded_taylor": counts["t"],
+                  "excluded_gap": counts["g"] + counts["c"], "symmetric_copies": counts["s"],
                   "in_local_boxes": counts["l"], "unresolved_degenerate": counts["d"],
                   "relative_value": value_hull(locals_)}
     _compare(claimed, recomputed)
@@ -492,9 +565,14 @@ def check(cert: Any) -> tuple[bool, str]:
         if not isinstance(prec, int) or not 53 <= prec <= 4096:
             raise Invalid(f"prec_bits {prec!r} must be an integer in [53, 4096]")
         problem = cert["problem"]
-        ro.parse_activation(problem["activation"])
-        if problem["target"]["family"] not in ("isotropic", "gaussian"):
-            raise Invalid("target family must be isotropic or gaussian (centred)")
+        if is_general(problem):
+            if kind != "strict local minimum":
+                raise Invalid(f"kind {kind!r} is not available for a general problem")
+            general_objective(problem)  # validates activation, target and chart
+        else:
+            ro.parse_activation(problem["activation"])
+            if problem["target"]["family"] not in ("isotropic", "gaussian"):
+                raise Invalid("target family must be isotropic or gaussian (centred)")
         with flint.ctx.workprec(prec):
             _KINDS[kind](cert)
     except Invalid as exc:

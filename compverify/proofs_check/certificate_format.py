@@ -66,11 +66,21 @@ def local_certificate(problem: dict, order: list[int], center: list[tuple[int, i
         claims = checker.local_claims(dict(problem), [checker.dyadic(list(c)) for c in center], k,
                                       k_value, mu_text)
     d, M = problem["d"], problem["M"]
+    if checker.is_general(problem):
+        t = problem["target"]
+        what = ("the finite target network (target.V, target.a)" if t["family"] == "finite" else
+                f"the Gaussian target with |mean|^2 = {t['mean_norm_squared']}, scale "
+                f"{t['scale']}, abar {t['abar']} (in the frame where the mean is along e_1)")
+        where = (f"the reduced objective r = L*/C over M = {M} neurons in the coordinates of "
+                 f"chart {problem['chart']} (compverify.numeric.rigorous_general)")
+    else:
+        what = "the centred isotropic Gaussian target"
+        where = (f"the reduced objective r = L*/C over M = {M} unit directions (modulo O(d), "
+                 "neurons in the order neuron_order of the solve result)")
     statement = (
-        f"For sigma = {problem['activation']} and the centred isotropic Gaussian target in "
-        f"d = {d}, the reduced objective r = L*/C over M = {M} unit directions (modulo O(d), "
-        f"neurons in the order neuron_order of the solve result) has exactly one critical point in "
-        f"the box of radius 2^{k} around the center (slice angles); its Hessian there is >= "
+        f"For sigma = {problem['activation']} and {what} in "
+        f"d = {d}, {where} has exactly one critical point in "
+        f"the box of radius 2^{k} around the center; its Hessian there is >= "
         f"{claims['hessian_min_eigenvalue_lower']} (so it is a strict local minimum on the "
         f"quotient), with r in [{claims['relative_value'][0]}, {claims['relative_value'][1]}] and "
         f"L* in [{claims['value'][0]}, {claims['value'][1]}].")

@@ -75,8 +75,11 @@ def problem_spec(result: dict) -> ProblemSpec:
     mean = target.get("mean", [])
     try:
         if any(float(m) != 0.0 for m in mean):
-            raise CompverifyError("no proof for a target with a nonzero mean (its h is not "
-                                  "constant on the sphere)")
+            raise CompverifyError(
+                f"no proof for {spec} with a target of nonzero mean: its h is the series of "
+                "numeric/meanfield_series, whose tail bound covers the value but not the first "
+                "and second derivatives a proof needs, and whose terms are mpmath values, not "
+                "ball enclosures (polynomial activations with a mean are proved)")
     except (TypeError, ValueError):
         raise CompverifyError(f"target mean {mean!r} is not a list of numbers") from None
     scale = str(target.get("scale", "1/sqrt(d)"))
@@ -160,7 +163,7 @@ def _dyadic(x: Any, bits: int) -> tuple[int, int]:
     return (-1 if sign else 1) * int(man), int(exp)
 
 
-def krawczyk(spec: str, d: int, M: int, center: list[arb], eps: arb) -> dict:
+def krawczyk(deriv: Any, center: list[arb], eps: arb) -> dict:
     """Krawczyk image radius, the Hessian over the box and the value enclosure (see the docstring).
 
     Returns ``{"ok", "image_radius", "hess_box", "value", "mu"}``; ``ok`` is False when the image
@@ -168,9 +171,9 @@ def krawczyk(spec: str, d: int, M: int, center: list[arb], eps: arb) -> dict:
     """
     n = len(center)
     try:
-        r_c, g_c, H_c = ro.relative_derivatives(spec, d, M, center)
+        r_c, g_c, H_c = deriv(center)
         box = [arb(c, 0) + arb(0, eps) for c in center]
-        _, _, H_X = ro.relative_derivatives(spec, d, M, box)
+        _, _, H_X = deriv(box)
     except ZeroDivisionError:
         return {"ok": False}
     Hm = np.array([[float(h.mid()) for h in row] for row in H_c])
@@ -206,13 +209,15 @@ def prove_local(result: dict, *, prec_bits: int = PREC_BITS) -> dict:
 def prove_local_at(ps: dict, angles: list, order: list[int], *, prec_bits: int = PREC_BITS,
                    radii_log2: tuple[int, ...] = RADII_LOG2, convex: bool = False) -> dict:
     """Certificate for the slice angles ``angles`` (mpf or arb) of the problem ``ps``."""
-    d, M, spec = ps["d"], ps["M"], ps["activation"]
+    from compverify.proofs_check.certificate_checker import derivatives_of
+
+    deriv = derivatives_of(ps)
     with ro.workprec(prec_bits):
         center_dy = [_dyadic(a, prec_bits - 8) for a in angles]
         center = [arb(m) * arb(2) ** e for m, e in center_dy]
         for k in radii_log2:
             eps = arb(2) ** k
-            out = krawczyk(spec, d, M, center, eps)
+            out = krawczyk(deriv, center, eps)
             if not out.get("ok"):
                 continue
             lam = out["lam_est"]
@@ -228,7 +233,7 @@ def prove_local_at(ps: dict, angles: list, order: list[int], *, prec_bits: int =
                 f"2^{radii_log2[-1]}: not proved (the point may not be a nondegenerate minimum)")
         # the value box: as small as the center's accuracy allows (the solve's digits)
         for kv in VALUE_RADII_LOG2:
-            if kv <= k and krawczyk(spec, d, M, center, arb(2) ** kv).get("ok"):
+            if kv <= k and krawczyk(deriv, center, arb(2) ** kv).get("ok"):
                 break
         else:
             kv = k

@@ -47,7 +47,9 @@ def _summary(cert: dict) -> str:
                 f"[{c['relative_value_point'][0]}, {c['relative_value_point'][1]}], on the ETF "
                 f">= {c['relative_value_etf_best'][0]} (all {c['switchings_evaluated']} "
                 "switchings)")
-    return (f"proved global minimum: {c['leaves']} leaves ({c['excluded']} excluded), "
+    return (f"proved global minimum: {c['leaves']} leaves ({c['excluded']} excluded, "
+            f"{c.get('excluded_taylor', 0)} by the Taylor form, {c.get('excluded_gap', 0)} by an "
+            f"empty arc, {c['excluded_pair_basis']} in the pair basis), "
             f"L*/C in [{c['relative_value'][0]}, {c['relative_value'][1]}]")
 
 
@@ -56,8 +58,30 @@ def prove_result(result: dict, *, global_search: bool = False, max_boxes: int = 
     """Run every applicable proof on a solve result; raise only for unusable input."""
     from compverify.proofs_check.catalogue import lookup
     from compverify.proofs_check.counterexample import prove_etf_not_optimal
+    from compverify.proofs_check.general_proof import (
+        chart_coordinates,
+        general_applies,
+        general_problem,
+    )
     from compverify.proofs_check.local_proof import problem_spec, prove_local
 
+    if general_applies(result):  # polynomial activation or finite target: local proofs only
+        from compverify.proofs_check.local_proof import prove_local_at
+
+        problem = general_problem(result)  # raises CompverifyError for unusable input
+        failures = []
+        try:
+            x = chart_coordinates(problem, result)  # refuses a degenerate configuration
+            cert = prove_local_at(problem, x, list(range(problem["M"])))
+        except CompverifyError as exc:
+            return Proof(None, STATUSES[-1], [], [f"strict local minimum not proved: {exc}"])
+        if global_search:
+            failures.append("global minimum not attempted: the branch-and-bound covers the "
+                            "centred isotropic target with a homogeneous activation")
+        bundle = cf.finish({"kind": "bundle", "statement": "each certificate in 'certificates' "
+                            "holds", "problem": cert["problem"], "prec_bits": cert["prec_bits"],
+                            "certificates": [cert], "claims": {"statuses": [cert["kind"]]}})
+        return Proof(bundle, STATUSES[2], [_summary(cert)], failures)
     ps = problem_spec(result)  # raises CompverifyError for an unsupported problem
     certs: list[dict] = []
     failures: list[str] = []
