@@ -60,6 +60,7 @@ from typing import IO, Any
 import mpmath
 
 from compverify._version import __version__
+from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
 from compverify.io import atomic_write_text, to_jsonable
 from compverify.validate import check_memory, check_positive_int
@@ -67,7 +68,9 @@ from compverify.validate import check_memory, check_positive_int
 __all__ = [
     "FORMAT",
     "PARAMETER_KEYS",
+    "FrameReport",
     "SweepParams",
+    "SweepResult",
     "eval_width",
     "expand_grid",
     "format_table",
@@ -77,6 +80,7 @@ __all__ = [
     "parse_widths",
     "run_case",
     "run_sweep",
+    "table_rows",
 ]
 
 #: Marker of a sweep file.
@@ -317,6 +321,32 @@ def make_problem(params: SweepParams, d: int, M: int) -> Any:
     return Problem(activation, target, M)
 
 
+_FRAME_ROWS = (("verdict", "verdict"), ("coherence", "coherence mu"),
+               ("welch_bound", "Welch bound"), ("tightness_defect", "tightness defect"),
+               ("equiangularity_spread", "equiangularity spread"),
+               ("distance_lower_bound_etf", "certified distance to the ETFs >="),
+               ("distance_lower_bound_tight", "certified distance to the tight frames >="),
+               ("nearest_etf", "nearest ETF"), ("etf_relative_loss", "best relative loss on the ETF"),
+               ("etf_gap", "ETF gap (ETF value - relative loss)"),
+               ("etf_gap_uncertainty", "uncertainty of the gap"),
+               ("etf_gap_zero_within_uncertainty", "gap zero within it"))
+
+
+class FrameReport(TableDisplay, dict):
+    """The ``frame`` block (a ``dict``, keys as :func:`frame_report` says) that a notebook shows
+    as a table of the verdict and its evidence."""
+
+    def _display_tables(self) -> list:
+        rows = [(label, self.get(key)) for key, label in _FRAME_ROWS if key in self]
+        exist = self.get("etf_existence")
+        if exist is not None:
+            rows.append(("ETF exists for (d, M)", exist.get("status") if isinstance(exist, dict)
+                         else exist))
+        d, M = self.get("d"), self.get("M")
+        where = f" (d = {d}, M = {M})" if d is not None else ""
+        return [(f"frame report{where}", ("quantity", "value"), rows)]
+
+
 def _result_fields(result: Any) -> tuple[list, Any, Any, int]:
     """``(directions, verified_digits, relative_loss, dps)`` of a SolveResult or its JSON dict."""
     if isinstance(result, dict):
@@ -329,7 +359,7 @@ def _result_fields(result: Any) -> tuple[list, Any, Any, int]:
             int(result.dps))
 
 
-def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
+def frame_report(problem: Any, result: Any, *, seed: int = 0) -> FrameReport:
     """The ``frame`` block of a solve result.
 
     ``result``: a :class:`~compverify.numeric.solver.SolveResult` or its ``to_dict()``.  Gives
@@ -363,10 +393,10 @@ def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
                          etf_gap_uncertainty=unc,
                          etf_gap_zero_within_uncertainty=bool(unc is not None and abs(gap) <= unc),
                          etf=etf.to_dict())
-    return block
+    return FrameReport(block)
 
 
-def solve_frame_block(problem: Any, result: Any, seed: int = 0) -> dict | None:
+def solve_frame_block(problem: Any, result: Any, seed: int = 0) -> FrameReport | None:
     """The ``frame`` block of ``compverify solve``'s JSON: :func:`frame_report`, or ``None`` (no
     ``frame`` key) for ``M = 1``, where there is no frame to test."""
     if int(problem.M) < 2:
@@ -528,7 +558,7 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
             bar.finish(time.perf_counter() - t0, err)
     finally:
         bar.close()
-    return _write(path, head, cases, failed)
+    return SweepResult(_write(path, head, cases, failed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,9 +574,14 @@ def _fmt(x: Any, digits: int) -> str:
         return str(x)
 
 
-def format_table(sweep: dict) -> str:
-    """The closing table: d, M, relative loss, verdict, ETF known?, ETF gap (skips noted)."""
-    rows = [("d", "M", "relative loss", "verdict", "ETF known?", "ETF gap", "proof")]
+#: Columns of the sweep's table.
+TABLE_HEADER = ("d", "M", "relative loss", "verdict", "ETF known?", "ETF gap", "proof")
+
+
+def table_rows(sweep: dict) -> list[tuple[str, ...]]:
+    """One row of :data:`TABLE_HEADER` per grid case, in grid order (failed and not-run cases
+    say so); the text table and the notebook's tables are both made of these."""
+    rows = []
     by_case = {(int(c["d"]), int(c["M"])): c for c in sweep.get("cases") or []}
     fails = {(int(c["d"]), int(c["M"])): c for c in sweep.get("failed") or []}
     for d, M in (tuple(c) for c in sweep.get("grid") or []):
@@ -563,6 +598,12 @@ def format_table(sweep: dict) -> str:
             rows.append((str(d), str(M), "-", "failed", "-", "-", "-"))
         else:
             rows.append((str(d), str(M), "-", "not run", "-", "-", "-"))
+    return rows
+
+
+def format_table(sweep: dict) -> str:
+    """The closing table: d, M, relative loss, verdict, ETF known?, ETF gap (skips noted)."""
+    rows = [TABLE_HEADER, *table_rows(sweep)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
              for r in rows]
@@ -570,6 +611,17 @@ def format_table(sweep: dict) -> str:
     for s in sweep.get("skipped") or []:
         lines.append(f"skipped: d = {s['d']}, M from {s['from']!r}: {s['note']}")
     return "\n".join(lines)
+
+
+class SweepResult(TableDisplay, dict):
+    """The sweep's data (a ``dict``: the sweep file's content) that a notebook shows as the
+    closing table (:func:`table_rows`)."""
+
+    def _display_tables(self) -> list:
+        done = len(self.get("cases") or [])
+        cap = (f"conjecture sweep: {self.get('activation')}, target {self.get('target')}, "
+               f"{done} of {len(self.get('grid') or [])} cases done, {self.get('dps')} digits")
+        return [(cap, TABLE_HEADER, table_rows(self))]
 
 
 def _existence_word(entry: Any) -> str:
