@@ -17,7 +17,8 @@ from compverify._version import __version__
 from compverify.errors import CompverifyError
 
 #: Names of the front door, loaded from :mod:`compverify.api` on first use.
-_API = ("Activation", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
+_API = ("Activation", "FrameReport", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
+        "SweepResult",
         "activation", "check_problem", "conjecture", "derive", "error_rate", "frame_report",
         "population_loss", "population_loss_mp", "solve", "solve_checkpoint", "target")
 

@@ -52,6 +52,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -485,14 +486,16 @@ class _Progress:
             print(f"compverify conjecture: [{self.done + 1}/{self.total}] d = {d}, M = {M} ...",
                   file=self.stream, flush=True)
 
-    def finish(self, seconds: float, failed: str | None = None) -> None:
+    def finish(self, seconds: float, failed: str | None = None,
+               case: tuple[int, int] | None = None) -> None:
         self.done += 1
         if self.bar is not None:
             self.bar.update(1)
         elif self.mode == "lines":
             what = f"failed: {failed}" if failed else "done"
-            print(f"compverify conjecture: [{self.done}/{self.total}] {what} ({seconds:.1f} s)",
-                  file=self.stream, flush=True)
+            which = "" if case is None else f" d = {case[0]}, M = {case[1]}"
+            print(f"compverify conjecture: [{self.done}/{self.total}]{which} {what} "
+                  f"({seconds:.1f} s)", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -512,13 +515,22 @@ def _write(path: Path | None, head: dict, cases: dict, failed: dict) -> dict:
 
 def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int = 1,
               progress: str = "auto", stream: IO[str] | None = None,
-              case_runner: Callable[..., dict] | None = None) -> dict:
+              case_runner: Callable[..., dict] | None = None, dask: Any = None,
+              case_seconds: dict | None = None) -> SweepResult:
     """Run (or resume) a sweep; returns the sweep data written to ``out``.
 
     ``case_runner(params, d, M, jobs=...)`` computes one case (default :func:`run_case`).  A case
     that raises an unexpected exception is recorded in ``failed`` (retried by a resume); bad input
     (:class:`CompverifyError`) stops the sweep.  ``progress``: ``auto``, ``bar``, ``lines`` or
     ``off``.
+
+    ``dask``: ``None`` runs the cases here, one after the other; ``"local:N"``,
+    ``"tcp://HOST:PORT"`` or a :class:`distributed.Client` runs them on a Dask cluster
+    (:mod:`compverify.cluster`), each case a task with ``jobs`` processes inside it.  The cases
+    are the same pure functions of the parameters, and only this process writes ``out`` (as the
+    cases finish, atomically), so the file is byte for byte the one of the serial run.
+    ``case_seconds``, if given, receives each case's compute time (``(d, M) -> seconds``; on a
+    cluster, the time on its worker).
     """
     stream = stream if stream is not None else sys.stderr
     runner = case_runner or run_case
@@ -530,6 +542,19 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
         head = _check_resume(old, head, path)
         for c in old.get("cases") or []:
             cases[(int(c["d"]), int(c["M"]))] = c
+    with ExitStack() as stack:
+        client = None
+        if dask is not None:  # connect first: an unreachable scheduler fails before any work
+            from compverify.cluster import connect
+
+            client = stack.enter_context(connect(dask))
+        return _run_cases(params, head, path, cases, runner, jobs, progress, stream, client,
+                          case_seconds)
+
+
+def _run_cases(params: SweepParams, head: dict, path: Path | None, cases: dict, runner: Callable,
+               jobs: int, progress: str, stream: IO[str], client: Any,
+               case_seconds: dict | None) -> SweepResult:
     if runner is run_case:
         from compverify.validate import memory_estimate
 
@@ -542,8 +567,22 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
     grid = [tuple(c) for c in head["grid"]]
     todo = [c for c in grid if c not in cases]
     bar = _Progress(len(grid), len(grid) - len(todo), progress, stream)
+    seconds = case_seconds if case_seconds is not None else {}
     try:
-        for d, M in todo:
+        if client is not None and todo:
+            from compverify.cluster import run_unordered
+
+            for (d, M), record, sec, exc in run_unordered(
+                    client, runner, todo, lambda c: (params, *c), kwargs={"jobs": jobs}):
+                err = None if exc is None else f"{type(exc).__name__}: {exc}"
+                if exc is None:
+                    cases[(d, M)] = record
+                else:
+                    failed[(d, M)] = {"d": d, "M": M, "error": err}
+                seconds[(d, M)] = sec
+                _write(path, head, cases, failed)
+                bar.finish(sec, err, case=(d, M))
+        for d, M in todo if client is None else ():
             bar.start(d, M)
             t0 = time.perf_counter()
             try:
@@ -554,8 +593,9 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
             except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
                 err = f"{type(exc).__name__}: {exc}"
                 failed[(d, M)] = {"d": d, "M": M, "error": err}
+            seconds[(d, M)] = time.perf_counter() - t0
             _write(path, head, cases, failed)
-            bar.finish(time.perf_counter() - t0, err)
+            bar.finish(seconds[(d, M)], err)
     finally:
         bar.close()
     return SweepResult(_write(path, head, cases, failed))
