@@ -81,6 +81,12 @@ def test_malformed_dask_spec_exit_2(spec, fragment, capsys, tmp_path):
     assert not (tmp_path / "s.json").exists()
 
 
+def test_jobs_with_dask_is_refused(capsys):
+    assert main(["conjecture", "--d", "2", "--jobs", "2", "--dask", "local:2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--jobs 2 with --dask" in err[0]
+
+
 def test_unreachable_scheduler_exit_2_within_the_timeout(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1.0)
     t0 = time.monotonic()

@@ -526,7 +526,7 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
 
     ``dask``: ``None`` runs the cases here, one after the other; ``"local:N"``,
     ``"tcp://HOST:PORT"`` or a :class:`distributed.Client` runs them on a Dask cluster
-    (:mod:`compverify.cluster`), each case a task with ``jobs`` processes inside it.  The cases
+    (:mod:`compverify.cluster`), one case a task (``jobs`` must then be 1).  The cases
     are the same pure functions of the parameters, and only this process writes ``out`` (as the
     cases finish, atomically), so the file is byte for byte the one of the serial run.
     ``case_seconds``, if given, receives each case's compute time (``(d, M) -> seconds``; on a
@@ -534,6 +534,9 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
     """
     stream = stream if stream is not None else sys.stderr
     runner = case_runner or run_case
+    if dask is not None and jobs != 1:
+        raise CompverifyError(f"--jobs {jobs} with --dask: a Dask worker runs one case in one "
+                              f"process (its processes cannot start others); add workers instead")
     head = params.header()
     path = Path(out) if out is not None else None
     cases: dict[tuple[int, int], dict] = {}
