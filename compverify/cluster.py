@@ -102,19 +102,20 @@ def connect(spec: Any, *, timeout: float | None = None,
         client.close()
 
 
-def _timed(fn: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[Any, float]:
-    t0 = time.perf_counter()
+def _timed(fn: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[Any, dict]:
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
+    return out, {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
 
 
 def run_unordered(client: Any, fn: Callable[..., Any], items: Sequence[Any],
                   args_of: Callable[[Any], tuple], *, kwargs: dict | None = None,
-                  name: str = "case") -> Iterable[tuple[Any, Any, float, BaseException | None]]:
+                  name: str = "case") -> Iterable[tuple[Any, Any, dict, BaseException | None]]:
     """Run ``fn(*args_of(item), **kwargs)`` for every item on the cluster; yield
-    ``(item, result, seconds, error)`` as each finishes (``seconds``: the time the case took on
-    its worker; ``error``: the exception it raised, or :class:`distributed.KilledWorker` when it
-    killed workers too often, with ``result`` ``None``).
+    ``(item, result, seconds, error)`` as each finishes (``seconds``: ``{"wall", "cpu"}``, the
+    wall and process CPU time the case took on its worker, empty for a failed case; ``error``:
+    the exception it raised, or :class:`distributed.KilledWorker` when it killed workers too
+    often, with ``result`` ``None``).
 
     Tasks are submitted with ``pure=False`` and a key per item, so a rerun of the same item is a
     new task.  Closing the generator early (an exception in the caller) cancels what is left.
@@ -136,7 +137,7 @@ def run_unordered(client: Any, fn: Callable[..., Any], items: Sequence[Any],
             except CompverifyError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the caller records it for this item
-                yield item, None, 0.0, exc
+                yield item, None, {}, exc
             finally:
                 fut.release()
     finally:

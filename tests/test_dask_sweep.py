@@ -67,6 +67,7 @@ def test_two_workers_give_the_serial_file_even_when_one_dies_mid_case(tmp_path):
         assert victim not in client.scheduler_info()["workers"]  # it did die
     assert out.read_bytes() == serial
     assert sorted(seconds) == [(2, 3), (2, 4), (2, 5)]
+    assert all(s["wall"] >= 0 and s["cpu"] >= 0 for s in seconds.values())
 
 
 @pytest.mark.parametrize("spec, fragment", [

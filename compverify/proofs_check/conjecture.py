@@ -529,8 +529,8 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
     (:mod:`compverify.cluster`), one case a task (``jobs`` must then be 1).  The cases
     are the same pure functions of the parameters, and only this process writes ``out`` (as the
     cases finish, atomically), so the file is byte for byte the one of the serial run.
-    ``case_seconds``, if given, receives each case's compute time (``(d, M) -> seconds``; on a
-    cluster, the time on its worker).
+    ``case_seconds``, if given, receives each case's compute time (``(d, M) -> {"wall", "cpu"}``
+    seconds of this process or, on a cluster, of its worker).
     """
     stream = stream if stream is not None else sys.stderr
     runner = case_runner or run_case
@@ -584,10 +584,10 @@ def _run_cases(params: SweepParams, head: dict, path: Path | None, cases: dict, 
                     failed[(d, M)] = {"d": d, "M": M, "error": err}
                 seconds[(d, M)] = sec
                 _write(path, head, cases, failed)
-                bar.finish(sec, err, case=(d, M))
+                bar.finish(sec.get("wall", 0.0), err, case=(d, M))
         for d, M in todo if client is None else ():
             bar.start(d, M)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 cases[(d, M)] = runner(params, d, M, jobs=jobs)
                 err = None
@@ -596,9 +596,9 @@ def _run_cases(params: SweepParams, head: dict, path: Path | None, cases: dict, 
             except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
                 err = f"{type(exc).__name__}: {exc}"
                 failed[(d, M)] = {"d": d, "M": M, "error": err}
-            seconds[(d, M)] = time.perf_counter() - t0
+            seconds[(d, M)] = {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
             _write(path, head, cases, failed)
-            bar.finish(seconds[(d, M)], err)
+            bar.finish(seconds[(d, M)]["wall"], err)
     finally:
         bar.close()
     return SweepResult(_write(path, head, cases, failed))
