@@ -433,8 +433,9 @@ def _strip_timing(obj: Any) -> Any:
 # the sweep
 
 
-def load_sweep(path: str | Path) -> dict:
-    """Read a sweep file; a clear error if it is not one."""
+def load_sweep(path: str | Path) -> SweepResult:
+    """Read a sweep file (a :class:`SweepResult`: a notebook shows its table); a clear error if
+    it is not one."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -445,7 +446,7 @@ def load_sweep(path: str | Path) -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CompverifyError(f"{str(path)!r} is not a compverify conjecture sweep "
                               f"(format {FORMAT!r}); choose another --out")
-    return data
+    return SweepResult(data)
 
 
 def _check_resume(old: dict, head: dict, path: Path) -> dict:
