@@ -122,12 +122,13 @@ def _latex_cell(text: str) -> str:
 def latex_array(rows: Iterable[Sequence[Any]], header: Sequence[Any] | None = None, *,
                 caption: str | None = None, digits: int = DIGITS) -> str:
     r"""The table as a LaTeX ``array`` in math mode (no ``$$``): text cells through
-    :func:`latex_escape`, :class:`Math` cells as they are, the caption as a first row."""
+    :func:`latex_escape`, :class:`Math` cells as they are, the caption as a first row of one
+    cell."""
     body = _rows(rows, digits)
     ncols = max([len(header or ())] + [len(r) for r in body] + [1])
     lines = [r"\begin{array}{" + "l" * ncols + "}"]
     if caption:
-        lines.append(r"\multicolumn{" + str(ncols) + "}{l}{" + latex_escape(caption) + r"} \\")
+        lines.append(latex_escape(caption) + r" \\")  # one cell (MathJax has no \multicolumn)
     if header is not None:
         lines.append(" & ".join(_latex_cell(cell(h)) for h in header) + r" \\ \hline")
     for row in body:
