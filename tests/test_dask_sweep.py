@@ -3,7 +3,9 @@ but the case it ran, and bad ``--dask`` values are one-line errors (exit 2)."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import threading
 import time
 
@@ -39,10 +41,12 @@ def test_two_workers_give_the_serial_file_even_when_one_dies_mid_case(tmp_path):
                    for f in files.values())
         seconds: dict = {}
         errors: list = []
+        log = io.StringIO()
 
         def sweep() -> None:
             try:
-                run_sweep(TINY, out, progress="off", dask=client, case_seconds=seconds)
+                run_sweep(TINY, out, progress="lines", stream=log, dask=client,
+                          case_seconds=seconds)
             except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
                 errors.append(exc)
 
@@ -66,6 +70,9 @@ def test_two_workers_give_the_serial_file_even_when_one_dies_mid_case(tmp_path):
         assert not th.is_alive() and not errors, errors
         assert victim not in client.scheduler_info()["workers"]  # it did die
     assert out.read_bytes() == serial
+    # progress: the finished cases, k of n, each once
+    done = re.findall(r"\[(\d)/3\] d = 2, M = (\d) done", log.getvalue())
+    assert [k for k, _ in done] == ["1", "2", "3"] and sorted(m for _, m in done) == ["3", "4", "5"]
     assert sorted(seconds) == [(2, 3), (2, 4), (2, 5)]
     assert all(s["wall"] >= 0 and s["cpu"] >= 0 for s in seconds.values())
 
