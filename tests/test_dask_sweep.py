@@ -45,7 +45,8 @@ def test_two_workers_give_the_serial_file_even_when_one_dies_mid_case(tmp_path):
 
         def sweep() -> None:
             try:
-                run_sweep(TINY, out, progress="lines", stream=log, dask=client,
+                # by the scheduler's address, as --dask tcp://HOST:PORT does
+                run_sweep(TINY, out, progress="lines", stream=log, dask=lc.scheduler_address,
                           case_seconds=seconds)
             except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
                 errors.append(exc)
