@@ -17,8 +17,10 @@ from compverify._version import __version__
 from compverify.errors import CompverifyError
 
 #: Names of the front door, loaded from :mod:`compverify.api` on first use.
-_API = ("Activation", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
-        "activation", "check_problem", "conjecture", "derive", "error_rate", "export_network", "frame_report",
+_API = ("Activation", "FrameReport", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
+        "SweepResult",
+        "activation", "check_problem", "conjecture", "derive", "error_rate", "export_network",
+        "frame_report",
         "population_loss", "population_loss_mp", "solve", "solve_checkpoint", "target")
 
 __all__ = ["CompverifyError", "__version__", *_API]

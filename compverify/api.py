@@ -31,11 +31,18 @@ from compverify.numeric.solver import SolveResult, check_problem, solve_checkpoi
 from compverify.numeric.solver import solve as _solve
 from compverify.numeric.targets import build_target
 from compverify.numeric.targets.spec import with_layers
-from compverify.proofs_check.conjecture import SweepParams, run_sweep, solve_frame_block
+from compverify.proofs_check.conjecture import (
+    FrameReport,
+    SweepParams,
+    SweepResult,
+    run_sweep,
+    solve_frame_block,
+)
 from compverify.symbolic import Activation, Kernel, get_activation
 
 __all__ = [
-    "Activation", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
+    "Activation", "FrameReport", "Kernel", "LossResult", "Problem", "SolveResult", "SweepParams",
+    "SweepResult",
     "activation", "check_problem", "conjecture", "derive", "error_rate", "export_network",
     "frame_report", "population_loss", "population_loss_mp", "solve", "solve_checkpoint", "target",
 ]
@@ -118,7 +125,8 @@ def export_network(result: SolveResult, path: str | os.PathLike, *,
     save_safetensors(path, b, V, meta, layers)
 
 
-def frame_report(problem: Problem, result: SolveResult | dict, *, seed: int = 0) -> dict | None:
+def frame_report(problem: Problem, result: SolveResult | dict, *,
+                 seed: int = 0) -> FrameReport | None:
     """The frame verdict of a solve result: coherence, Welch bound, tightness, certified distance
     bounds, the verdict (ETF, tight, equiangular, neither, degenerate) and, where the catalogue has
     an ETF for ``(d, M)``, the best value on it and the ETF gap. ``None`` for ``M = 1``, where
@@ -127,13 +135,16 @@ def frame_report(problem: Problem, result: SolveResult | dict, *, seed: int = 0)
 
 
 def conjecture(params: SweepParams | None = None, out: str | os.PathLike | None = None, *,
-               jobs: int = 1, progress: str = "auto", **options: Any) -> dict:
+               jobs: int = 1, progress: str = "auto", dask: Any = None,
+               **options: Any) -> SweepResult:
     """Test the ETF conjecture over a grid of (d, M): per case the relative loss, the verdict and
     the ETF gap. ``options`` are :class:`SweepParams` fields (``activation``, ``d`` such as
     ``"2:4"``, ``M`` such as ``"d+1,d+2"``, ``target``, ``restarts``, ``dps``, ``seed``). With
-    ``out`` the sweep is written there after every case and resumed from it."""
+    ``out`` the sweep is written there after every case and resumed from it. ``dask``
+    (``"local:N"``, ``"tcp://HOST:PORT"`` or a ``distributed.Client``) runs the cases on a Dask
+    cluster, with the same results (:mod:`compverify.cluster`)."""
     if params is None:
         params = SweepParams(**options)
     elif options:
         raise CompverifyError(f"give either params or options, not both: {sorted(options)}")
-    return run_sweep(params, out, jobs=jobs, progress=progress)
+    return run_sweep(params, out, jobs=jobs, progress=progress, dask=dask)

@@ -46,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "first (see docs/atlas.md)")
     p.add_argument("--atlas-max-params", type=int, default=None, metavar="N",
                    help="with --atlas: only the cases with at most N parameters M(d+1)")
+    p.add_argument("--dask", default=None, metavar="WHERE",
+                   help="run the cases on Dask: local:N (N worker processes here) or "
+                        "tcp://HOST:PORT (a running scheduler); same results as without it "
+                        "(needs pip install 'compverify[dask]')")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="sweep file: written after each case, resumed if it exists; its figure "
                         "(relative loss and ETF gap over (d, M)) is written next to it, .png")
@@ -61,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     check_jobs(args.jobs, "--jobs")
     check_positive_int(args.seed, "--seed", minimum=0)
     check_dps(args.dps, name="--dps", minimum=MIN_DPS, maximum=MAX_DPS)
+    if args.dask is not None:  # a malformed spec fails before any work
+        from compverify.cluster import parse_dask
+
+        parse_dask(args.dask)
     if args.out is not None:  # before any case runs
         from compverify.io import check_output_file
 
@@ -88,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             raise CompverifyError("--atlas-max-params needs --atlas")
         params = api.SweepParams(d=args.d or "2:6", M=args.M or "d+1", **common)
     try:
-        sweep = api.conjecture(params, args.out, jobs=args.jobs)
+        sweep = api.conjecture(params, args.out, jobs=args.jobs, dask=args.dask)
     except KeyboardInterrupt:
         if args.out:
             print(f"compverify conjecture: finished cases are saved in {args.out}; run the same "

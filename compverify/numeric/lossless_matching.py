@@ -41,6 +41,7 @@ import numpy as np
 import sympy
 from scipy import optimize
 
+from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
 from compverify.numeric.lossless_moments import MomentValues, check_tau, gaussian_moments
 from compverify.symbolic.gaussian_moments import S1, S2, S3, TAU, B, binary_moments
@@ -407,7 +408,7 @@ def solve_system(system: BinarySystem, *, dps: int = 40, starts: int = 40, seed:
 
 
 @dataclass(frozen=True)
-class LayerMatch:
+class LayerMatch(TableDisplay):
     """One layer: its input scale ``tau``, the original moments, and the binary systems solved."""
 
     layer: int
@@ -421,6 +422,27 @@ class LayerMatch:
     @property
     def solvable(self) -> bool:
         return any(s.roots for s in self.solutions)
+
+    def _display_tables(self) -> list:
+        """One row per root found (or the least-squares point when there is none) of each
+        system: the unknowns to their verified digits, the residual, the digits, the kind."""
+        rows = []
+        for sol in self.solutions:
+            sys_ = sol.system
+            found = [(r, "root") for r in sol.roots] or (
+                [(sol.least_squares, "least-squares point (no root)")]
+                if sol.least_squares is not None else [])
+            if not found:
+                rows.append((sys_.label or sys_.kind, "-", "-", "-", "nothing found"))
+            for root, what in found:
+                shown = root.digits if root.digits else 17
+                point = ", ".join(f"{n} = {mpmath.nstr(v, max(shown, 1))}"
+                                  for n, v in zip(sys_.unknowns, root.x, strict=True))
+                rows.append((sys_.label or sys_.kind, point, mpmath.nstr(root.residual, 5),
+                             root.digits, what))
+        return [(f"layer {self.layer}: tau = {mpmath.nstr(self.tau, 15)}, {self.kind}"
+                 + ("" if self.b is None else f", b = {mpmath.nstr(self.b, 15)}"),
+                 ("system", "point", "residual max |F|", "verified digits", "kind"), rows)]
 
 
 def match_network(activation: str, layers: int, tau0: Any, *, dps: int = 40, starts: int = 40,

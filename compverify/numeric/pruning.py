@@ -53,6 +53,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import constant_term, kernel_matrix
 from compverify.numeric.loss import population_loss, population_loss_mp
@@ -448,8 +449,19 @@ class StepRecord:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+#: Columns of a pruning run's table (:func:`prune_table_row`).
+PRUNE_TABLE_HEADER = ("step", "retained", "of", "retained fraction", "neurons kept", "PQ index",
+                      "exact loss", "float64 error bound", "relative loss")
+
+
+def prune_table_row(r: StepRecord) -> tuple:
+    """A step's row of :data:`PRUNE_TABLE_HEADER` (the loss and its error bound as computed)."""
+    return (r.step, r.retained, r.total, r.retained_fraction, r.neurons_kept, r.pq_index,
+            r.exact_loss, r.exact_loss_error, r.relative_loss)
+
+
 @dataclass(frozen=True)
-class PruneRun:
+class PruneRun(TableDisplay):
     """A whole run: the method, the network, one record and one state per step (0: unpruned)."""
 
     params: PruneParams
@@ -463,6 +475,11 @@ class PruneRun:
     @property
     def steps(self) -> tuple[StepRecord, ...]:
         return self.records
+
+    def _display_tables(self) -> list:
+        """One row per step: sizes, the PQ index and the exact loss with its error bound."""
+        return [(f"pruning run: {self.params.label}, {self.activation}",
+                 PRUNE_TABLE_HEADER, [prune_table_row(r) for r in self.records])]
 
     def to_dict(self) -> dict:
         return {"method": self.params.method, "label": self.params.label,

@@ -49,6 +49,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from compverify._version import __version__
+from compverify.display import TableDisplay
 from compverify.errors import ComputationFailed, CompverifyError
 from compverify.io import mp_to_str, to_jsonable
 from compverify.numeric import hplinalg
@@ -197,7 +198,7 @@ class Evidence:
 
 
 @dataclass(frozen=True, eq=False)
-class SolveResult:
+class SolveResult(TableDisplay):
     """The answer of :func:`solve` with its evidence.
 
     ``loss`` (mpf at ``dps``) is ``L(theta)`` at the polished point ``(b, V)`` (object arrays of
@@ -287,6 +288,42 @@ class SolveResult:
             lines.append(f"  note: max |v_j| = {runaway:.3g}; for this activation the loss may have its "
                          "infimum at |v| -> infinity (the search stopped here, not at a limit)")
         return "\n".join(lines)
+
+    def _display_tables(self) -> list:
+        """The answer (loss, relative loss, C, status) with its evidence, then the minimiser.
+
+        Losses are shown to the verified digits only (at least 2, with the count beside them);
+        the minimiser's coefficients and directions to the same digits.
+        """
+        ev, prob = self.evidence, self.problem
+        shown = max(2, int(ev.verified_digits))
+        tgt = prob.get("target")
+        tgt = (f"{tgt.get('family')} ({tgt.get('method')})" if isinstance(tgt, dict) else tgt)
+        rows = [("problem", f"{prob.get('activation')}, d = {prob.get('d')}, M = {prob.get('M')}, "
+                            f"target {tgt}"),
+                ("search", f"{self.restarts} restarts (seed {self.seed}), {self.method}, "
+                           f"{self.dps} digits"),
+                ("loss L", mp_to_str(self.loss, shown)),
+                ("relative loss L / C", mp_to_str(self.relative_loss, shown)),
+                ("C = E f^2", mp_to_str(self.C, shown)),
+                ("verified digits", f"{ev.verified_digits} (re-polish at {ev.check_dps} digits)"),
+                ("status", self.status),
+                ("|grad|", mpmath.nstr(ev.grad_norm, 3)),
+                ("reduced Hessian min eigenvalue", mpmath.nstr(ev.hessian_min_eig, 6)),
+                ("Hessian null space", f"{ev.hessian_null_dim} = {ev.symmetry_null_dim} "
+                                       f"(symmetries) + {ev.extra_null_dim}"),
+                ("basins", ", ".join(
+                    f"{mpmath.nstr(b.polished_loss, 8) if b.polished_loss is not None else f'{b.loss:.8g}'}"
+                    f" x{b.count}" for b in self.basins[:6]) + (" ..." if len(self.basins) > 6 else ""))]
+        if ev.rule_error is not None:
+            rows.append(("quadrature-rule error of the loss", mpmath.nstr(ev.rule_error, 3)))
+        if self.failed_restarts:
+            rows.append(("failed restarts", self.failed_restarts))
+        units = [(j + 1, mp_to_str(c, shown), "(" + ", ".join(mp_to_str(x, shown) for x in u) + ")")
+                 for j, (c, u) in enumerate(zip(self.coefficients, self.directions, strict=True))]
+        return [("compverify solve: the answer and its evidence", ("quantity", "value"), rows),
+                (f"the minimiser, rounded to {shown} digits", ("j", "coefficient", "unit direction"),
+                 units)]
 
     def runaway_norm(self) -> float | None:
         """``max_j |v_j|`` if it exceeds ``RUNAWAY_NORM`` for a non-homogeneous activation, else

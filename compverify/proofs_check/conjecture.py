@@ -52,6 +52,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -60,6 +61,7 @@ from typing import IO, Any
 import mpmath
 
 from compverify._version import __version__
+from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
 from compverify.io import atomic_write_text, to_jsonable
 from compverify.validate import check_memory, check_positive_int
@@ -67,7 +69,9 @@ from compverify.validate import check_memory, check_positive_int
 __all__ = [
     "FORMAT",
     "PARAMETER_KEYS",
+    "FrameReport",
     "SweepParams",
+    "SweepResult",
     "eval_width",
     "expand_grid",
     "format_table",
@@ -77,6 +81,7 @@ __all__ = [
     "parse_widths",
     "run_case",
     "run_sweep",
+    "table_rows",
 ]
 
 #: Marker of a sweep file.
@@ -320,6 +325,32 @@ def make_problem(params: SweepParams, d: int, M: int) -> Any:
     return Problem(activation, target, M)
 
 
+_FRAME_ROWS = (("verdict", "verdict"), ("coherence", "coherence mu"),
+               ("welch_bound", "Welch bound"), ("tightness_defect", "tightness defect"),
+               ("equiangularity_spread", "equiangularity spread"),
+               ("distance_lower_bound_etf", "certified distance to the ETFs >="),
+               ("distance_lower_bound_tight", "certified distance to the tight frames >="),
+               ("nearest_etf", "nearest ETF"), ("etf_relative_loss", "best relative loss on the ETF"),
+               ("etf_gap", "ETF gap (ETF value - relative loss)"),
+               ("etf_gap_uncertainty", "uncertainty of the gap"),
+               ("etf_gap_zero_within_uncertainty", "gap zero within it"))
+
+
+class FrameReport(TableDisplay, dict):
+    """The ``frame`` block (a ``dict``, keys as :func:`frame_report` says) that a notebook shows
+    as a table of the verdict and its evidence."""
+
+    def _display_tables(self) -> list:
+        rows = [(label, self.get(key)) for key, label in _FRAME_ROWS if key in self]
+        exist = self.get("etf_existence")
+        if exist is not None:
+            rows.append(("ETF exists for (d, M)", exist.get("status") if isinstance(exist, dict)
+                         else exist))
+        d, M = self.get("d"), self.get("M")
+        where = f" (d = {d}, M = {M})" if d is not None else ""
+        return [(f"frame report{where}", ("quantity", "value"), rows)]
+
+
 def _result_fields(result: Any) -> tuple[list, Any, Any, int]:
     """``(directions, verified_digits, relative_loss, dps)`` of a SolveResult or its JSON dict."""
     if isinstance(result, dict):
@@ -332,7 +363,7 @@ def _result_fields(result: Any) -> tuple[list, Any, Any, int]:
             int(result.dps))
 
 
-def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
+def frame_report(problem: Any, result: Any, *, seed: int = 0) -> FrameReport:
     """The ``frame`` block of a solve result.
 
     ``result``: a :class:`~compverify.numeric.solver.SolveResult` or its ``to_dict()``.  Gives
@@ -366,10 +397,10 @@ def frame_report(problem: Any, result: Any, *, seed: int = 0) -> dict:
                          etf_gap_uncertainty=unc,
                          etf_gap_zero_within_uncertainty=bool(unc is not None and abs(gap) <= unc),
                          etf=etf.to_dict())
-    return block
+    return FrameReport(block)
 
 
-def solve_frame_block(problem: Any, result: Any, seed: int = 0) -> dict | None:
+def solve_frame_block(problem: Any, result: Any, seed: int = 0) -> FrameReport | None:
     """The ``frame`` block of ``compverify solve``'s JSON: :func:`frame_report`, or ``None`` (no
     ``frame`` key) for ``M = 1``, where there is no frame to test."""
     if int(problem.M) < 2:
@@ -405,8 +436,9 @@ def _strip_timing(obj: Any) -> Any:
 # the sweep
 
 
-def load_sweep(path: str | Path, *, hint: str = "; choose another --out") -> dict:
-    """Read a sweep file; a clear error (ending with ``hint``) if it is not one."""
+def load_sweep(path: str | Path, *, hint: str = "; choose another --out") -> SweepResult:
+    """Read a sweep file (a :class:`SweepResult`: a notebook shows its table); a clear error
+    (ending with ``hint``) if it is not one."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -417,7 +449,7 @@ def load_sweep(path: str | Path, *, hint: str = "; choose another --out") -> dic
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CompverifyError(f"{str(path)!r} is not a compverify conjecture sweep "
                               f"(format {FORMAT!r}){hint}")
-    return data
+    return SweepResult(data)
 
 
 def _check_resume(old: dict, head: dict, path: Path) -> dict:
@@ -458,14 +490,16 @@ class _Progress:
             print(f"compverify conjecture: [{self.done + 1}/{self.total}] d = {d}, M = {M} ...",
                   file=self.stream, flush=True)
 
-    def finish(self, seconds: float, failed: str | None = None) -> None:
+    def finish(self, seconds: float, failed: str | None = None,
+               case: tuple[int, int] | None = None) -> None:
         self.done += 1
         if self.bar is not None:
             self.bar.update(1)
         elif self.mode == "lines":
             what = f"failed: {failed}" if failed else "done"
-            print(f"compverify conjecture: [{self.done}/{self.total}] {what} ({seconds:.1f} s)",
-                  file=self.stream, flush=True)
+            which = "" if case is None else f" d = {case[0]}, M = {case[1]}"
+            print(f"compverify conjecture: [{self.done}/{self.total}]{which} {what} "
+                  f"({seconds:.1f} s)", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -485,16 +519,28 @@ def _write(path: Path | None, head: dict, cases: dict, failed: dict) -> dict:
 
 def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int = 1,
               progress: str = "auto", stream: IO[str] | None = None,
-              case_runner: Callable[..., dict] | None = None) -> dict:
+              case_runner: Callable[..., dict] | None = None, dask: Any = None,
+              case_seconds: dict | None = None) -> SweepResult:
     """Run (or resume) a sweep; returns the sweep data written to ``out``.
 
     ``case_runner(params, d, M, jobs=...)`` computes one case (default :func:`run_case`).  A case
     that raises an unexpected exception is recorded in ``failed`` (retried by a resume); bad input
     (:class:`CompverifyError`) stops the sweep.  ``progress``: ``auto``, ``bar``, ``lines`` or
     ``off``.
+
+    ``dask``: ``None`` runs the cases here, one after the other; ``"local:N"``,
+    ``"tcp://HOST:PORT"`` or a :class:`distributed.Client` runs them on a Dask cluster
+    (:mod:`compverify.cluster`), one case a task (``jobs`` must then be 1).  The cases
+    are the same pure functions of the parameters, and only this process writes ``out`` (as the
+    cases finish, atomically), so the file is byte for byte the one of the serial run.
+    ``case_seconds``, if given, receives each case's compute time (``(d, M) -> {"wall", "cpu"}``
+    seconds of this process or, on a cluster, of its worker).
     """
     stream = stream if stream is not None else sys.stderr
     runner = case_runner or run_case
+    if dask is not None and jobs != 1:
+        raise CompverifyError(f"--jobs {jobs} with --dask: a Dask worker runs one case in one "
+                              f"process (its processes cannot start others); add workers instead")
     head = params.header()
     path = Path(out) if out is not None else None
     cases: dict[tuple[int, int], dict] = {}
@@ -503,6 +549,19 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
         head = _check_resume(old, head, path)
         for c in old.get("cases") or []:
             cases[(int(c["d"]), int(c["M"]))] = c
+    with ExitStack() as stack:
+        client = None
+        if dask is not None:  # connect first: an unreachable scheduler fails before any work
+            from compverify.cluster import connect
+
+            client = stack.enter_context(connect(dask))
+        return _run_cases(params, head, path, cases, runner, jobs, progress, stream, client,
+                          case_seconds)
+
+
+def _run_cases(params: SweepParams, head: dict, path: Path | None, cases: dict, runner: Callable,
+               jobs: int, progress: str, stream: IO[str], client: Any,
+               case_seconds: dict | None) -> SweepResult:
     if runner is run_case:
         from compverify.validate import memory_estimate
 
@@ -515,10 +574,24 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
     grid = [tuple(c) for c in head["grid"]]
     todo = [c for c in grid if c not in cases]
     bar = _Progress(len(grid), len(grid) - len(todo), progress, stream)
+    seconds = case_seconds if case_seconds is not None else {}
     try:
-        for d, M in todo:
+        if client is not None and todo:
+            from compverify.cluster import run_unordered
+
+            for (d, M), record, sec, exc in run_unordered(
+                    client, runner, todo, lambda c: (params, *c), kwargs={"jobs": jobs}):
+                err = None if exc is None else f"{type(exc).__name__}: {exc}"
+                if exc is None:
+                    cases[(d, M)] = record
+                else:
+                    failed[(d, M)] = {"d": d, "M": M, "error": err}
+                seconds[(d, M)] = sec
+                _write(path, head, cases, failed)
+                bar.finish(sec.get("wall", 0.0), err, case=(d, M))
+        for d, M in todo if client is None else ():
             bar.start(d, M)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 cases[(d, M)] = runner(params, d, M, jobs=jobs)
                 err = None
@@ -527,11 +600,12 @@ def run_sweep(params: SweepParams, out: str | Path | None = None, *, jobs: int =
             except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
                 err = f"{type(exc).__name__}: {exc}"
                 failed[(d, M)] = {"d": d, "M": M, "error": err}
+            seconds[(d, M)] = {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
             _write(path, head, cases, failed)
-            bar.finish(time.perf_counter() - t0, err)
+            bar.finish(seconds[(d, M)]["wall"], err)
     finally:
         bar.close()
-    return _write(path, head, cases, failed)
+    return SweepResult(_write(path, head, cases, failed))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -547,9 +621,14 @@ def _fmt(x: Any, digits: int) -> str:
         return str(x)
 
 
-def format_table(sweep: dict) -> str:
-    """The closing table: d, M, relative loss, verdict, ETF known?, ETF gap (skips noted)."""
-    rows = [("d", "M", "relative loss", "verdict", "ETF known?", "ETF gap", "proof")]
+#: Columns of the sweep's table.
+TABLE_HEADER = ("d", "M", "relative loss", "verdict", "ETF known?", "ETF gap", "proof")
+
+
+def table_rows(sweep: dict) -> list[tuple[str, ...]]:
+    """One row of :data:`TABLE_HEADER` per grid case, in grid order (failed and not-run cases
+    say so); the text table and the notebook's tables are both made of these."""
+    rows = []
     by_case = {(int(c["d"]), int(c["M"])): c for c in sweep.get("cases") or []}
     fails = {(int(c["d"]), int(c["M"])): c for c in sweep.get("failed") or []}
     for d, M in (tuple(c) for c in sweep.get("grid") or []):
@@ -566,6 +645,12 @@ def format_table(sweep: dict) -> str:
             rows.append((str(d), str(M), "-", "failed", "-", "-", "-"))
         else:
             rows.append((str(d), str(M), "-", "not run", "-", "-", "-"))
+    return rows
+
+
+def format_table(sweep: dict) -> str:
+    """The closing table: d, M, relative loss, verdict, ETF known?, ETF gap (skips noted)."""
+    rows = [TABLE_HEADER, *table_rows(sweep)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
              for r in rows]
@@ -573,6 +658,17 @@ def format_table(sweep: dict) -> str:
     for s in sweep.get("skipped") or []:
         lines.append(f"skipped: d = {s['d']}, M from {s['from']!r}: {s['note']}")
     return "\n".join(lines)
+
+
+class SweepResult(TableDisplay, dict):
+    """The sweep's data (a ``dict``: the sweep file's content) that a notebook shows as the
+    closing table (:func:`table_rows`)."""
+
+    def _display_tables(self) -> list:
+        done = len(self.get("cases") or [])
+        cap = (f"conjecture sweep: {self.get('activation')}, target {self.get('target')}, "
+               f"{done} of {len(self.get('grid') or [])} cases done, {self.get('dps')} digits")
+        return [(cap, TABLE_HEADER, table_rows(self))]
 
 
 def _existence_word(entry: Any) -> str:

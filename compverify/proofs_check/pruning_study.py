@@ -20,11 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from compverify.display import TableDisplay
 from compverify.numeric.pruning import (
+    PRUNE_TABLE_HEADER,
     LossEvaluator,
     PruneParams,
     PruneRun,
     losses_at_counts,
+    prune_table_row,
     run_pruning,
 )
 from compverify.proofs_check.pruning_bounds import (
@@ -43,11 +46,19 @@ BASELINES = (("magnitude-global", "magnitude", "global"),
 
 
 @dataclass(frozen=True)
-class MethodResult:
+class MethodResult(TableDisplay):
     """One method's run and the checks of each of its steps."""
 
     run: PruneRun
     checks: tuple[StepCheck, ...]
+
+    def _display_tables(self) -> list:
+        """The run's steps (:data:`~compverify.numeric.pruning.PRUNE_TABLE_HEADER`) with the
+        Lipschitz and lq bounds of each step and whether all its checks hold."""
+        rows = [(*prune_table_row(r), c.lipschitz.bound, c.lq.bound, c.bounds_hold)
+                for r, c in zip(self.run.records, self.checks, strict=True)]
+        return [(f"pruning: {self.run.params.label}, {self.run.activation}",
+                 (*PRUNE_TABLE_HEADER, "Lipschitz bound", "lq bound", "bounds hold"), rows)]
 
     def steps_json(self) -> list[dict]:
         """The ``prune.json`` steps: the issue's keys first, then the evidence."""

@@ -26,6 +26,7 @@ import mpmath
 import numpy as np
 import sympy
 
+from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
 from compverify.symbolic.derivation import derive_kernel, piecewise_homogeneous_form
 from compverify.symbolic.kernel import Kernel, finite_or_mp
@@ -111,7 +112,7 @@ def _np_modules() -> list[Any]:
     return [{"Heaviside": lambda x, h=0.5: np.heaviside(x, h)}, "scipy", "numpy"]
 
 
-class Activation:
+class Activation(TableDisplay):
     """An activation ``sigma(z)``: its SymPy expression, evaluators, and its derived kernel.
 
     ``name`` (registry name or ``"expression"``), ``spec`` (round-trips through
@@ -127,6 +128,17 @@ class Activation:
 
     def __repr__(self) -> str:
         return f"Activation({self.spec!r}, sigma(z) = {self.expr})"
+
+    def _display_tables(self) -> list:
+        """The activation's formula and properties; the kernel's route once it is derived."""
+        from compverify.display import Math
+        from compverify.symbolic.steps import to_latex
+
+        kernel = self.__dict__.get("kernel")  # shown if derived; never derived for a display
+        rows = [("spec", self.spec), ("formula", Math(r"\sigma(z) = " + to_latex(self.expr))),
+                ("positively homogeneous of degree", self.homogeneous_degree),
+                ("kernel route", kernel.route if kernel is not None else "not derived yet")]
+        return [(f"activation {self.name}", ("quantity", "value"), rows)]
 
     @cached_property
     def spectral_form(self) -> Any:

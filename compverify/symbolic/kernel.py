@@ -43,6 +43,7 @@ import mpmath
 import numpy as np
 import sympy
 
+from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
 from compverify.symbolic import ball
 from compverify.symbolic.derivation import Derivation
@@ -260,7 +261,7 @@ def _mp_args(nu: Any, nv: Any, rho: Any) -> tuple[mpmath.mpf, mpmath.mpf, mpmath
     return nu, nv, rho
 
 
-class Kernel:
+class Kernel(TableDisplay):
     """The kernel ``k(nu, nv, rho) = E[sigma(<u,x>) sigma(<v,x>)]`` of one activation.
 
     Attributes: ``route``, ``steps`` (tuple of :class:`DerivationStep`), ``expr`` (SymPy in
@@ -279,6 +280,21 @@ class Kernel:
     def __repr__(self) -> str:
         body = self.expr if self.expr is not None else "numeric quadrature"
         return f"Kernel(route={self.route!r}, k={body})"
+
+    def _display_tables(self) -> list:
+        """The closed form (or the note that the kernel is numeric) and the derivation steps."""
+        from compverify.display import Math
+        from compverify.symbolic.steps import to_latex
+
+        sigma = Math(to_latex(self.activation_expr))
+        form = (Math(to_latex(self.expr)) if self.expr is not None
+                else "numeric (quadrature; no closed form)")
+        head = [("activation", Math(r"\sigma(z) = " + sigma)), ("route", self.route),
+                ("kernel", Math(r"k(\nu_{u}, \nu_{v}, \rho) = " + form)
+                 if isinstance(form, Math) else form)]
+        steps = [(i, st.description, Math(st.latex)) for i, st in enumerate(self.steps, 1)]
+        return [("Gaussian kernel k = E[sigma(<u,x>) sigma(<v,x>)]", ("quantity", "value"), head),
+                (f"derivation ({len(steps)} steps)", ("#", "step", "expression"), steps)]
 
     # ------------------------------------------------------------------ symbolic partials
     @cached_property
