@@ -11,6 +11,7 @@ Bad input: one line on stderr, exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io as _io
 import math
@@ -72,6 +73,20 @@ def _tau0(text: str) -> mpmath.mpf:
     return check_tau(text, "--tau0")
 
 
+@contextlib.contextmanager
+def _keep_on_interrupt(ck, path: str | None, command: str):
+    """On Ctrl-C, write the finished pieces to the checkpoint and say so; then re-raise."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if ck is not None:
+            ck.flush()
+            if ck.entries:
+                print(f"\ncompverify {command}: the finished work is kept in {path}; run the same "
+                      "command again to resume", file=sys.stderr)
+        raise
+
+
 def run_match(args: argparse.Namespace) -> int:
     from compverify.io import atomic_write_json
     from compverify.numeric.checkpoint import Checkpoint
@@ -99,8 +114,11 @@ def run_match(args: argparse.Namespace) -> int:
         if i % 10 == 0:
             print(f"\rlayer {layer}/{args.layers}: start {i}/{args.starts}", end="", file=sys.stderr)
 
-    matches = match_network(spec, args.layers, tau0, dps=dps, starts=args.starts, seed=args.seed,
-                            tau_mode=args.tau_mode, progress=progress, cache=ck)
+    if ck is not None and ck.resumed:
+        print(f"resuming from {path}: {ck.resumed} system(s) done", file=sys.stderr)
+    with _keep_on_interrupt(ck, path, "lossless match"):
+        matches = match_network(spec, args.layers, tau0, dps=dps, starts=args.starts, seed=args.seed,
+                                tau_mode=args.tau_mode, progress=progress, cache=ck)
     print("", file=sys.stderr)
     layers = match_json(matches, dps, args.certify == "auto")
     for L in layers:
@@ -184,9 +202,12 @@ def run_spectra(args: argparse.Namespace) -> int:
     def progress(i: int, n: int) -> None:
         print(f"n = {n} done ({i + 1}/{len(ns)})", file=sys.stderr)
 
-    result = experiment(spec, args.layers, ns, args.ratio, ternary=ternary, width=args.width,
-                        eps=args.eps, seed=args.seed, progress=progress, cache=ck, tau0=float(tau0),
-                        kernel=args.kernel)
+    if ck.resumed:
+        print(f"resuming from {path}: {ck.resumed} size(s) done", file=sys.stderr)
+    with _keep_on_interrupt(ck, path, "lossless spectra"):
+        result = experiment(spec, args.layers, ns, args.ratio, ternary=ternary, width=args.width,
+                            eps=args.eps, seed=args.seed, progress=progress, cache=ck,
+                            tau0=float(tau0), kernel=args.kernel)
     result["ternary"] = None if ternary is None else [
         {"kind": k, "params": [mpmath.nstr(v, 20) for v in p], "d0": mpmath.nstr(d, 20)}
         for k, p, d in ternary]
