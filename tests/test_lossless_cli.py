@@ -54,3 +54,19 @@ def test_spectra_outputs(tmp_path, capsys):
     assert float(data["fits"]["exact_vs_tilde_diagonal"]["slope"]) < 0
     for name in ("spectra.csv", "histogram.png", "decay.png"):
         assert (out / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_spectra_tanh_ntk_runs_with_the_error_carried(tmp_path, capsys):
+    """tanh has a numeric kernel: the exact mean goes through the Mehler series, whose error
+    (truncation bound plus quadrature estimate) is recorded per size."""
+    out = tmp_path / "t"
+    assert main(["lossless", "spectra", "--activation", "tanh", "--layers", "1", "--n", "32,48,64",
+                 "--kernel", "ntk", "--out", str(out)]) == 0
+    data = json.loads((out / "spectra.json").read_text())
+    assert data["kernel"] == "ntk" and data["ternary"] is None  # no binary match for tanh
+    for p in data["points"]:
+        assert 0 < float(p["exact_error"]) < 1e-6
+        assert float(p["exact_vs_tilde_diagonal"]) < 0.5
+    assert set(data["points"][0]["exact_vs_tilde_diagonal_spectral"]) == {
+        "op", "fro", "wasserstein", "kolmogorov", "top"}

@@ -11,6 +11,7 @@ Bad input: one line on stderr, exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io as _io
 import math
@@ -40,13 +41,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--out", default=None, metavar="FILE")
     m.add_argument("--checkpoint", default=None, metavar="FILE")
     m.set_defaults(func=run_match)
-    s = sub.add_parser("spectra", help="spectral-equivalence experiment (CK) over growing n")
+    s = sub.add_parser("spectra", help="spectral-equivalence experiment (CK or NTK) over growing n")
     _common(s)
     s.add_argument("--n", required=True, help="comma-separated sample sizes, e.g. 512,1024,2048")
     s.add_argument("--ratio", type=float, default=2.0, help="n/p (default 2)")
     s.add_argument("--width", type=float, default=2.0, help="hidden width / n (default 2)")
     s.add_argument("--eps", type=float, default=0.5, help="sparsity of the ternary weights (0.5)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--kernel", default="ck", choices=("ck", "ntk"),
+                   help="conjugate kernel (default) or neural tangent kernel")
     s.add_argument("--out", required=True, metavar="DIR")
     s.add_argument("--no-plot", action="store_true",
                    help="do not write histogram.png and decay.png")
@@ -70,6 +73,20 @@ def _tau0(text: str) -> mpmath.mpf:
     from compverify.numeric.lossless_moments import check_tau
 
     return check_tau(text, "--tau0")
+
+
+@contextlib.contextmanager
+def _keep_on_interrupt(ck, path: str | None, command: str):
+    """On Ctrl-C, write the finished pieces to the checkpoint and say so; then re-raise."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if ck is not None:
+            ck.flush()
+            if ck.entries:
+                print(f"\ncompverify {command}: the finished work is kept in {path}; run the same "
+                      "command again to resume", file=sys.stderr)
+        raise
 
 
 def run_match(args: argparse.Namespace) -> int:
@@ -99,8 +116,11 @@ def run_match(args: argparse.Namespace) -> int:
         if i % 10 == 0:
             print(f"\rlayer {layer}/{args.layers}: start {i}/{args.starts}", end="", file=sys.stderr)
 
-    matches = match_network(spec, args.layers, tau0, dps=dps, starts=args.starts, seed=args.seed,
-                            tau_mode=args.tau_mode, progress=progress, cache=ck)
+    if ck is not None and ck.resumed:
+        print(f"resuming from {path}: {ck.resumed} system(s) done", file=sys.stderr)
+    with _keep_on_interrupt(ck, path, "lossless match"):
+        matches = match_network(spec, args.layers, tau0, dps=dps, starts=args.starts, seed=args.seed,
+                                tau_mode=args.tau_mode, progress=progress, cache=ck)
     print("", file=sys.stderr)
     layers = match_json(matches, dps, args.certify == "auto")
     for L in layers:
@@ -167,10 +187,6 @@ def run_spectra(args: argparse.Namespace) -> int:
         # the n x n kernel matrices and the (width n) x n hidden features, a few copies
         check_memory(8.0 * 4 * n * n * (1 + args.width), f"lossless spectra with n = {n}")
     spec = get_activation(args.activation).spec
-    if get_activation(spec).kernel.route == "numeric":
-        raise CompverifyError(f"--activation {spec}: its kernel is numeric (quadrature per entry); "
-                              "the exact-mean CK needs a closed-form kernel (relu, leaky_relu, abs, "
-                              "erf, gelu, sign, step, polynomials)")
     tau0 = _tau0(args.tau0)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -182,20 +198,25 @@ def run_spectra(args: argparse.Namespace) -> int:
     path = args.checkpoint or str(out / "spectra.checkpoint.json")
     ck = Checkpoint(path, {"command": "lossless spectra", "activation": spec, "layers": args.layers,
                            "n": ns, "ratio": args.ratio, "width": args.width, "eps": args.eps,
-                           "seed": args.seed})
+                           "seed": args.seed, "kernel": args.kernel, "tau0": args.tau0})
     ternary = _ternary(spec, args.layers, tau0)
 
     def progress(i: int, n: int) -> None:
         print(f"n = {n} done ({i + 1}/{len(ns)})", file=sys.stderr)
 
-    result = experiment(spec, args.layers, ns, args.ratio, ternary=ternary, width=args.width,
-                        eps=args.eps, seed=args.seed, progress=progress, cache=ck, tau0=float(tau0))
+    if ck.resumed:
+        print(f"resuming from {path}: {ck.resumed} size(s) done", file=sys.stderr)
+    with _keep_on_interrupt(ck, path, "lossless spectra"):
+        result = experiment(spec, args.layers, ns, args.ratio, ternary=ternary, width=args.width,
+                            eps=args.eps, seed=args.seed, progress=progress, cache=ck,
+                            tau0=float(tau0), kernel=args.kernel)
     result["ternary"] = None if ternary is None else [
         {"kind": k, "params": [mpmath.nstr(v, 20) for v in p], "d0": mpmath.nstr(d, 20)}
         for k, p, d in ternary]
     atomic_write_json(out / "spectra.json", result)
     buf = _io.StringIO()
-    keys = [k for k in result["points"][0] if k not in ("alignment", "widths")]
+    keys = [k for k in result["points"][0]
+            if k not in ("alignment", "widths") and not k.endswith("_spectral")]
     w = csv.writer(buf)
     w.writerow(keys)
     for pt in result["points"]:

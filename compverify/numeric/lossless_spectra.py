@@ -33,6 +33,7 @@ from scipy import stats
 
 from compverify.errors import CompverifyError
 from compverify.numeric.lossless_moments import gaussian_moments
+from compverify.numeric.lossless_ntk import equivalent_ntk, exact_ck_ntk, sampled_ntk, spectral_distances
 from compverify.numeric.lossless_recursion import LayerMoments, ck_ntk_recursion, equivalent_ck
 from compverify.symbolic.activations import get_activation
 
@@ -54,33 +55,11 @@ def gmm_data(n: int, p: int, rng: np.random.Generator, mean: float = 3.0, cov_sh
     return X, labels, means, covs, noise
 
 
-def _mean_fn(spec: str):
-    """``m(nu) = E sigma(nu xi)`` vectorised: Gauss-Hermite (160 nodes) in float64."""
-    act = get_activation(spec)
-    x, w = np.polynomial.hermite_e.hermegauss(160)
-    w = w / math.sqrt(2 * math.pi)
-    deg = act.homogeneous_degree
-    if deg is not None:  # exact: m(nu) = nu^deg m(1), m(1) from the closed form
-        m1 = float(gaussian_moments(spec, 1, dps=20).values["d0"])
-        return lambda nu: m1 * np.asarray(nu)**deg
-    return lambda nu: act.numpy(np.multiply.outer(np.asarray(nu), x)) @ w
-
-
 def exact_ck(spec: str, X: np.ndarray, layers: int, taus_sq: list[float], d0s: list[float]) -> np.ndarray:
-    """The infinite-width CK: the kernel applied ``layers`` times, centred by ``d0`` of each layer."""
-    act = get_activation(spec)
-    kern = act.kernel
-    mean = _mean_fn(spec)
-    G = X.T @ X
-    for _ in range(layers):
-        nu = np.sqrt(np.clip(np.diag(G), 1e-300, None))
-        rho = np.clip(G / np.outer(nu, nu), -1.0, 1.0)
-        np.fill_diagonal(rho, 1.0)
-        K = kern.value(nu[:, None], nu[None, :], rho)
-        m = mean(nu)
-        d0 = d0s[_]
-        G = K - d0 * (m[:, None] + m[None, :]) + d0**2
-    return G
+    """The infinite-width CK: the kernel applied ``layers`` times, centred by ``d0`` of each layer
+    (:func:`compverify.numeric.lossless_ntk.exact_ck_ntk`; ``taus_sq`` is not needed, kept for
+    callers)."""
+    return exact_ck_ntk(spec, X, layers, d0s, ntk=False)["ck"]
 
 
 def sampled_ck(sigmas: list, X: np.ndarray, widths: list[int], d0s: list[float],
@@ -129,12 +108,99 @@ def binary_sigma(kind: str, params: tuple):
     return lambda z: b * ((z < s1) + ((z > s2) & (z < s3)) + (z > s4))
 
 
+def _layer_moments(spec: str, tau0_sq: float, layers: int) -> tuple[list, list, list]:
+    taus_sq, d0s, lm = [tau0_sq], [], []
+    for _ in range(layers):
+        mv = gaussian_moments(spec, math.sqrt(taus_sq[-1]), dps=20).values
+        d0s.append(float(mv["d0"]))
+        ds = None if mv["dsigma_sq"] is None else float(mv["dsigma_sq"])
+        lm.append(LayerMoments(float(mv["d1"]), float(mv["d2"]), float(mv["d3"]),
+                               float(mv["tau_next_sq"]), ds))
+        taus_sq.append(float(mv["tau_next_sq"]))
+    return taus_sq, d0s, lm
+
+
+def _histogram(mats: dict[str, np.ndarray], bins: int, n: int) -> dict[str, Any]:
+    eig = {k: np.linalg.eigvalsh((v + v.T) / 2) for k, v in mats.items()}
+    hi = max(float(e[-1]) for e in eig.values())
+    lo = min(float(e[0]) for e in eig.values())
+    edges = np.linspace(lo, hi, bins + 1)
+    return {"edges": edges.tolist(), "counts": {k: np.histogram(e, edges)[0].tolist()
+                                                for k, e in eig.items()}, "n": n}
+
+
+def _ck_point(spec, act, X, labels, covs, noise, tau0_sq, coef, d0s, layers, widths, rng, ternary,
+              eps, point):
+    tilde = {ident: equivalent_ck(coef, X, labels, None, covs, noise, tau0_sq, ident)
+             for ident in ("published", "diagonal")}
+    ex = exact_ck_ntk(spec, X, layers, d0s, ntk=False)
+    exact = ex["ck"]
+    point["exact_error"] = ex["error"]
+    orig = sampled_ck([act.numpy] * layers, X, widths, d0s, rng)
+    for ident, T in tilde.items():
+        nt = _opnorm(T)
+        point[f"exact_vs_tilde_{ident}"] = _opnorm(exact - T) / nt
+        point[f"sampled_vs_tilde_{ident}"] = _opnorm(orig - T) / nt
+    point["alignment"] = {"exact": _alignment(exact, labels),
+                          "tilde": _alignment(tilde["diagonal"], labels),
+                          "sampled": _alignment(orig, labels)}
+    mats = {"exact": exact, "tilde": tilde["diagonal"], "sampled": orig}
+    if ternary is not None:
+        sig = [binary_sigma(kind, params) for kind, params, _ in ternary]
+        tern = sampled_ck(sig, X, widths, [float(d) for _, _, d in ternary], rng, eps=eps)
+        point["original_vs_ternary"] = _opnorm(orig - tern) / _opnorm(orig)
+        point["exact_vs_ternary"] = _opnorm(exact - tern) / _opnorm(exact)
+        point["alignment"]["ternary"] = _alignment(tern, labels)
+        mats["ternary"] = tern
+    return mats
+
+
+def _ntk_point(spec, act, X, labels, covs, noise, tau0_sq, coef, d0s, layers, widths, rng, ternary,
+               eps, point):
+    tilde = {ident: equivalent_ntk(coef, X, labels, covs, noise, tau0_sq, ident)
+             for ident in ("published", "diagonal")}
+    ex = exact_ck_ntk(spec, X, layers, d0s, ntk=True)
+    exact = ex["ntk"]
+    point["exact_error"] = ex["error"]
+    dsig = act.derivative_evaluators(1)[0]
+    _, orig = sampled_ntk([act.numpy] * layers, [dsig] * layers, X, widths, d0s, rng)
+    for ident, T in tilde.items():
+        d = spectral_distances(exact, T)
+        point[f"exact_vs_tilde_{ident}"] = d["op"]
+        point[f"exact_vs_tilde_{ident}_spectral"] = d
+    d = spectral_distances(orig, exact)
+    point["sampled_vs_exact"] = d["op"]
+    point["sampled_vs_exact_spectral"] = d
+    d = spectral_distances(orig, tilde["diagonal"])
+    point["sampled_vs_tilde_diagonal"] = d["op"]
+    point["alignment"] = {"exact": _alignment(exact, labels),
+                          "tilde": _alignment(tilde["diagonal"], labels),
+                          "sampled": _alignment(orig, labels)}
+    mats = {"exact": exact, "tilde": tilde["diagonal"], "sampled": orig}
+    if ternary is not None:
+        # the binary activations' derivative is 0 almost everywhere (autograd's): only the output
+        # weights contribute, Theta_ternary = Phi_L of the ternary network
+        sig = [binary_sigma(kind, params) for kind, params, _ in ternary]
+        _, tern = sampled_ntk(sig, [None] * layers, X, widths, [float(d) for _, _, d in ternary],
+                              rng, eps=eps)
+        d = spectral_distances(tern, orig)
+        point["original_vs_ternary"] = d["op"]
+        point["original_vs_ternary_spectral"] = d
+        point["exact_vs_ternary"] = spectral_distances(tern, exact)["op"]
+        point["alignment"]["ternary"] = _alignment(tern, labels)
+        mats["ternary"] = tern
+    return mats
+
+
 def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary: list | None,
                 width: float = 2.0, eps: float = 0.5, seed: int = 0, mean: float = 3.0,
                 cov_shift: float = 4.0, bins: int = 40, progress: Any = None,
-                cache: Any = None, tau0: float | None = None) -> dict[str, Any]:
-    """The experiment over ``ns`` (see the module docstring).  ``ternary`` is a list of
-    ``(kind, params, d0)`` per layer (``None``: no compressed network)."""
+                cache: Any = None, tau0: float | None = None, kernel: str = "ck") -> dict[str, Any]:
+    """The experiment over ``ns`` (see the module docstring) for the CK (``kernel="ck"``) or the
+    NTK (``"ntk"``).  ``ternary`` is a list of ``(kind, params, d0)`` per layer (``None``: no
+    compressed network)."""
+    if kernel not in ("ck", "ntk"):
+        raise CompverifyError(f"kernel must be 'ck' or 'ntk', got {kernel!r}")
     if ratio <= 0 or not math.isfinite(ratio):
         raise CompverifyError(f"ratio must be a positive number, got {ratio}")
     if layers < 1:
@@ -148,6 +214,7 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
     act = get_activation(spec)
     points = []
     hist = None
+    coef = None
     for idx, n in enumerate(sorted(ns)):
         key = f"n {n}"
         if cache is not None and cache.get(key) is not None:
@@ -160,54 +227,36 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
             c = float(tau0) / math.sqrt(float(np.mean(np.sum(X**2, axis=0))))
             X, noise, means, covs = c * X, c * noise, c * means, [c * c * C for C in covs]
         tau0_sq = float(np.mean(np.sum(X**2, axis=0)))
-        taus_sq, d0s, lm = [tau0_sq], [], []
-        for _ in range(layers):
-            mv = gaussian_moments(spec, math.sqrt(taus_sq[-1]), dps=20).values
-            d0s.append(float(mv["d0"]))
-            lm.append(LayerMoments(float(mv["d1"]), float(mv["d2"]), float(mv["d3"]),
-                                   float(mv["tau_next_sq"])))
-            taus_sq.append(float(mv["tau_next_sq"]))
+        taus_sq, d0s, lm = _layer_moments(spec, tau0_sq, layers)
         coef = ck_ntk_recursion(tau0_sq, lm)
-        tilde = {ident: equivalent_ck(coef, X, labels, means, covs, noise, tau0_sq, ident)
-                 for ident in ("published", "diagonal")}
-        exact = exact_ck(spec, X, layers, taus_sq, d0s)
         widths = [int(width * n)] * layers
-        orig = sampled_ck([act.numpy] * layers, X, widths, d0s, rng)
         point: dict[str, Any] = {"n": n, "p": p, "tau0_sq": tau0_sq, "widths": widths}
-        for ident, T in tilde.items():
-            nt = _opnorm(T)
-            point[f"exact_vs_tilde_{ident}"] = _opnorm(exact - T) / nt
-            point[f"sampled_vs_tilde_{ident}"] = _opnorm(orig - T) / nt
-        point["alignment"] = {"exact": _alignment(exact, labels),
-                              "tilde": _alignment(tilde["diagonal"], labels),
-                              "sampled": _alignment(orig, labels)}
-        mats = {"exact": exact, "tilde": tilde["diagonal"], "sampled": orig}
-        if ternary is not None:
-            sig = [binary_sigma(kind, params) for kind, params, _ in ternary]
-            tern = sampled_ck(sig, X, widths, [float(d) for _, _, d in ternary], rng, eps=eps)
-            point["original_vs_ternary"] = _opnorm(orig - tern) / _opnorm(orig)
-            point["exact_vs_ternary"] = _opnorm(exact - tern) / _opnorm(exact)
-            point["alignment"]["ternary"] = _alignment(tern, labels)
-            mats["ternary"] = tern
+        step = _ck_point if kernel == "ck" else _ntk_point
+        mats = step(spec, act, X, labels, covs, noise, tau0_sq, coef, d0s, layers, widths, rng,
+                    ternary, eps, point)
         if idx == len(ns) - 1:
-            eig = {k: np.linalg.eigvalsh((v + v.T) / 2) for k, v in mats.items()}
-            hi = max(float(e[-1]) for e in eig.values())
-            lo = min(float(e[0]) for e in eig.values())
-            edges = np.linspace(lo, hi, bins + 1)
-            hist = {"edges": edges.tolist(),
-                    "counts": {k: np.histogram(e, edges)[0].tolist() for k, e in eig.items()},
-                    "n": n}
+            hist = _histogram(mats, bins, n)
         points.append(point)
         if cache is not None:
             cache.put(key, point)
         if progress is not None:
             progress(idx, n)
     fits = {}
-    for name in ("exact_vs_tilde_diagonal", "exact_vs_tilde_published", "sampled_vs_tilde_diagonal",
-                 "original_vs_ternary"):
+    names = ("exact_vs_tilde_diagonal", "exact_vs_tilde_published", "sampled_vs_tilde_diagonal",
+             "sampled_vs_exact", "original_vs_ternary")
+    for name in names:
         if all(name in pt for pt in points):
             fits[name] = fit_exponent([pt["n"] for pt in points], [pt[name] for pt in points])
-    return {"activation": act.spec, "layers": layers, "ratio": ratio, "tau0": tau0, "width_factor": width,
-            "eps": eps, "seed": seed, "mean": mean, "cov_shift": cov_shift,
-            "coefficients": {"alpha": [float(a) for a in coef.alpha]},
-            "points": points, "fits": fits, "histogram": hist}
+    if kernel == "ntk":
+        for name in ("exact_vs_tilde_diagonal", "sampled_vs_exact"):
+            for what in ("fro", "wasserstein", "kolmogorov"):
+                vals = [pt[f"{name}_spectral"][what] for pt in points]
+                if all(v > 0 for v in vals):
+                    fits[f"{name}_{what}"] = fit_exponent([pt["n"] for pt in points], vals)
+    out_coef: dict[str, Any] = {}
+    if coef is not None:
+        out_coef = {"alpha": [float(a) for a in coef.alpha], "beta": [float(b) for b in coef.beta],
+                    "kappa_sq": None if coef.kappa_sq is None else float(coef.kappa_sq)}
+    return {"activation": act.spec, "kernel": kernel, "layers": layers, "ratio": ratio, "tau0": tau0,
+            "width_factor": width, "eps": eps, "seed": seed, "mean": mean, "cov_shift": cov_shift,
+            "coefficients": out_coef, "points": points, "fits": fits, "histogram": hist}

@@ -11,6 +11,7 @@ __all__ = ["histogram_png", "decay_png", "LABELS"]
 LABELS = {"exact_vs_tilde_diagonal": "|Phi_exact - Phi~| / |Phi~| (c = tau_L^2 - alpha1 tau0^2)",
           "exact_vs_tilde_published": "same, published c (- alpha3 tau0^4)",
           "sampled_vs_tilde_diagonal": "sampled network vs Phi~",
+          "sampled_vs_exact": "|sampled - exact| / |exact|",
           "original_vs_ternary": "|Phi_orig - Phi_tern| / |Phi_orig| (sampled)"}
 
 
@@ -40,7 +41,8 @@ def histogram_png(result: dict) -> bytes:
         ax.stairs(counts, edges, label=name)
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("count")
-    ax.set_title(f"CK spectra, {result['activation']}, L = {result['layers']}, n = {h['n']}")
+    kind = result.get("kernel", "ck").upper()
+    ax.set_title(f"{kind} spectra, {result['activation']}, L = {result['layers']}, n = {h['n']}")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)
@@ -56,6 +58,8 @@ def decay_png(result: dict) -> bytes:
             fit = result["fits"].get(key, {})
             slope = fit.get("slope")
             lab = label if slope is None else f"{label}: slope {slope:.2f}"
+            if result.get("kernel") == "ntk":
+                lab = lab.replace("Phi", "Theta")
             ax.loglog(ns, [p[key] for p in result["points"]], "o-", label=lab)
     ax.set_xlabel("n")
     ax.set_ylabel("relative error (operator norm)")
