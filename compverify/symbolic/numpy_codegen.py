@@ -173,7 +173,10 @@ class _Emitter:
             neg = t.could_extract_minus_sign()
             val = self.emit(-t if neg else t)
             part = part + t
-            if acc is None:
+            if acc is None and neg and const != 0:  # c - t in one pass
+                acc = self.call("subtract", [self.const(const), val], self.is_full(part))
+                const = sympy.Integer(0)
+            elif acc is None:
                 acc = self.call("negative", [val], self.is_full(part)) if neg else val
             else:
                 acc = self.call("subtract" if neg else "add", [acc, val], self.is_full(part))
@@ -193,11 +196,14 @@ class _Emitter:
                 num.append(f)
         acc = None
         part: sympy.Expr = sympy.Integer(1)
+        c = float(coeff)
         for f in self._order(num):
             val = self.emit(f)
             part = part * f
             acc = val if acc is None else self.call("multiply", [acc, val], self.is_full(part))
-        c = float(coeff)
+            if c != 1.0 and not self.is_full(part):  # the coefficient on a column or row
+                acc = self.call("multiply", [acc, (repr(c), None)], False)
+                c = 1.0
         if c != 1.0 or acc is None:
             acc = ((repr(c), None) if acc is None
                    else self.call("multiply", [acc, (repr(c), None)], self.is_full(part)))
