@@ -15,32 +15,37 @@ Target ``f_N(x) = sum_i a_i relu(<w_i, x>)`` with N = 10^6 neurons in d = 64, co
   samples and its time extrapolated linearly to 10^6 samples (its standard error scales as
   n^(-1/2)); the output says so.  No gradient is estimated: the exact side does strictly more.
 
-Threads: the script pins BLAS to one thread per call (``OPENBLAS_NUM_THREADS=1`` etc., set before
-numpy is imported) and gives both the exact computation and the Monte Carlo ``--jobs`` Python
-threads, so each uses the same 2 cores; concurrent calls into a multi-threaded OpenBLAS contend.
+Limit: the same run also times what no exact method can avoid, on the same blocks and threads:
+the product ``W V'`` (a GEMM), ``arccos`` of the N x M cosines (ReLU's kernel is algebraic in rho
+and ``arccos rho``) and the gradient's product ``C' W`` (a second GEMM); it prints
+``exact / limit`` (target <= 2).
+
+Threads: by default the script leaves BLAS and ``jobs`` to the library (``population_loss`` with
+no ``jobs``: one worker per usable CPU, one BLAS thread per worker, set by the library through
+threadpoolctl) -- what a user who passes nothing gets; ``--jobs N`` passes N.  The configurations
+``jobs`` = 1 and 2 are timed in the same run for comparison.  The Monte Carlo uses ``--jobs``
+threads (2 if not given) with BLAS limited to one thread per thread.
 
 Run: ``python bench/bench_loss.py`` (``--help`` for sizes; ``--json out.json`` keeps the numbers).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import resource
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import numpy as np
+from threadpoolctl import threadpool_limits
 
-import argparse  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from compverify.numeric.loss import population_loss  # noqa: E402
-from compverify.symbolic import get_activation  # noqa: E402
+from compverify.numeric.loss import population_loss
+from compverify.symbolic import get_activation
 
 TIME_BUDGET_S = 2.0
 MEMORY_BUDGET_B = 2 * 1024**3
@@ -88,13 +93,48 @@ def monte_carlo(a, W, b, V, n: int, seed: int, jobs: int, wblock: int = 4096, xc
     return g * g - 2.0 * f * g
 
 
+def res_jobs(jobs):
+    """The threads the library uses when given ``jobs`` (its default when ``None``)."""
+    from compverify.numeric.kernel_sums import _check_jobs
+
+    return _check_jobs(jobs)
+
+
+def limit(W, V, block: int, jobs: int) -> None:
+    """What any exact value + gradient must do, per block of ``block`` rows, ``jobs`` threads with
+    one BLAS thread each and per-thread buffers: ``G = W_b E'`` (E: unit rows of V),
+    ``arccos(clip(G))`` in place, and ``A' W_b``."""
+    E = V / np.linalg.norm(V, axis=1)[:, None]
+    local = threading.local()
+
+    def one(s):
+        Wb = W[s:s + block]
+        buf = getattr(local, "buf", None)
+        if buf is None or buf.shape[0] != Wb.shape[0]:
+            buf = local.buf = np.empty((Wb.shape[0], E.shape[0]))
+        G = np.matmul(Wb, E.T, out=buf)
+        np.clip(G, -1.0, 1.0, out=G)
+        np.arccos(G, out=G)
+        return G.T @ Wb
+
+    starts = range(0, W.shape[0], block)
+    with threadpool_limits(limits=1, user_api="blas"):
+        if jobs == 1:
+            for s in starts:
+                one(s)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(one, starts))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--N", type=float, default=1e6, help="target neurons (default 1e6)")
     ap.add_argument("--M", type=int, default=32)
     ap.add_argument("--d", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=2, help="threads (default 2 = the 2-core budget)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="threads of the exact loss (default: the library's choice)")
     ap.add_argument("--block", type=int, default=4096, help="target rows per block")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of the exact loss")
     ap.add_argument("--mc-samples", type=float, default=1e6,
@@ -109,21 +149,31 @@ def main(argv=None) -> int:
 
     kernel = get_activation("relu").kernel
     a, W, b, V = make_problem(N, M, d, args.seed)
-    print(f"bench_loss: ReLU target N={N}, M={M}, d={d}, seed={args.seed}, jobs={args.jobs}, "
-          f"block={args.block}, BLAS threads per call={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    print(f"bench_loss: ReLU target N={N}, M={M}, d={d}, seed={args.seed}, "
+          f"jobs={args.jobs if args.jobs is not None else 'library default'}, block={args.block}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print("  the target's constant C_N = sum_{i,i'} a_i a_i' K(w_i, w_i') is EXCLUDED (O(N^2 d)); "
           "both sides compute the theta-dependent part L_N - C_N = E[g^2 - 2 f g]")
 
     # ---- exact: value + gradient --------------------------------------------------------------
-    run = lambda: population_loss(kernel, a, W, b, V, order=1,  # noqa: E731
-                                  include_constant=False, block=args.block, jobs=args.jobs)
-    res = run()  # warm-up (kernel compilation, page faults)
-    times = []
-    for _ in range(args.repeats):
+    jobs_kw = {} if args.jobs is None else {"jobs": args.jobs}
+    run = lambda **kw: population_loss(kernel, a, W, b, V, order=1,  # noqa: E731
+                                       include_constant=False, block=args.block, **kw)
+    res = run(**jobs_kw)  # warm-up (kernel compilation, page faults)
+    times, t_limit, t_conf = [], [], {1: [], 2: []}
+    mc_jobs = args.jobs or 2
+    for _ in range(args.repeats):  # interleaved, so that a change of load hits all alike
         t0 = time.perf_counter()
-        res = run()
+        res = run(**jobs_kw)
         times.append(time.perf_counter() - t0)
-    t_exact = min(times)
+        t0 = time.perf_counter()
+        limit(W, V, args.block, res_jobs(args.jobs))
+        t_limit.append(time.perf_counter() - t0)
+        for j in t_conf:
+            t0 = time.perf_counter()
+            run(jobs=j)
+            t_conf[j].append(time.perf_counter() - t0)
+    t_exact, t_lim = min(times), min(t_limit)
     tracemalloc.start()
     run()
     _, traced_peak = tracemalloc.get_traced_memory()
@@ -134,13 +184,19 @@ def main(argv=None) -> int:
     print(f"exact   : value {exact:.15e}, |grad| {gnorm:.6e} ({res.grad.size} entries)")
     print(f"          time min {t_exact:.3f} s, median {statistics.median(times):.3f} s over "
           f"{len(times)} runs ({', '.join(f'{t:.3f}' for t in times)})")
+    print(f"limit   : GEMM + arccos + GEMM on the same blocks and threads: min {t_lim:.3f} s; "
+          f"exact / limit = {t_exact / t_lim:.2f} (target <= 2)")
+    print("configs : " + "; ".join(f"jobs={j}: min {min(ts):.3f} s ({min(ts) / t_exact:.2f}x the "
+                                   f"{'given' if args.jobs is not None else 'default'})"
+                                   for j, ts in t_conf.items()))
     print(f"          memory: peak allocated during the call {traced_peak / 2**20:.1f} MiB "
           f"(tracemalloc); process peak RSS {rss / 2**30:.3f} GiB (getrusage, includes the "
           f"{W.nbytes / 2**30:.2f} GiB target)")
 
     # ---- Monte Carlo of the same quantity ----------------------------------------------------
     t0 = time.perf_counter()
-    q = monte_carlo(a, W, b, V, n_meas, args.seed, args.jobs)
+    with threadpool_limits(limits=1, user_api="blas"):
+        q = monte_carlo(a, W, b, V, n_meas, args.seed, mc_jobs)
     t_meas = time.perf_counter() - t0
     est, sd = float(q.mean()), float(q.std(ddof=1))
     se_meas = sd / np.sqrt(n_meas)
@@ -161,7 +217,8 @@ def main(argv=None) -> int:
     print(f"budget  : time {t_exact:.3f} s <= {TIME_BUDGET_S} s: {'PASS' if ok_t else 'FAIL'}; "
           f"peak RSS {rss / 2**30:.3f} GiB < 2 GiB: {'PASS' if ok_m else 'FAIL'}")
     print(f"SUMMARY bench_loss N={N} M={M} d={d} jobs={args.jobs}: exact(theta part + grad) "
-          f"{t_exact:.3f}s peak_rss={rss / 2**30:.2f}GiB traced={traced_peak / 2**20:.0f}MiB | "
+          f"{t_exact:.3f}s limit {t_lim:.3f}s ratio {t_exact / t_lim:.2f} "
+          f"peak_rss={rss / 2**30:.2f}GiB traced={traced_peak / 2**20:.0f}MiB | "
           f"MC({n_mc}{', extrapolated from ' + str(n_meas) if extrap else ''}) "
           f"{t_full:.1f}s se={se_full:.1e} | ratio={ratio:.0f} | MC z={z:+.2f} | "
           f"constant excluded | {'PASS' if ok_t and ok_m else 'FAIL'}")
@@ -171,7 +228,10 @@ def main(argv=None) -> int:
         atomic_write_json(args.json, {
             "N": N, "M": M, "d": d, "seed": args.seed, "jobs": args.jobs, "block": args.block,
             "constant_included": False, "exact_value": exact, "exact_grad_norm": gnorm,
-            "exact_seconds": times, "exact_seconds_min": t_exact, "traced_peak_bytes": traced_peak,
+            "exact_seconds": times, "exact_seconds_min": t_exact, "limit_seconds": t_limit,
+            "limit_seconds_min": t_lim, "exact_over_limit": t_exact / t_lim,
+            "jobs_1_seconds": t_conf[1], "jobs_2_seconds": t_conf[2],
+            "load_average": os.getloadavg(), "traced_peak_bytes": traced_peak,
             "peak_rss_bytes": rss, "mc_measured_samples": n_meas, "mc_measured_seconds": t_meas,
             "mc_estimate": est, "mc_standard_error": se_meas, "mc_samples": n_mc,
             "mc_seconds_extrapolated": t_full, "mc_standard_error_at_samples": se_full,

@@ -56,6 +56,7 @@ array([[1., 0.],
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, NamedTuple
 
 import mpmath
@@ -69,6 +70,7 @@ __all__ = [
     "GUARD_DPS",
     "CrossTerm",
     "SelfTerm",
+    "default_jobs",
     "resolve_kernel",
     "kernel_matrix",
     "kernel_matrix_mp",
@@ -150,13 +152,44 @@ def resolve_kernel(kernel: Any) -> tuple[Any, int | None]:
 
 
 class _Float:
-    """float64 backend: vectorised numpy calls of the kernel."""
+    """float64 backend: vectorised numpy calls of the kernel.
+
+    A compiled :class:`~compverify.symbolic.Kernel` is called through its ``*_into`` methods
+    (``rho`` is already in ``[-1, 1]`` here, and the results go into per-thread buffers that the
+    next block of the same thread reuses: no fresh full-size arrays, hence no page faults, per
+    block); any other kernel object through ``value/grad/hess``.  :meth:`scratch` gives per-thread
+    buffers for the sums' own temporaries.  Results are valid until the same thread's next call.
+    """
 
     mp = False
     zero = 0.0
 
     def __init__(self, kern: Any):
         self.kern = kern
+        self._local = threading.local()
+        self._into = all(hasattr(kern, m) for m in ("value_into", "grad_into", "hess_into"))
+
+    def _workspaces(self) -> dict:
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            ws = self._local.ws = {}
+        return ws
+
+    def _ws(self, key):
+        from compverify.symbolic.numpy_codegen import Workspace  # symbolic is below numeric
+
+        ws = self._workspaces()
+        if key not in ws:
+            ws[key] = Workspace()
+        return ws[key]
+
+    def scratch(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A float64 buffer of ``shape`` owned by the calling thread, reused across blocks."""
+        ws = self._workspaces()
+        buf = ws.get(name)
+        if buf is None or buf.shape != shape:
+            buf = ws[name] = np.empty(shape)
+        return buf
 
     @staticmethod
     def zeros(shape):
@@ -182,14 +215,28 @@ class _Float:
     def _bc(outs, shape):
         return tuple(np.broadcast_to(np.asarray(o, dtype=float), shape) for o in outs)
 
-    def value(self, nu, nv, rho):
-        return self._bc((self.kern.value(nu, nv, rho),), np.shape(rho))[0]
+    # reuse=True: the results may live in the thread's buffers (consume them before the next
+    # call); reuse=False: fresh arrays, safe to keep
+    def value(self, nu, nv, rho, reuse=False):
+        if self._into:
+            out = self.kern.value_into(nu, nv, rho, self._ws("value") if reuse else None)
+        else:
+            out = self.kern.value(nu, nv, rho)
+        return self._bc((out,), np.shape(rho))[0]
 
-    def grad(self, nu, nv, rho):
-        return self._bc(self.kern.grad(nu, nv, rho), np.shape(rho))
+    def grad(self, nu, nv, rho, reuse=False):
+        if self._into:
+            outs = self.kern.grad_into(nu, nv, rho, self._ws("grad") if reuse else None)
+        else:
+            outs = self.kern.grad(nu, nv, rho)
+        return self._bc(outs, np.shape(rho))
 
-    def hess(self, nu, nv, rho):
-        return self._bc(self.kern.hess(nu, nv, rho), np.shape(rho))
+    def hess(self, nu, nv, rho, reuse=False):
+        if self._into:
+            outs = self.kern.hess_into(nu, nv, rho, self._ws("hess") if reuse else None)
+        else:
+            outs = self.kern.hess(nu, nv, rho)
+        return self._bc(outs, np.shape(rho))
 
     def out(self, x):
         return x
@@ -239,13 +286,13 @@ class _MP:
         return tuple(np.frompyfunc(lambda t, i=i: mpmath.mpf(t[i]), 1, 1)(res).astype(object)
                      for i in range(n))
 
-    def value(self, nu, nv, rho):
+    def value(self, nu, nv, rho, reuse=False):
         return np.asarray(self._value(nu, nv, rho), dtype=object)
 
-    def grad(self, nu, nv, rho):
+    def grad(self, nu, nv, rho, reuse=False):
         return self._split(self._grad(nu, nv, rho), 4)
 
-    def hess(self, nu, nv, rho):
+    def hess(self, nu, nv, rho, reuse=False):
         return self._split(self._hess(nu, nv, rho), 6)
 
     def out(self, x):
@@ -276,13 +323,15 @@ def _cosines(bk, G, A, ia, B):
     Near +-1 a dot product resolves the angle only to about ``sqrt(eps)``, so there ``1 - |rho|`` is
     recomputed from the difference of the unit vectors, ``|uh -+ e|^2 / 2``: exactly parallel
     vectors (``v' = c v``) get ``|rho| = 1`` exactly, whatever the rounding of ``uh`` and ``e``.
-    Returns ``(rho, max |rho|)``.
+    Returns ``(rho, max |rho|)``; in float64 ``rho`` is computed in the buffer of ``G`` (every
+    caller passes a product it does not keep).
     """
-    rho = G * ia[:, None]
     if bk.mp:
+        rho = G * ia[:, None]
         rho = _clip_rho(rho)
         big = float(np.max(np.abs(rho))) if rho.size else 0.0
     else:
+        rho = np.multiply(G, ia[:, None], out=G)
         np.clip(rho, -1.0, 1.0, out=rho)
         big = float(max(rho.max(), -rho.min())) if rho.size else 0.0
     if big > 1 - NEAR_PARALLEL:
@@ -347,13 +396,37 @@ def _check_vector(x, name, mp):
 
 
 def _check_jobs(jobs):
-    """Threads for :func:`cross_term`; ``None`` means the CPUs this process may use."""
+    """Threads for :func:`cross_term`; ``None`` means :func:`default_jobs`."""
     if jobs is None:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover - not on Linux
-            return max(1, os.cpu_count() or 1)
+        return default_jobs()
     return check_positive_int(jobs, "jobs")
+
+
+def default_jobs() -> int:
+    """The threads a float64 kernel sum uses when not told: one per CPU this process may use, each
+    with one BLAS thread (measured fastest, see ``bench/bench_loss.py``); 1 inside a worker process
+    of a multiprocessing pool, whose processes already share the CPUs out."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_BLAS = None
+
+
+def _one_blas_thread():
+    """A context with BLAS limited to one thread per call (threadpoolctl), for threaded sums."""
+    global _BLAS
+    from threadpoolctl import ThreadpoolController
+
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 def _check_nonempty(arr, name):
@@ -491,7 +564,7 @@ def _constant_core(bk, a, W, block):
             if s == t:
                 rows = np.arange(rho.shape[0])
                 rho[rows, rows] = 1
-            Kst = bk.value(nw[s:s + block, None], nw[None, t:t + block], rho)
+            Kst = bk.value(nw[s:s + block, None], nw[None, t:t + block], rho, reuse=True)
             _check_finite(bk, Kst, "target kernel K(w_i, w_i')")
             part = a[s:s + block] @ Kst @ a[t:t + block]
             total = total + (part if s == t else 2 * part)
@@ -534,22 +607,31 @@ def constant_term_mp(kernel: Any, a: Any, W: Any, *, dps: int = 30):
 def _cross_block(bk, ab, Wb, E, NV, NVs, nvs, order):
     """Partial sums of one block of target rows; returned in a fixed order for accumulation."""
     nw, _, _, iw = _norms(bk, Wb)
-    rho, max_rho = _cosines(bk, Wb @ E.T, Wb, iw, E)
+    if bk.mp:
+        G = Wb @ E.T
+    else:  # the block's products in the thread's buffers, reused by its next block
+        G = np.matmul(Wb, E.T, out=bk.scratch("G", (Wb.shape[0], E.shape[0])))
+    rho, max_rho = _cosines(bk, G, Wb, iw, E)
     NU = nw[:, None]
     if order == 0:
-        k = bk.value(NU, NV, rho)
+        k = bk.value(NU, NV, rho, reuse=True)
         return max_rho, (ab @ k,)
-    k, _knu, knv, kr = bk.grad(NU, NV, rho)
+    k, _knu, knv, kr = bk.grad(NU, NV, rho, reuse=True)
     par = None
     if max_rho == 1:  # exactly (anti)parallel pairs: p = 0 there
         par = np.asarray(abs(rho) == 1, dtype=bool)
         _check_parallel(bk, kr, par, "(w_i, v_j)")
     krp = kr if par is None else _where(par, bk.zero, kr)  # k_rho where it multiplies p
     aw = ab * iw
-    out = [ab @ k, ab @ knv - (ab @ (krp * rho)) / nvs, (aw[:, None] * krp).T @ Wb]
+    if bk.mp:
+        out = [ab @ k, ab @ knv - (ab @ (krp * rho)) / nvs, (aw[:, None] * krp).T @ Wb]
+    else:
+        t = bk.scratch("t", rho.shape)
+        out = [ab @ k, ab @ knv - (ab @ np.multiply(krp, rho, out=t)) / nvs,
+               np.multiply(krp, aw[:, None], out=t).T @ Wb]
     if order >= 2:
         M = E.shape[0]
-        _k11, _k12, _k1r, k22, k2r, krr = bk.hess(NU, NV, rho)
+        _k11, _k12, _k1r, k22, k2r, krr = bk.hess(NU, NV, rho, reuse=True)
         beta = k2r - kr / NVs
         gam = krr
         if par is not None:
@@ -590,13 +672,10 @@ def _cross_core(bk, a, W, V, order, block, degree, jobs=1):
     if jobs > 1 and len(starts) > 1 and not bk.mp:
         from concurrent.futures import ThreadPoolExecutor
 
-        from threadpoolctl import threadpool_limits
-
         # waves of `jobs` blocks, added in block order: deterministic, memory O(jobs * block * M);
         # one BLAS thread per worker: `jobs` threads each waking a multi-threaded BLAS
         # oversubscribe the cores (measured on a busy 2-core machine: 10.6-14.2 s instead of 0.6 s)
-        with threadpool_limits(limits=1, user_api="blas"), \
-                ThreadPoolExecutor(max_workers=jobs) as pool:
+        with _one_blas_thread(), ThreadPoolExecutor(max_workers=jobs) as pool:
             for w in range(0, len(starts), jobs):
                 for fut in [pool.submit(run, s) for s in starts[w:w + jobs]]:
                     add(fut.result())
@@ -637,16 +716,17 @@ def _validate_cross(a, W, V, mp):
 
 
 def cross_term(kernel: Any, a: Any, W: Any, V: Any, *, order: int = 0,
-               block: int = DEFAULT_BLOCK, jobs: int | None = 1) -> CrossTerm:
+               block: int = DEFAULT_BLOCK, jobs: int | None = None) -> CrossTerm:
     """``h_N(v_j) = sum_i a_i K(w_i, v_j)`` and its derivatives in each row ``v_j`` (float64).
 
     ``a`` (N,), ``W`` (N, d), ``V`` (M, d); ``order`` 0, 1 or 2.  ``W`` is processed ``block`` rows
     at a time, so memory is ``O(jobs * block * M + M d^2)`` for any ``N``; cost ``O(N M d)`` (order
     <= 1, two matrix products per block) or ``O(N M d^2)`` (order 2).  ``jobs`` threads work on
     consecutive blocks (numpy releases the GIL); partial sums are added in block order, so the
-    result does not depend on ``jobs``; ``None`` means the CPUs available to the process.  Threads
-    pay off when BLAS runs one thread per call (``OPENBLAS_NUM_THREADS=1``, as the benchmark sets):
-    concurrent calls into a multi-threaded OpenBLAS contend, so the default is 1.
+    result does not depend on ``jobs``.  ``None`` (the default) is :func:`default_jobs`: one
+    thread per usable CPU.  With more than one thread, BLAS is limited to one thread per call
+    while the sum runs (threadpoolctl): concurrent calls into a multi-threaded OpenBLAS contend.
+    Each thread reuses its own buffers from block to block.
 
     >>> import numpy as np
     >>> class Lin:   # sigma(z) = z: K(u, v) = <u, v> = nu nv rho

@@ -194,15 +194,16 @@ def _notes(include_constant, N, block):
 
 def population_loss(kernel: Any, a: Any, W: Any, b: Any, V: Any, *, order: int = 1,
                     include_constant: bool = True, block: int = DEFAULT_BLOCK,
-                    jobs: int | None = 1) -> LossResult:
+                    jobs: int | None = None) -> LossResult:
     """Exact population loss ``L_N(b, V)`` in float64, with gradient (order 1), Hessian (order 2).
 
     ``kernel``: a :class:`compverify.symbolic.Kernel`, an Activation or a spec such as ``"relu"``.
     ``a`` (N,), ``W`` (N, d): the target; ``b`` (M,), ``V`` (M, d): the compressed network.  The
     ``theta``-dependent part costs ``O(N M d)`` (``O(N M d^2)`` with the Hessian) and memory
     ``O(jobs * block * M + (M d)^2)`` for any ``N``; ``include_constant`` adds ``C_N`` at
-    ``O(N^2 d)``.  ``jobs`` threads share the blocks of the cross term (``None``: all usable CPUs;
-    the result does not depend on it).
+    ``O(N^2 d)``.  ``jobs`` threads share the blocks of the cross term (``None``, the default:
+    :func:`~compverify.numeric.kernel_sums.default_jobs`, one per usable CPU with one BLAS thread
+    each; the result does not depend on it).
     Bad input raises :class:`~compverify.errors.CompverifyError` naming the value.
 
     >>> import numpy as np

@@ -47,6 +47,7 @@ from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
 from compverify.symbolic import ball
 from compverify.symbolic.derivation import Derivation
+from compverify.symbolic.numpy_codegen import NumpyProgram, Unsupported, Workspace
 from compverify.symbolic.steps import NU, NV, RHO, DerivationStep, Z
 from compverify.validate import check_dps
 
@@ -95,6 +96,17 @@ FAST_REGION: dict[str, tuple[float, float]] = {
 _NUMPY_MODULES = ["scipy", "numpy"]
 
 
+def _compile_numpy(exprs: list[sympy.Expr]) -> Callable[..., list]:
+    """``fn(nu, nv, rho, workspace=None)`` -> the values of ``exprs``: a
+    :class:`~compverify.symbolic.numpy_codegen.NumpyProgram` (factored, common subexpressions once,
+    in-place operations), or :func:`sympy.lambdify` for expressions it does not handle."""
+    try:
+        return NumpyProgram(exprs)
+    except Unsupported:
+        fn = sympy.lambdify((NU, NV, RHO), exprs, modules=_NUMPY_MODULES, cse=True)
+        return lambda nu, nv, rho, workspace=None: fn(nu, nv, rho)
+
+
 def _is_bad(value: sympy.Basic) -> bool:
     return bool(value.has(sympy.nan, sympy.zoo)) or value is sympy.nan
 
@@ -115,7 +127,7 @@ class _Compiled:
         self.label = label
         self.trusted = trusted
         args = (NU, NV, RHO)
-        self.np_fn = sympy.lambdify(args, expr, modules=_NUMPY_MODULES, cse=True)
+        self.program = _compile_numpy([expr])
         self.mp_fn = sympy.lambdify(args, expr, modules="mpmath")
         self.patches: list[tuple[sympy.Symbol, int, Callable, Callable]] = []
         self._patch_exprs: list[sympy.Expr] = []
@@ -147,9 +159,14 @@ class _Compiled:
             want = np.broadcast_to(np.asarray(fn(*pts), dtype=float), pts.shape[1:])
             return bool(np.all((got == want) | (np.abs(got - want) <= 1e-14 * np.abs(want))))
 
-    def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    def np_fn(self, nu: Any, nv: Any, rho: Any, workspace: Workspace | None = None) -> Any:
+        """The compiled NumPy expression as it is (no patches, no ball fallback)."""
+        return self.program(nu, nv, rho, workspace)[0]
+
+    def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray,
+              workspace: Workspace | None = None) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return self.finish(self.np_fn(nu, nv, rho), nu, nv, rho)
+            return self.finish(self.np_fn(nu, nv, rho, workspace), nu, nv, rho)
 
     @cached_property
     def _balls(self) -> tuple[ball.BallFunction | None, list]:
@@ -201,6 +218,11 @@ class _Compiled:
         every entry outside the trusted region or not finite."""
         out = self._finish_fast(raw, nu, nv, rho)
         with np.errstate(all="ignore"):
+            # fast test first: a finite sum (one pass, no mask) and norms in the trusted region
+            # (tested on the norms' own, smaller, arrays); a sum that overflows only sends the
+            # block to the exact test below
+            if np.isfinite(np.sum(out)) and (self.trusted is None or self.trusted(nu, nv, None)):
+                return out
             redo = ~np.isfinite(out)
             if self.trusted is not None:
                 redo |= ~self.trusted(nu, nv, rho)
@@ -238,8 +260,14 @@ class _Compiled:
 def _trust_region(route: str, degree: int) -> Callable[..., np.ndarray]:
     lo, hi = FAST_REGION[route]
 
-    def trusted(nu: np.ndarray, nv: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        return ((nu == 0) | ((nu >= lo) & (nu <= hi))) & ((nv == 0) | ((nv >= lo) & (nv <= hi)))
+    def trusted(nu: np.ndarray, nv: np.ndarray, rho: np.ndarray | None) -> Any:
+        """Entrywise mask (broadcast over the three arguments); with ``rho=None``, ``True`` when
+        every norm is in ``[lo, hi]`` (``False`` sends the caller to the entrywise mask)."""
+        if rho is None:  # two reductions per norm; a zero norm takes the entrywise test
+            return all(x.size == 0 or (lo <= np.min(x) and np.max(x) <= hi) for x in (nu, nv))
+        ok_nu = (nu == 0) | ((nu >= lo) & (nu <= hi))
+        ok_nv = (nv == 0) | ((nv >= lo) & (nv <= hi))
+        return ok_nu & ok_nv
 
     return trusted
 
@@ -347,34 +375,52 @@ class Kernel(TableDisplay):
         return self._value_c.numpy(*a)
 
     @cached_property
-    def _grad_joint(self) -> Callable:
-        # one compiled function for k and its partials: common subexpressions (acos, sqrt) once
-        exprs = [self.expr, *(self.partials[n] for n in PARTIAL_NAMES)]
-        return sympy.lambdify((NU, NV, RHO), exprs, modules=_NUMPY_MODULES, cse=True)
+    def _grad_joint(self) -> Callable[..., list]:
+        # one compiled program for k and its partials: common subexpressions (acos, sqrt) once
+        return _compile_numpy([self.expr, *(self.partials[n] for n in PARTIAL_NAMES)])
 
     @cached_property
-    def _hess_joint(self) -> Callable:
-        exprs = [self.second_partials[n] for n in HESSIAN_NAMES]
-        return sympy.lambdify((NU, NV, RHO), exprs, modules=_NUMPY_MODULES, cse=True)
+    def _hess_joint(self) -> Callable[..., list]:
+        return _compile_numpy([self.second_partials[n] for n in HESSIAN_NAMES])
 
     def grad(self, nu: Any, nv: Any, rho: Any) -> tuple[np.ndarray, ...]:
         """``(k, k_nu, k_nv, k_rho)`` elementwise, float64."""
-        a = _as_arrays(nu, nv, rho)
-        if self.expr is None:
-            return self._quad.numpy(*a, order=1)
-        with np.errstate(all="ignore"):
-            raw = self._grad_joint(*a)
-        comps = [self._value_c, *self._grad_c]
-        return tuple(c.finish(r, *a) for c, r in zip(comps, raw, strict=True))
+        return self.grad_into(*_as_arrays(nu, nv, rho))
 
     def hess(self, nu: Any, nv: Any, rho: Any) -> tuple[np.ndarray, ...]:
         """``(k_nunu, k_nunv, k_nurho, k_nvnv, k_nvrho, k_rhorho)`` elementwise, float64."""
-        a = _as_arrays(nu, nv, rho)
+        return self.hess_into(*_as_arrays(nu, nv, rho))
+
+    # the same on float64 arrays with rho already in [-1, 1] (no clipping pass), the results in
+    # the buffers of ``workspace`` when one is given: valid until its next use (one per thread)
+    def value_into(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray,
+                   workspace: Workspace | None = None) -> np.ndarray:
+        """:meth:`value` for float64 arrays with ``rho`` in ``[-1, 1]``, optionally into
+        ``workspace``."""
         if self.expr is None:
-            return self._quad.numpy(*a, order=2)[4:]
+            return self._quad.numpy(nu, nv, rho, order=0)[0]
+        return self._value_c.numpy(nu, nv, rho, workspace)
+
+    def grad_into(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray,
+                  workspace: Workspace | None = None) -> tuple[np.ndarray, ...]:
+        """:meth:`grad` for float64 arrays with ``rho`` in ``[-1, 1]``, optionally into
+        ``workspace``."""
+        if self.expr is None:
+            return self._quad.numpy(nu, nv, rho, order=1)
         with np.errstate(all="ignore"):
-            raw = self._hess_joint(*a)
-        return tuple(c.finish(r, *a) for c, r in zip(self._hess_c, raw, strict=True))
+            raw = self._grad_joint(nu, nv, rho, workspace)
+        comps = [self._value_c, *self._grad_c]
+        return tuple(c.finish(r, nu, nv, rho) for c, r in zip(comps, raw, strict=True))
+
+    def hess_into(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray,
+                  workspace: Workspace | None = None) -> tuple[np.ndarray, ...]:
+        """:meth:`hess` for float64 arrays with ``rho`` in ``[-1, 1]``, optionally into
+        ``workspace``."""
+        if self.expr is None:
+            return self._quad.numpy(nu, nv, rho, order=2)[4:]
+        with np.errstate(all="ignore"):
+            raw = self._hess_joint(nu, nv, rho, workspace)
+        return tuple(c.finish(r, nu, nv, rho) for c, r in zip(self._hess_c, raw, strict=True))
 
     # ------------------------------------------------------------------ mpmath
     def value_mp(self, nu: Any, nv: Any, rho: Any, dps: int = 30) -> mpmath.mpf:

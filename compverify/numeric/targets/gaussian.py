@@ -120,6 +120,7 @@ class GaussianTarget:
             coef = h.subs(NV, 1)
             self._coef = sympy.lambdify((meanfield.D, meanfield.S, meanfield.ABAR), coef, "mpmath")
             self._n = n
+            self._amplitudes: dict[tuple[bool, int], Any] = {}
             self._Cf = sympy.lambdify((meanfield.D, meanfield.S, meanfield.ABAR), C, "mpmath")
         else:
             args = (meanfield.VV, meanfield.MUV, meanfield.MM, meanfield.D, meanfield.S, meanfield.ABAR)
@@ -131,6 +132,17 @@ class GaussianTarget:
             self._poly_np = {k: sympy.lambdify(args, e, "numpy") for k, e in derivs.items()}
             self._poly_mp = {k: sympy.lambdify(args, e, "mpmath") for k, e in derivs.items()}
             self._Cf = sympy.lambdify((meanfield.MM, meanfield.D, meanfield.S, meanfield.ABAR), C, "mpmath")
+
+    def _amplitude(self, mp: bool, dd: Any, s: Any, abar: Any) -> Any:
+        """The factor ``A = h(v)/|v|^n`` of a homogeneous isotropic target (gamma functions of
+        ``d``), evaluated once per precision and kept: it does not depend on ``v``."""
+        key = (mp, mpmath.mp.prec)
+        A = self._amplitudes.get(key)
+        if A is None:
+            A = self._coef(dd, s, abar)
+            A = A if mp else float(A)
+            self._amplitudes[key] = A
+        return A
 
     def __repr__(self) -> str:
         return (f"GaussianTarget({self.name}, d={self.d}, activation={self.activation.spec!r}, "
@@ -169,8 +181,7 @@ class GaussianTarget:
                 h[j], g[j], H[j] = self._series_row(v, vv, mu, order, mp, eye * one, j)
             elif self.mf.kind == "homogeneous-isotropic":
                 n = self._n
-                A = self._coef(dd, s, abar)
-                A = A if mp else float(A)
+                A = self._amplitude(mp, dd, s, abar)
                 nv = mpmath.sqrt(vv) if mp else np.sqrt(vv)
                 if nv == 0 and (order >= 1 and n < 1 or order >= 2 and n < 2):
                     raise CompverifyError(f"V row {j} has zero norm: h is not differentiable "
