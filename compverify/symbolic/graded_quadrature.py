@@ -11,7 +11,7 @@ Gaussian needs. This rule maps each axis by
 
 and applies the trapezoidal rule with step ``h`` in ``t``. Near ``c`` the node spacing is
 ``eps h`` (``eps`` the feature's scale), it grows geometrically away from ``c`` and levels off at
-``G h``, the step the Gaussian factor needs (``GAUSS_STEP``), so the node count per axis grows
+``G h`` (:func:`far_spacing`, set by the Gaussian factor), so the node count per axis grows
 like ``log(G / eps) / h``: like the logarithm of the norm. For sigma analytic in
 ``|Im z| < strip`` and ``eps = strip / norm``, the singularities of ``sigma(norm z)`` map to
 ``|Im t| >= pi/2`` and the Gaussian factor stays bounded for ``|Im t| < pi/4``, so the error is
@@ -35,9 +35,10 @@ import math
 from collections.abc import Callable, Sequence
 
 import mpmath
+import numpy as np
 
 __all__ = ["GRADED_STRIP", "AxisRule", "axis_rule", "graded_step", "gaussian_window",
-           "GAUSS_STEP_FACTOR"]
+           "GAUSS_STEP_FACTOR", "far_spacing", "expectations", "expectations_float64"]
 
 #: Half-width of the strip in ``t`` where the mapped integrand is assumed analytic and bounded
 #: (the Gaussian factor ``exp(-z(t)^2 / 2)`` grows for ``|Im t| > pi/4`` where the map is
@@ -51,6 +52,15 @@ GAUSS_STEP_FACTOR = math.pi * math.sqrt(2 / math.log(10))
 def graded_step(digits: float) -> float:
     """The step ``h`` in ``t`` for an error about ``10^-digits``: ``2 pi d / (digits ln 10)``."""
     return 2 * math.pi * GRADED_STRIP / (digits * math.log(10))
+
+
+def far_spacing(digits: float) -> float:
+    """Node spacing far from the feature: the Gaussian's own step for ``digits`` digits divided
+    by ``sqrt(2)``, so that the ``2h`` rule (spacing ``sqrt(2)`` times that step) still has
+    ``digits / 2`` digits there (the Gaussian's error ``exp(-2 pi^2 / step^2)`` quarters its
+    digits when the step doubles; the error estimate assumes that halving the step squares the
+    error, which then holds on both parts of the axis)."""
+    return GAUSS_STEP_FACTOR / math.sqrt(digits) / math.sqrt(2)
 
 
 def gaussian_window(digits: float) -> float:
@@ -72,6 +82,8 @@ def _inverse(delta: float, eps: float, G: float) -> float:
     """``t`` with ``z(t) - c = delta`` (float; ``asinh((G / eps) sinh(delta / G))``)."""
     if eps >= G:
         return delta / G
+    if abs(delta / G) > 600:  # asinh((G/eps) sinh x) = x + log(G/eps) + O(e^-2x)
+        return math.copysign(abs(delta) / G + math.log(G / eps), delta)
     x = math.sinh(delta / G)
     if x == 0:
         return 0.0
@@ -139,7 +151,7 @@ def expectations(f_mp: Sequence[Callable], nu: mpmath.mpf, nv: mpmath.mpf, rho: 
     derivatives are evaluated once per ``k``, and only the Gaussian weight changes with ``z1``.
     """
     h = graded_step(digits) / (2 if halve else 1)
-    G = GAUSS_STEP_FACTOR / math.sqrt(digits) / h
+    G = far_spacing(digits) / h
     L = gaussian_window(digits)
     nuf, nvf, rf = float(nu), float(nv), float(rho)
     s_f = math.sqrt(max(1 - rf * rf, 0.0))
@@ -248,3 +260,109 @@ def _combine(acc: list, S: list, fx: tuple, z1: mpmath.mpf, w1: mpmath.mpf, orde
         acc[7] += a * S[5]               # E[s(X) s''(Y) T^2]
         acc[8] += b * S[4]               # E[s'(X) s''(Y) T]
         acc[9] += e * S[3]               # E[s''(X) s''(Y)]
+
+
+def _map_float(t: np.ndarray, eps: float, G: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(z(t) - c, z'(t))`` of the map in float64, without overflow for large ``|t|`` (where
+    ``asinh(q sinh t) = sign(t) (|t| + log q) + O(e^-2|t| / q^2)``)."""
+    if eps >= G:
+        return G * t, np.full_like(t, G)
+    q = eps / G
+    far = np.abs(t) + math.log(q) > 20
+    with np.errstate(over="ignore", invalid="ignore"):
+        tn = np.where(far, 0.0, t)
+        u = q * np.sinh(tn)
+        delta = np.where(far, np.sign(t) * G * (np.abs(t) + math.log(q)), G * np.arcsinh(u))
+        dz = np.where(far, G, eps * np.cosh(tn) / np.sqrt(1 + u * u))
+    return delta, dz
+
+
+def _axis_float(eps: float, G: float, h: float, lo: float, hi: float, c: float = 0.0):
+    """Float64 nodes, weights ``h z'(t) phi(z)`` and even-node flags of the mapped rule on
+    ``[lo, hi]`` (see :func:`axis_rule`)."""
+    k = np.arange(math.floor(_inverse(lo - c, eps, G) / h) - 1,
+                  math.ceil(_inverse(hi - c, eps, G) / h) + 2)
+    delta, dz = _map_float(k * h, eps, G)
+    z = c + delta
+    return z, h * dz * np.exp(-z * z / 2) / math.sqrt(2 * math.pi), k % 2 == 0
+
+
+def expectations_float64(fn: Callable[[int, np.ndarray], np.ndarray], nu: float, nv: float,
+                         rho: float, order: int, digits: float, strip: float
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ten expectations of :func:`expectations` for one point in float64, vectorised:
+    ``fn(j, t)`` is ``sigma^(j)(t)`` elementwise. Returns ``(fine, coarse, scale)`` arrays.
+
+    The inner rule is centred at the crossing ``c(z1)`` when the inner feature is narrower than
+    the Gaussian's spacing (``T = s delta_k``, exact), and at 0 otherwise (a plain Gaussian rule:
+    ``T = rho z1 + s z2``); each row ``z1`` takes its own window of ``k``.
+    """
+    h = graded_step(digits)
+    G = far_spacing(digits) / h
+    L = gaussian_window(digits)
+    s = math.sqrt(max(1 - rho * rho, 0.0))
+    eps1 = feature_scale(strip, max(abs(nu), abs(nv * rho)), digits)
+    z1, w1, e1 = _axis_float(eps1, G, h, -L, L)
+    X = nu * z1
+    fx = [fn(j, X) if j <= order else np.zeros_like(X) for j in range(3)]
+    col = z1[:, None]
+    if s == 0:
+        T = rho * col
+        w2 = np.ones_like(T)
+        e2 = np.ones(T.shape, dtype=bool)
+    else:
+        eps2 = feature_scale(strip, abs(nv) * s, digits)
+        half = np.sqrt(np.maximum(L * L - z1 * z1, 1.0))
+        if eps2 >= G:
+            z2, w, e = _axis_float(math.inf, G, h, -L, L)
+            T = rho * col + s * z2[None, :]
+            w2 = np.where(np.abs(z2)[None, :] <= half[:, None] + G * h, w[None, :], 0.0)
+            e2 = np.broadcast_to(e[None, :], T.shape)
+        else:
+            c = -rho * z1 / s
+            lo = np.array([math.floor(_inverse(-hf - ci, eps2, G) / h) - 1
+                           for hf, ci in zip(half, c, strict=True)])
+            hi = np.array([math.ceil(_inverse(hf - ci, eps2, G) / h) + 1
+                           for hf, ci in zip(half, c, strict=True)])
+            if max(np.max(np.abs(lo)), np.max(np.abs(hi))) > 2 ** 50:
+                raise ValueError("inner window beyond the float64 integers")
+            k = lo[:, None] + np.arange(int(np.max(hi - lo)) + 1)[None, :]
+            delta, dz = _map_float(k * h, eps2, G)
+            T = s * delta
+            z2 = c[:, None] + delta
+            w2 = np.where(k <= hi[:, None], h * dz * np.exp(-z2 * z2 / 2) / math.sqrt(2 * math.pi),
+                          0.0)
+            e2 = k % 2 == 0
+    Y = nv * T
+    g = [fn(j, Y) if j <= order else None for j in range(3)]
+    parts = [g[0]]
+    if order >= 1:
+        parts += [g[1], g[1] * T]
+    if order >= 2:
+        parts += [g[2], g[2] * T, g[2] * T * T]
+    fine, coarse, scale = np.zeros(10), np.zeros(10), np.zeros(10)
+    Sf = [np.sum(w2 * p, axis=1) for p in parts]
+    Sc = [np.sum(np.where(e2, w2 * p, 0.0), axis=1) for p in parts]
+    Sa = [np.sum(w2 * np.abs(p), axis=1) for p in parts]
+    factor = 2 if s == 0 else 4
+    for acc, S, wts, absolute in ((fine, Sf, w1, False), (coarse, Sc, np.where(e1, w1, 0.0), False),
+                                  (scale, Sa, w1, True)):
+        fxs = [np.abs(f) for f in fx] if absolute else fx
+        zz = np.abs(z1) if absolute else z1
+        a = wts * fxs[0]
+        acc[0] = np.sum(a * S[0])
+        if order >= 1:
+            b = wts * fxs[1]
+            acc[1] = np.sum(b * zz * S[0])
+            acc[2] = np.sum(a * S[2])
+            acc[3] = np.sum(b * S[1])
+        if order >= 2:
+            e = wts * fxs[2]
+            acc[4] = np.sum(e * zz * zz * S[0])
+            acc[5] = np.sum(b * zz * S[2])
+            acc[6] = np.sum(e * zz * S[1])
+            acc[7] = np.sum(a * S[5])
+            acc[8] = np.sum(b * S[4])
+            acc[9] = np.sum(e * S[3])
+    coarse *= factor
+    return fine, coarse, scale

@@ -67,6 +67,10 @@ TRAPEZOID_HALF_WIDTH = 9.0
 #: ``i pi / 2``; sigmoid and SiLU are better), is 3e-9 at norm 10 and 4e-6 at 16; beyond, the
 #: kernel raises ``CompverifyError`` instead of returning a rough value.
 NUMERIC_FLOAT64_MAX_NORM = 16.0
+#: Accuracy the float64 numeric kernels state beyond :data:`NUMERIC_FLOAT64_MAX_NORM`, where
+#: the graded rule (:mod:`compverify.symbolic.graded_quadrature`) computes them: relative, or
+#: absolute ``1e-3 GRADED_FLOAT64_TOL E|integrand|`` where the value cancels.
+GRADED_FLOAT64_TOL = 1e-12
 #: The mpmath rule of numeric kernels assumes sigma analytic in ``|Im z| < MP_STRIP`` (0.9 pi/2:
 #: tanh has poles at ``i pi / 2``; sigmoid, SiLU at ``i pi``; erf, GELU none).
 MP_STRIP = 0.9 * math.pi / 2
@@ -471,13 +475,13 @@ class _Quadrature:
 
     def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray, order: int):
         """The expectations in float64: the tensor trapezoidal rule for norms up to
-        :data:`NUMERIC_FLOAT64_MAX_NORM`, and, entry by entry beyond, the mpmath evaluation at 17
-        digits (:meth:`mp`, which goes to the graded rule there) rounded to float64."""
+        :data:`NUMERIC_FLOAT64_MAX_NORM`, and, entry by entry beyond, the graded rule
+        (:meth:`_graded_float64`)."""
         for name, x in (("nu", nu), ("nv", nv)):
             bad = ~np.isfinite(x)
             if np.any(bad):
                 raise CompverifyError(
-                    f"numeric kernel in float64: {name} = {np.asarray(x)[bad].flat[0]!r} is not a "
+                    f"numeric kernel in float64: {name} = {float(np.asarray(x)[bad].flat[0])!r} is not a "
                     "finite number")
         shape = np.broadcast_shapes(nu.shape, nv.shape, rho.shape)
         nu, nv, rho = (np.broadcast_to(a, shape).ravel() for a in (nu, nv, rho))
@@ -486,15 +490,13 @@ class _Quadrature:
             small = self.numpy(np.where(big, 0.0, nu), np.where(big, 0.0, nv), rho, order)
             out = [np.array(o.ravel()) for o in small]
             for i in np.flatnonzero(big):
-                with mpmath.workdps(17 + _GUARD):
-                    vals = self.mp(mpmath.mpf(float(nu[i])), mpmath.mpf(float(nv[i])),
-                                   mpmath.mpf(float(rho[i])), order)
+                vals = self._graded_float64(float(nu[i]), float(nv[i]), float(rho[i]), order)
                 for o, v in zip(out, vals, strict=True):
                     o[i] = float(v)
                     if mpmath.isfinite(v) and not math.isfinite(o[i]):
                         raise CompverifyError(
-                            f"numeric kernel at (nu, nv, rho) = ({nu[i]!r}, {nv[i]!r}, "
-                            f"{rho[i]!r}): {mpmath.nstr(v, 6)} is beyond the float64 range; use "
+                            f"numeric kernel at (nu, nv, rho) = ({float(nu[i])!r}, {float(nv[i])!r}, "
+                            f"{float(rho[i])!r}): {mpmath.nstr(v, 6)} is beyond the float64 range; use "
                             "the mpmath evaluation (value_mp/grad_mp/hess_mp)")
             return tuple(o.reshape(shape) for o in out)
         nout = (1, 4, 10)[order]
@@ -612,6 +614,41 @@ class _Quadrature:
             res += [acc[4], acc[5], nv * acc[3] + nu * nv * acc[6], acc[7],
                     nu * acc[3] + nu * nv * acc[8], (nu * nv) ** 2 * acc[9]]
         return tuple(res)
+
+    def _graded_float64(self, nu: float, nv: float, rho: float, order: int) -> tuple:
+        """One point's components in float64 by the graded rule vectorised in NumPy
+        (:func:`compverify.symbolic.graded_quadrature.expectations_float64`), accepted when its
+        error estimate (as in :meth:`mp_graded`, plus ``4e-16`` of the scale for rounding) is
+        below :data:`GRADED_FLOAT64_TOL` relative to the value, or, where the value cancels below
+        ``1e-3`` of its scale ``E|integrand|``, below ``1e-3 GRADED_FLOAT64_TOL`` of that scale;
+        otherwise the mpmath graded rule at 17 digits is used (which raises if it fails too). A
+        sum that overflows raises ``CompverifyError`` (the value is beyond float64).
+        """
+        from compverify.symbolic.graded_quadrature import expectations_float64
+
+        try:
+            fine, coarse, scale = expectations_float64(self._fn, nu, nv, rho, order, 17.0,
+                                                       MP_STRIP)
+        except ValueError:
+            fine = None
+        if fine is not None and np.any(np.isinf(fine)):
+            raise CompverifyError(
+                f"numeric kernel at (nu, nv, rho) = ({nu!r}, {nv!r}, {rho!r}) is beyond the "
+                "float64 range; use the mpmath evaluation (value_mp/grad_mp/hess_mp)")
+        if fine is not None and np.all(np.isfinite(fine)) and np.all(np.isfinite(scale)):
+            with np.errstate(all="ignore"):
+                err = np.where(scale > 0, 100 * (fine - coarse) ** 2 / scale, 0.0) + 4e-16 * scale
+            out, ok = [], True
+            for terms in _COMBINATIONS[order]:
+                v = sum(coef(nu, nv) * fine[j] for coef, j in terms)
+                sc = sum(abs(coef(nu, nv)) * scale[j] for coef, j in terms)
+                e = sum(abs(coef(nu, nv)) * err[j] for coef, j in terms)
+                ok = ok and bool(e <= GRADED_FLOAT64_TOL * max(abs(v), 1e-3 * sc))
+                out.append(float(v))
+            if ok:
+                return tuple(out)
+        with mpmath.workdps(17 + _GUARD):
+            return self.mp(mpmath.mpf(nu), mpmath.mpf(nv), mpmath.mpf(rho), order)
 
     def mp_graded(self, nu: mpmath.mpf, nv: mpmath.mpf, rho: mpmath.mpf, order: int):
         """The same expectations by the graded rule of
