@@ -2,12 +2,12 @@
 reference.
 
 The kernel ``value_mp(nu, nv, rho, dps)`` (the uniform trapezoidal rule where it is affordable,
-else the graded rule of :mod:`compverify.symbolic.graded_quadrature`) is compared with nested
-adaptive tanh-sinh quadrature (``mpmath.quad``) of the iterated integral
-``E[sigma(nu z1) E_z2[sigma(nv (rho z1 + s z2))]]`` at ``--ref-dps`` digits, with the intervals
-split where the integrand's scale changes (``z1 = 0`` and ``+-w1 2^j``, ``w1 = 1 / max(nu, nv
-|rho|)``; ``z2 = c = -rho z1 / s`` and ``c +- w2 2^j``, ``w2 = 1 / (nv s)``). ``rho = +-1`` uses
-the one-dimensional limit. Digits are ``-log10(|value - reference| / |reference|)``.
+else the graded rule of :mod:`compverify.symbolic.graded_quadrature`) is compared with the
+iterated integral ``E[sigma(nu z1) E_z2[sigma(nv (rho z1 + s z2))]]`` at ``--ref-dps`` digits:
+the inner integral by arb's rigorous adaptive Gauss-Legendre (python-flint ``acb.integral``,
+split at the crossing ``z2 = -rho z1 / s``), the outer by ``mpmath.quad`` (tanh-sinh) split at
+``z1 = 0`` and ``+-w1 2^j``, ``w1 = 1 / max(nu, nv |rho|)``. ``rho = +-1`` uses the
+one-dimensional limit. Digits are ``-log10(|value - reference| / |reference|)``.
 
 Run: ``nice python bench/bench_numeric_kernels_hard.py [--dps 50] [--ref-dps 70]``.
 """
@@ -21,7 +21,6 @@ import time
 import mpmath
 
 from compverify.symbolic import get_activation
-from compverify.symbolic.steps import Z
 
 POINTS = [
     ("tanh", "10", "10", "0.5"),
@@ -36,40 +35,60 @@ POINTS = [
 ]
 
 
-def _splits(centre: mpmath.mpf, width: float, window: float) -> list:
-    """Break points ``centre +- width 2^j`` inside ``[-window, window]``, with ``+-inf`` ends."""
-    pts = {float(centre)} if abs(float(centre)) < window else set()
+def _splits(width: float, window: float) -> list:
+    """Break points ``0, +-width 2^j`` inside ``[-window, window]``."""
+    pts = {0.0}
     j = 0
-    while width * 2**j < 2 * window and j < 200:
-        for sgn in (-1, 1):
-            p = float(centre) + sgn * width * 2**j
-            if -window < p < window:
-                pts.add(p)
+    while width * 2**j < window and j < 200:
+        pts.update((-width * 2**j, width * 2**j))
         j += 1
-    return [-mpmath.inf, *sorted(mpmath.mpf(p) for p in pts), mpmath.inf]
+    return [mpmath.mpf(p) for p in sorted(pts | {-window, window})]
+
+
+_FLINT_SIGMA = {
+    "tanh": lambda x: x.tanh(),
+    "sigmoid": lambda x: 1 / (1 + (-x).exp()),
+    "silu": lambda x: x / (1 + (-x).exp()),
+}
+_MP_SIGMA = {
+    "tanh": mpmath.tanh,
+    "sigmoid": lambda x: 1 / (1 + mpmath.exp(-x)),
+    "silu": lambda x: x / (1 + mpmath.exp(-x)),
+}
 
 
 def reference(spec: str, nu: mpmath.mpf, nv: mpmath.mpf, rho: mpmath.mpf) -> mpmath.mpf:
-    """``E[sigma(nu z1) sigma(nv (rho z1 + s z2))]`` by nested ``mpmath.quad`` at the working
-    precision."""
-    import sympy
+    """``E[sigma(nu z1) sigma(nv (rho z1 + s z2))]`` at the working precision: the inner
+    integral over ``z2`` by arb's rigorous adaptive Gauss-Legendre (``acb.integral``, split at
+    the crossing ``c``), the outer one over ``z1`` by ``mpmath.quad`` (tanh-sinh) split at
+    ``0, +-w1 2^j``; sigma written out independently of the kernel's SymPy expression."""
+    import flint
 
-    f = sympy.lambdify(Z, get_activation(spec).expr, modules="mpmath")
+    bits = int(mpmath.mp.prec) + 20
+    flint.ctx.prec = bits
     window = math.sqrt(2 * mpmath.mp.dps * math.log(10)) + 2
-    phi = lambda t: mpmath.exp(-t * t / 2) / mpmath.sqrt(2 * mpmath.pi)  # noqa: E731
+    fs, fm = _FLINT_SIGMA[spec], _MP_SIGMA[spec]
     s = mpmath.sqrt(1 - rho * rho)
     w1 = 1 / max(float(nu), float(nv) * abs(float(rho)), 1.0)
-    outer_pts = _splits(mpmath.mpf(0), w1, window)
+    pts = _splits(w1, window)
+    norm = 1 / mpmath.sqrt(2 * mpmath.pi)
     if s == 0:
-        return mpmath.quad(lambda z1: phi(z1) * f(nu * z1) * f(nv * rho * z1), outer_pts)
-    w2 = 1 / max(float(nv) * float(s), 1.0)
+        return mpmath.quad(lambda z1: norm * mpmath.exp(-z1 * z1 / 2) * fm(nu * z1)
+                           * fm(nv * rho * z1), pts)
+    to_arb = lambda x: flint.arb(mpmath.nstr(x, mpmath.mp.dps + 5))  # noqa: E731
+    b_, r_, s_ = to_arb(nv), to_arb(rho), to_arb(s)
 
     def inner(z1: mpmath.mpf) -> mpmath.mpf:
-        c = -rho * z1 / s
-        return mpmath.quad(lambda z2: phi(z2) * f(nv * (rho * z1 + s * z2)),
-                           _splits(c, w2, window))
+        x = to_arb(z1)
+        c = -r_ * x / s_
+        f = lambda z, analytic: fs(b_ * (r_ * x + s_ * z)) * (-z * z / 2).exp()  # noqa: E731
+        lo, hi = flint.arb(-window), flint.arb(window)
+        cm = min(max(c, lo), hi)
+        total = flint.acb.integral(f, lo, cm) + flint.acb.integral(f, cm, hi)
+        return mpmath.mpf(total.real.mid().str(mpmath.mp.dps + 5, radius=False))
 
-    return mpmath.quad(lambda z1: phi(z1) * f(nu * z1) * inner(z1), outer_pts)
+    return mpmath.quad(lambda z1: norm * mpmath.exp(-z1 * z1 / 2) * fm(nu * z1)
+                       * norm * inner(z1), pts)
 
 
 def main() -> None:
