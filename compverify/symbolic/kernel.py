@@ -650,6 +650,11 @@ class _Quadrature:
                 v = sum(coef(nu, nv) * fine[j] for coef, j in terms)
                 sc = sum(abs(coef(nu, nv)) * scale[j] for coef, j in terms)
                 e = sum(abs(coef(nu, nv)) * err[j] for coef, j in terms)
+                if sc == 0:  # every node underflowed: the rule saw nothing of the integrand
+                    raise CompverifyError(
+                        f"numeric kernel at (nu, nv, rho) = ({nu!r}, {nv!r}, {rho!r}): the "
+                        "integrand underflows at every float64 quadrature node; use the mpmath "
+                        "evaluation (value_mp/grad_mp/hess_mp)")
                 ok = ok and bool(e <= GRADED_FLOAT64_TOL * max(abs(v), 1e-3 * sc))
                 out.append(float(v))
             if ok:
@@ -698,7 +703,8 @@ class _Quadrature:
         raise CompverifyError(
             f"numeric kernel at (nu, nv, rho) = ({mpmath.nstr(nu, 8)}, {mpmath.nstr(nv, 8)}, "
             f"{mpmath.nstr(rho, 8)}): the graded quadrature's error estimate did not reach "
-            f"{target} digits (is sigma analytic near the real axis?)")
+            f"{target} digits (sigma not analytic near the real axis, or a value that lives on a "
+            f"scale below 1e-{target + 3} of the Gaussian's, as at rho = -1 with huge norms)")
 
 
 def _one(nu: Any, nv: Any) -> Any:
