@@ -161,15 +161,15 @@ def test_float64_gradient_beyond_16_against_finite_differences() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", ["tanh", "sigmoid", "silu"])
-def test_mp_graded_rule_matches_the_uniform_rule_to_the_digits_asked(spec: str) -> None:
+@pytest.mark.parametrize(("spec", "order"), [("tanh", 2), ("sigmoid", 0), ("silu", 1)])
+def test_mp_graded_rule_matches_the_uniform_rule_to_the_digits_asked(spec: str, order: int) -> None:
     q = get_activation(spec).kernel._quad
     a, b, r = mpmath.mpf(3), mpmath.mpf(2), mpmath.mpf("0.4")
-    with mpmath.workdps(30):  # 20 digits asked (10 guard digits)
-        uniform = q.mp(a, b, r, 2)
-        graded = q.mp_graded(a, b, r, 2)
+    with mpmath.workdps(25):  # 15 digits asked (10 guard digits)
+        uniform = q.mp(a, b, r, order)
+        graded = q.mp_graded(a, b, r, order)
         for x, y in zip(graded, uniform, strict=True):
-            assert abs(x - y) <= mpmath.mpf(10) ** -20 * abs(y)
+            assert abs(x - y) <= mpmath.mpf(10) ** -15 * abs(y)
 
 
 @pytest.mark.slow
