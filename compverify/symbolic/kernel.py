@@ -21,7 +21,12 @@ theorem): float64 by a tensor trapezoidal rule (:data:`TRAPEZOID_STEP`; norms up
 :data:`NUMERIC_FLOAT64_MAX_NORM`, error about ``exp(-pi^2 / (TRAPEZOID_STEP max(nu, nv)))``),
 mpmath by a finer tensor trapezoidal rule whose steps follow the working precision and the norms
 (``_Quadrature.mp``: exponential convergence for sigma analytic in a strip, assumed
-``|Im z| < MP_STRIP``), or ``CompverifyError`` when that rule would exceed its node budget.
+``|Im z| < MP_STRIP``). Where those rules would be too coarse or too large (float64 norms beyond
+:data:`NUMERIC_FLOAT64_MAX_NORM`, mpmath rules beyond ``MP_MAX_NODES^2`` nodes) the graded rule
+of :mod:`compverify.symbolic.graded_quadrature` computes the point, with its error estimate
+checked (``dps`` digits relative in mpmath, :data:`GRADED_FLOAT64_TOL` in float64; absolute
+against ``E|integrand|`` where the value cancels), or raises ``CompverifyError`` naming the point
+when the estimate fails.
 
 >>> import mpmath
 >>> from compverify.symbolic import get_activation
@@ -64,11 +69,17 @@ _HESS_PAIRS = (("nu", "nu"), ("nu", "nv"), ("nu", "rho"), ("nv", "nv"), ("nv", "
 #: the Gaussian tail beyond |z| = 9 is below 1e-18.
 TRAPEZOID_STEP = 0.05
 TRAPEZOID_HALF_WIDTH = 9.0
-#: Largest norm the float64 numeric kernels accept: the rule's error, about
+#: Largest norm for the float64 trapezoidal rule: its error, about
 #: ``exp(-pi^2 / (TRAPEZOID_STEP max(nu, nv)))`` times the integrand's size for tanh (poles at
-#: ``i pi / 2``; sigmoid and SiLU are better), is 3e-9 at norm 10 and 4e-6 at 16; beyond, the
-#: kernel raises ``CompverifyError`` instead of returning a rough value.
+#: ``i pi / 2``; sigmoid and SiLU are better), measured against the graded rule at
+#: ``(n, n, 0.5)``: tanh 3e-14 up to n = 6, 3.4e-12 at 8, 3.0e-10 at 10, 1.9e-7 at 16; sigmoid
+#: and SiLU 3e-14 up to 12, 1.4e-12 at 16. Beyond, each entry is computed by the graded rule
+#: (``_Quadrature._graded_float64``, a few milliseconds an entry).
 NUMERIC_FLOAT64_MAX_NORM = 16.0
+#: Accuracy the float64 numeric kernels state beyond :data:`NUMERIC_FLOAT64_MAX_NORM`, where
+#: the graded rule (:mod:`compverify.symbolic.graded_quadrature`) computes them: relative, or
+#: absolute ``1e-3 GRADED_FLOAT64_TOL E|integrand|`` where the value cancels.
+GRADED_FLOAT64_TOL = 1e-12
 #: The mpmath rule of numeric kernels assumes sigma analytic in ``|Im z| < MP_STRIP`` (0.9 pi/2:
 #: tanh has poles at ``i pi / 2``; sigmoid, SiLU at ``i pi``; erf, GELU none).
 MP_STRIP = 0.9 * math.pi / 2
@@ -532,15 +543,31 @@ class _Quadrature:
         return finite_or_mp(self.f_np[k], self.f_mp[k], t)
 
     def numpy(self, nu: np.ndarray, nv: np.ndarray, rho: np.ndarray, order: int):
+        """The expectations in float64: the tensor trapezoidal rule for norms up to
+        :data:`NUMERIC_FLOAT64_MAX_NORM`, and, entry by entry beyond, the graded rule
+        (:meth:`_graded_float64`)."""
         for name, x in (("nu", nu), ("nv", nv)):
-            bad = ~(np.abs(x) <= NUMERIC_FLOAT64_MAX_NORM)
+            bad = ~np.isfinite(x)
             if np.any(bad):
                 raise CompverifyError(
-                    f"numeric kernel in float64: {name} = {np.asarray(x)[bad].flat[0]!r} is "
-                    f"beyond {NUMERIC_FLOAT64_MAX_NORM} (the trapezoidal rule's step would not "
-                    "resolve sigma(nu z)); use the mpmath evaluation")
+                    f"numeric kernel in float64: {name} = {float(np.asarray(x)[bad].flat[0])!r} is not a "
+                    "finite number")
         shape = np.broadcast_shapes(nu.shape, nv.shape, rho.shape)
         nu, nv, rho = (np.broadcast_to(a, shape).ravel() for a in (nu, nv, rho))
+        big = (np.abs(nu) > NUMERIC_FLOAT64_MAX_NORM) | (np.abs(nv) > NUMERIC_FLOAT64_MAX_NORM)
+        if np.any(big):
+            small = self.numpy(np.where(big, 0.0, nu), np.where(big, 0.0, nv), rho, order)
+            out = [np.array(o.ravel()) for o in small]
+            for i in np.flatnonzero(big):
+                vals = self._graded_float64(float(nu[i]), float(nv[i]), float(rho[i]), order)
+                for o, v in zip(out, vals, strict=True):
+                    o[i] = float(v)
+                    if mpmath.isfinite(v) and not math.isfinite(o[i]):
+                        raise CompverifyError(
+                            f"numeric kernel at (nu, nv, rho) = ({float(nu[i])!r}, {float(nv[i])!r}, "
+                            f"{float(rho[i])!r}): {mpmath.nstr(v, 6)} is beyond the float64 range; use "
+                            "the mpmath evaluation (value_mp/grad_mp/hess_mp)")
+            return tuple(o.reshape(shape) for o in out)
         nout = (1, 4, 10)[order]
         out = np.empty((nout, nu.size))
         z1 = self.x[:, None]
@@ -579,8 +606,7 @@ class _Quadrature:
         ``MP_STRIP / (nv sqrt(1 - rho^2))`` in ``z2``, and each axis' step is chosen for
         ``mp.dps - 5`` digits (and small enough for the Gaussian factor), with the range cut where
         ``exp(-z^2 / 2)`` is below that. The step is never stretched: a point whose rule would
-        exceed ``MP_MAX_NODES^2`` nodes raises ``CompverifyError`` (rather than return fewer
-        digits than asked).
+        exceed ``MP_MAX_NODES^2`` nodes goes to :meth:`mp_graded` instead.
         """
         D = max(mpmath.mp.dps - 5, 10)
         ln10 = math.log(10)
@@ -599,11 +625,7 @@ class _Quadrature:
             n2 = 0
         cost = (2 * n1 + 1) * (2 * n2 + 1)
         if cost > MP_MAX_NODES ** 2:
-            raise CompverifyError(
-                f"numeric kernel at (nu, nv, rho) = ({mpmath.nstr(nu, 8)}, {mpmath.nstr(nv, 8)}, "
-                f"{mpmath.nstr(rho, 8)}) and {mpmath.mp.dps - _GUARD} digits needs "
-                f"{2 * n1 + 1} x {2 * n2 + 1} quadrature nodes (the limit is "
-                f"{MP_MAX_NODES} x {MP_MAX_NODES}): ask for fewer digits or smaller norms")
+            return self.mp_graded(nu, nv, rho, order)
         zs, ws = [], []
         for h, n in ((h1, n1), (h2, n2)):
             hm = mpmath.mpf(h)
@@ -661,3 +683,103 @@ class _Quadrature:
             res += [acc[4], acc[5], nv * acc[3] + nu * nv * acc[6], acc[7],
                     nu * acc[3] + nu * nv * acc[8], (nu * nv) ** 2 * acc[9]]
         return tuple(res)
+
+    def _graded_float64(self, nu: float, nv: float, rho: float, order: int) -> tuple:
+        """One point's components in float64 by the graded rule vectorised in NumPy
+        (:func:`compverify.symbolic.graded_quadrature.expectations_float64`), accepted when its
+        error estimate (as in :meth:`mp_graded`, plus ``4e-16`` of the scale for rounding) is
+        below :data:`GRADED_FLOAT64_TOL` relative to the value, or, where the value cancels below
+        ``1e-3`` of its scale ``E|integrand|``, below ``1e-3 GRADED_FLOAT64_TOL`` of that scale;
+        otherwise the mpmath graded rule at 17 digits is used (which raises if it fails too). A
+        sum that overflows raises ``CompverifyError`` (the value is beyond float64).
+        """
+        from compverify.symbolic.graded_quadrature import expectations_float64
+
+        try:
+            fine, coarse, scale = expectations_float64(self._fn, nu, nv, rho, order, 17.0,
+                                                       MP_STRIP)
+        except ValueError:
+            fine = None
+        if fine is not None and np.any(np.isinf(fine)):
+            raise CompverifyError(
+                f"numeric kernel at (nu, nv, rho) = ({nu!r}, {nv!r}, {rho!r}) is beyond the "
+                "float64 range; use the mpmath evaluation (value_mp/grad_mp/hess_mp)")
+        if fine is not None and np.all(np.isfinite(fine)) and np.all(np.isfinite(scale)):
+            with np.errstate(all="ignore"):
+                err = np.where(scale > 0, 100 * (fine - coarse) ** 2 / scale, 0.0) + 4e-16 * scale
+            out, ok = [], True
+            for terms in _COMBINATIONS[order]:
+                v = sum(coef(nu, nv) * fine[j] for coef, j in terms)
+                sc = sum(abs(coef(nu, nv)) * scale[j] for coef, j in terms)
+                e = sum(abs(coef(nu, nv)) * err[j] for coef, j in terms)
+                if sc == 0:  # every node underflowed: the rule saw nothing of the integrand
+                    raise CompverifyError(
+                        f"numeric kernel at (nu, nv, rho) = ({nu!r}, {nv!r}, {rho!r}): the "
+                        "integrand underflows at every float64 quadrature node; use the mpmath "
+                        "evaluation (value_mp/grad_mp/hess_mp)")
+                ok = ok and bool(e <= GRADED_FLOAT64_TOL * max(abs(v), 1e-3 * sc))
+                out.append(float(v))
+            if ok:
+                return tuple(out)
+        with mpmath.workdps(17 + _GUARD):
+            return self.mp(mpmath.mpf(nu), mpmath.mpf(nv), mpmath.mpf(rho), order)
+
+    def mp_graded(self, nu: mpmath.mpf, nv: mpmath.mpf, rho: mpmath.mpf, order: int):
+        """The same expectations by the graded rule of
+        :mod:`compverify.symbolic.graded_quadrature`, whose node count grows like the logarithm
+        of the norms, with its error estimate checked.
+
+        Target: ``dps = mp.dps - _GUARD`` digits. Each returned component ``v`` (a linear
+        combination of the raw expectations) comes with the estimate ``err = sum |coef|
+        100 (fine - coarse)^2 / scale`` of its raw parts (see the module); it is accepted when
+        ``err <= 10^-dps max(|v|, 10^-dps scale(v))``: ``dps`` digits relative to ``v``, or,
+        where ``v`` cancels below ``10^-dps`` of its scale ``E|integrand|``, an absolute error
+        below ``10^-2dps`` of that scale. The rule is designed for ``dps + 3`` digits of the
+        scale; a component that cancels asks for as many more digits as it lost (at most
+        ``dps``), then the step is halved once; if the estimate still fails, ``CompverifyError``.
+        """
+        from compverify.symbolic.graded_quadrature import expectations
+
+        target = mpmath.mp.dps - _GUARD
+        digits = float(target + 3)
+        for attempt in range(3):
+            fine, coarse, scale = expectations(self.f_mp, nu, nv, rho, order, digits, MP_STRIP,
+                                               halve=attempt == 2)
+            err = [100 * (f - c) ** 2 / sc if sc else mpmath.mpf(0)
+                   for f, c, sc in zip(fine, coarse, scale, strict=True)]
+            ok, lost = True, 0.0
+            for terms in _COMBINATIONS[order]:
+                v = sum((coef(nu, nv) * fine[j] for coef, j in terms), mpmath.mpf(0))
+                sc = sum((abs(coef(nu, nv)) * scale[j] for coef, j in terms), mpmath.mpf(0))
+                e = sum((abs(coef(nu, nv)) * err[j] for coef, j in terms), mpmath.mpf(0))
+                tol = mpmath.mpf(10) ** -target
+                if e > tol * max(abs(v), tol * sc):
+                    ok = False
+                if sc > 0:
+                    lost = max(lost, float(mpmath.log10(sc / max(abs(v), tol * sc))))
+            if ok:
+                return tuple(sum((coef(nu, nv) * fine[j] for coef, j in terms), mpmath.mpf(0))
+                             for terms in _COMBINATIONS[order])
+            if attempt == 0:
+                digits = float(target + 3) + min(lost, float(target))
+        raise CompverifyError(
+            f"numeric kernel at (nu, nv, rho) = ({mpmath.nstr(nu, 8)}, {mpmath.nstr(nv, 8)}, "
+            f"{mpmath.nstr(rho, 8)}): the graded quadrature's error estimate did not reach "
+            f"{target} digits (sigma not analytic near the real axis, or a value that lives on a "
+            f"scale below 1e-{target + 3} of the Gaussian's, as at rho = -1 with huge norms)")
+
+
+def _one(nu: Any, nv: Any) -> Any:
+    return 1
+
+
+#: The kernel's components as combinations ``sum coef(nu, nv) acc[j]`` of the ten raw
+#: expectations of :class:`_Quadrature` (its docstring), by order: value; value and the three
+#: first partials; the six second partials.
+_COMBINATIONS: dict[int, list[list[tuple[Callable, int]]]] = {
+    0: [[(_one, 0)]],
+    1: [[(_one, 0)], [(_one, 1)], [(_one, 2)], [(lambda a, b: a * b, 3)]],
+    2: [[(_one, 0)], [(_one, 1)], [(_one, 2)], [(lambda a, b: a * b, 3)],
+        [(_one, 4)], [(_one, 5)], [(lambda a, b: b, 3), (lambda a, b: a * b, 6)], [(_one, 7)],
+        [(lambda a, b: a, 3), (lambda a, b: a * b, 8)], [(lambda a, b: (a * b) ** 2, 9)]],
+}
