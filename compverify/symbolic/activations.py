@@ -27,6 +27,7 @@ import numpy as np
 import sympy
 
 from compverify.errors import CompverifyError
+from compverify.symbolic import kernel_cache
 from compverify.symbolic.derivation import derive_kernel, piecewise_homogeneous_form
 from compverify.symbolic.kernel import Kernel, finite_or_mp
 from compverify.symbolic.parser import parse_activation
@@ -199,7 +200,7 @@ class Activation:
 
 @cache
 def _derive_cached(expr: sympy.Expr):
-    return derive_kernel(expr)
+    return kernel_cache.cached_derivation(expr, derive_kernel)
 
 
 def _normalise(spec: str) -> str:
