@@ -28,7 +28,7 @@ import sympy
 
 from compverify.errors import CompverifyError
 from compverify.symbolic import kernel_cache
-from compverify.symbolic.derivation import derive_kernel, piecewise_homogeneous_form
+from compverify.symbolic.derivation import derive_kernel
 from compverify.symbolic.kernel import Kernel, finite_or_mp
 from compverify.symbolic.parser import parse_activation
 from compverify.symbolic.steps import Z
@@ -153,7 +153,7 @@ class Activation:
 
     @cached_property
     def homogeneous_degree(self) -> int | None:
-        form = piecewise_homogeneous_form(self.expr)
+        form = kernel_cache.cached_homogeneous_form(self.expr)
         return None if form is None else int(form[0])
 
     @cached_property

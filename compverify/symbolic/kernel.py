@@ -315,9 +315,7 @@ class Kernel:
             return None
         degree = 0
         if self.route == "piecewise-homogeneous":
-            from compverify.symbolic.derivation import piecewise_homogeneous_form
-
-            degree = int(piecewise_homogeneous_form(self.activation_expr)[0])
+            degree = int(kernel_cache.cached_homogeneous_form(self.activation_expr)[0])
         return _trust_region(self.route, degree)
 
     @cached_property

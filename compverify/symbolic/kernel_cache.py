@@ -50,11 +50,12 @@ from sympy.core.function import AppliedUndef
 from compverify._version import __version__
 from compverify.errors import CompverifyError
 from compverify.io import atomic_write_text
-from compverify.symbolic.derivation import ROUTES, Derivation
+from compverify.symbolic.derivation import ROUTES, Derivation, piecewise_homogeneous_form
 from compverify.symbolic.steps import DerivationStep
 
 __all__ = ["FORMAT_VERSION", "FUNCTIONS", "KernelCacheWarning", "UnsafeCacheEntry", "cache_dir",
-           "cached", "cached_derivation", "cached_exprs", "decode_expr", "encode_expr", "enabled"]
+           "cached", "cached_derivation", "cached_exprs", "cached_homogeneous_form", "decode_expr",
+           "encode_expr", "enabled"]
 
 T = TypeVar("T")
 
@@ -77,7 +78,7 @@ FUNCTIONS: dict[str, type] = {cls.__name__: cls for cls in (
     sympy.tanh, sympy.gamma, sympy.sign, sympy.Abs, sympy.Heaviside, sympy.Max, sympy.Min,
     sympy.Piecewise, sympy.functions.elementary.piecewise.ExprCondPair, sympy.Eq, sympy.Ne,
     sympy.Lt, sympy.Le, sympy.Gt, sympy.Ge, sympy.And, sympy.Or, sympy.Not, sympy.Tuple,
-    sympy.Integral, sympy.Derivative, sympy.Limit, sympy.hyper, sympy.floor, sympy.ceiling,
+    sympy.Integral, sympy.Derivative, sympy.Limit, sympy.floor, sympy.ceiling,
     sympy.re, sympy.im)}
 _TAKES_NO_EVALUATE = (sympy.functions.elementary.piecewise.ExprCondPair, sympy.Integral,
                       sympy.Limit)
@@ -272,16 +273,21 @@ def _warn(message: str, once: str | None = None) -> None:
     warnings.warn(message, KernelCacheWarning, stacklevel=3)
 
 
+_MISSING = object()
+
+
 def _read(path: Path, key: dict[str, Any]) -> Any:
-    """The stored payload, or ``None`` (missing: silently; unreadable or foreign: a warning)."""
+    """The stored payload, or ``_MISSING`` (missing: silently; unreadable or foreign: a
+    warning)."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, NotADirectoryError):
+        return _MISSING
     except OSError as exc:
-        _warn(f"kernel cache entry {str(path)!r} cannot be read ({exc.strerror}); deriving again")
-        return None
+        _warn(f"kernel cache entry {str(path)!r} cannot be read ({exc.strerror}); deriving again",
+              once=f"read {path.parent}")
+        return _MISSING
     try:
         if len(raw) > MAX_FILE_BYTES:
             raise ValueError("file too large")
@@ -291,7 +297,7 @@ def _read(path: Path, key: dict[str, Any]) -> Any:
         return entry["value"]
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         _warn(f"kernel cache entry {str(path)!r} ignored ({str(exc)[:80]}); deriving again")
-        return None
+        return _MISSING
 
 
 def _write(path: Path, key: dict[str, Any], payload: Any) -> None:
@@ -321,7 +327,7 @@ def cached(kind: str, key_expr: sympy.Basic, compute: Callable[[], T],
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:40]
     path = cache_dir() / "kernels" / f"{kind}-{digest}.json"
     payload = _read(path, key)
-    if payload is not None:
+    if payload is not _MISSING:
         try:
             return decode(payload)
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
@@ -393,3 +399,23 @@ def cached_derivation(sigma: sympy.Expr, derive: Callable[[sympy.Expr], Derivati
     the steps with their descriptions and LaTeX) through the disk cache."""
     return cached("derivation", sigma, lambda: derive(sigma), _encode_derivation,
                   _decode_derivation)
+
+
+def _encode_form(form: tuple | None) -> Any:
+    return None if form is None else [int(form[0]), encode_expr(form[1]), encode_expr(form[2])]
+
+
+def _decode_form(data: Any) -> tuple[int, sympy.Basic, sympy.Basic] | None:
+    if data is None:
+        return None
+    if (not isinstance(data, list) or len(data) != 3 or not isinstance(data[0], int)
+            or isinstance(data[0], bool) or not 0 <= data[0] <= 64):
+        raise UnsafeCacheEntry("bad homogeneous form")
+    return data[0], decode_expr(data[1]), decode_expr(data[2])
+
+
+def cached_homogeneous_form(sigma: sympy.Expr) -> tuple[int, sympy.Expr, sympy.Expr] | None:
+    """:func:`~compverify.symbolic.derivation.piecewise_homogeneous_form` through the disk cache:
+    ``(n, alpha, beta)`` if ``sigma(z) = alpha z_+^n + beta z_-^n``, else ``None``."""
+    return cached("homogeneous-form", sigma, lambda: piecewise_homogeneous_form(sigma),
+                  _encode_form, _decode_form)
