@@ -84,6 +84,7 @@ def _check_same_kernel(sigma, cache, monkeypatch):
     return got
 
 
+@pytest.mark.slow
 def test_cached_polynomial_kernel_is_the_fresh_one(cache, monkeypatch):
     _check_same_kernel(1 + Z - 2 * Z**3 / 3, cache, monkeypatch)
 
