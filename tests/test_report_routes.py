@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+
+import pytest
 
 from compverify.numeric.targets import registry, table
 from compverify.numeric.targets.spec import NPZ
@@ -58,3 +61,16 @@ def test_the_report_plan_stores_the_route_table():
     results: dict = {}
     plan(cfg, results, {})  # plans the default job; runs nothing
     assert results["routes"] == table.rows()
+
+
+@pytest.mark.slow
+def test_route_table_fits_the_latex_page(tmp_path):
+    from report_checks import compile_latex, overfull_boxes
+
+    from compverify.report.render_latex import render_latex
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed")
+    tex = render_latex(Document("routes", [routes_section(table.rows())]))
+    (tmp_path / "doc.tex").write_text(tex, encoding="utf-8")
+    assert overfull_boxes(compile_latex(tmp_path / "doc.tex", tmp_path / "build")) == []
