@@ -94,14 +94,14 @@ def test_cached_polynomial_kernel_is_the_fresh_one(cache, monkeypatch):
 def test_cached_closed_form_kernel_is_the_fresh_one(sigma, cache, monkeypatch):
     k = _check_same_kernel(sigma, cache, monkeypatch)
     # and against the closed forms themselves: relu's arc-cosine kernel, erf's arcsine kernel
-    nu, nv, rho = mpmath.mpf("0.7"), mpmath.mpf("1.1"), mpmath.mpf("0.3")
-    if sigma == sympy.erf(Z):
-        want = 2 / mpmath.pi * mpmath.asin(2 * nu * nv * rho
-                                           / mpmath.sqrt((1 + 2 * nu**2) * (1 + 2 * nv**2)))
-    else:
-        want = nu * nv * (mpmath.sqrt(1 - rho**2) + (mpmath.pi - mpmath.acos(rho)) * rho) / (
-            2 * mpmath.pi)
-    with mpmath.workdps(40):
+    with mpmath.workdps(40):  # the reference at 40 digits
+        nu, nv, rho = mpmath.mpf("0.7"), mpmath.mpf("1.1"), mpmath.mpf("0.3")
+        if sigma == sympy.erf(Z):
+            want = 2 / mpmath.pi * mpmath.asin(2 * nu * nv * rho
+                                               / mpmath.sqrt((1 + 2 * nu**2) * (1 + 2 * nv**2)))
+        else:
+            want = nu * nv * (mpmath.sqrt(1 - rho**2) + (mpmath.pi - mpmath.acos(rho)) * rho) / (
+                2 * mpmath.pi)
         assert abs(k.value_mp(nu, nv, rho, dps=30) - want) < mpmath.mpf(10) ** -29 * abs(want)
 
 
