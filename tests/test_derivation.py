@@ -127,7 +127,7 @@ def test_relu_power_3_is_cho_saul():
 
 
 @pytest.mark.slow
-def test_routes_and_steps():
+def test_routes_and_steps(fresh_derivation):
     routes = {"relu": "piecewise-homogeneous", "sign": "piecewise-homogeneous",
               "polynomial:0,0,1": "polynomial-moments", "erf": "price", "tanh": "numeric",
               "gelu": "price-2", "silu": "numeric", "Max(0,z)**3 - z": "numeric",

@@ -84,7 +84,9 @@ def plan(cfg: ReportConfig, results: dict, figures: dict[str, bytes]) -> list[Ta
     seed = cfg.report["seed"]
     jobs = cfg.report["jobs"]
     tasks: list[Task] = []
+    from compverify.numeric.targets import table as route_table
 
+    results["routes"] = route_table.rows()
     if cfg.kernels:
         results["kernels"] = []
         for spec in cfg.kernels["activations"]:
@@ -212,6 +214,10 @@ def make_document(cfg: ReportConfig, results: dict, figures: dict[str, bytes],
     if results.get("solve") or results.get("conjecture"):
         secs.append(section_summary.definitions_section())
     secs.append(sections.setting_section(_setting(cfg, results)))
+    if results.get("routes"):
+        from compverify.report.section_routes import routes_section
+
+        secs.append(routes_section(results["routes"]))
     if results.get("kernels"):
         secs.append(sections.kernel_section(results["kernels"]))
     if results.get("gradients"):

@@ -28,7 +28,8 @@ import sympy
 
 from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
-from compverify.symbolic.derivation import derive_kernel, piecewise_homogeneous_form
+from compverify.symbolic import kernel_cache
+from compverify.symbolic.derivation import derive_kernel
 from compverify.symbolic.kernel import Kernel, finite_or_mp
 from compverify.symbolic.parser import parse_activation
 from compverify.symbolic.steps import Z
@@ -164,7 +165,7 @@ class Activation(TableDisplay):
 
     @cached_property
     def homogeneous_degree(self) -> int | None:
-        form = piecewise_homogeneous_form(self.expr)
+        form = kernel_cache.cached_homogeneous_form(self.expr)
         return None if form is None else int(form[0])
 
     @cached_property
@@ -211,7 +212,7 @@ class Activation(TableDisplay):
 
 @cache
 def _derive_cached(expr: sympy.Expr):
-    return derive_kernel(expr)
+    return kernel_cache.cached_derivation(expr, derive_kernel)
 
 
 def _normalise(spec: str) -> str:

@@ -50,7 +50,7 @@ import sympy
 
 from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
-from compverify.symbolic import ball
+from compverify.symbolic import ball, kernel_cache
 from compverify.symbolic.derivation import Derivation
 from compverify.symbolic.numpy_codegen import NumpyProgram, Unsupported, Workspace
 from compverify.symbolic.steps import NU, NV, RHO, DerivationStep, Z
@@ -122,6 +122,28 @@ def _is_bad(value: sympy.Basic) -> bool:
     return bool(value.has(sympy.nan, sympy.zoo)) or value is sympy.nan
 
 
+_ENDPOINTS = ((RHO, 1), (RHO, -1), (NU, 0), (NV, 0))
+
+
+def _endpoint_values(expr: sympy.Expr) -> list[sympy.Expr]:
+    """``expr`` at ``rho = 1``, ``rho = -1``, ``nu = 0``, ``nv = 0``: the substituted value, or the
+    one-sided limit where the substitution is undefined (``oo`` when there is no finite limit).
+
+    At ``nu = 0`` this also settles ``0 * inf`` products such as ``nu nv / sqrt(1 - rho^2)`` at
+    ``rho = 1``, where the kernel is identically zero in rho.
+    """
+    out = []
+    for sym, point in _ENDPOINTS:
+        direct = sympy.simplify(expr.subs(sym, point))
+        if _is_bad(direct):
+            side = "-" if point == 1 else "+"
+            direct = sympy.limit(expr, sym, point, side)
+            if direct.has(sympy.Limit) or _is_bad(direct):
+                direct = sympy.oo  # no finite limit: report it as divergent rather than NaN
+        out.append(direct)
+    return out
+
+
 class _Compiled:
     """One SymPy expression compiled to NumPy and to ball arithmetic, with endpoint limits patched
     in.
@@ -141,18 +163,9 @@ class _Compiled:
         self.program = _compile_numpy([expr])
         self.mp_fn = sympy.lambdify(args, expr, modules="mpmath")
         self.patches: list[tuple[sympy.Symbol, int, Callable, Callable]] = []
-        self._patch_exprs: list[sympy.Expr] = []
-        # Patch every endpoint with the expression's value there (or its limit when the
-        # substitution is undefined): at nu = 0 this also settles 0 * inf products such as
-        # nu nv / sqrt(1 - rho^2) at rho = 1, where the kernel is identically zero in rho.
-        for sym, point in ((RHO, 1), (RHO, -1), (NU, 0), (NV, 0)):
-            direct = sympy.simplify(expr.subs(sym, point))
-            if _is_bad(direct):
-                side = "-" if point == 1 else "+"
-                direct = sympy.limit(expr, sym, point, side)
-                if direct.has(sympy.Limit) or _is_bad(direct):
-                    direct = sympy.oo  # no finite limit: report it as divergent rather than NaN
-            self._patch_exprs.append(direct)
+        self._patch_exprs: list[sympy.Expr] = kernel_cache.cached_exprs(
+            "endpoints", expr, lambda: _endpoint_values(expr))
+        for (sym, point), direct in zip(_ENDPOINTS, self._patch_exprs, strict=True):
             self.patches.append((sym, point, sympy.lambdify(args, direct, modules=_NUMPY_MODULES),
                                  sympy.lambdify(args, direct, modules="mpmath")))
         # float64 patches that the compiled expression already honours are dropped (speed): they
@@ -340,14 +353,16 @@ class Kernel(TableDisplay):
     def partials(self) -> dict[str, sympy.Expr] | None:
         if self.expr is None:
             return None
-        return {n: sympy.simplify(sympy.diff(self.expr, s)) for n, s in _VARS.items()}
+        return kernel_cache.cached_exprs("partials", self.expr, lambda: {
+            n: sympy.simplify(sympy.diff(self.expr, s)) for n, s in _VARS.items()})
 
     @cached_property
     def second_partials(self) -> dict[str, sympy.Expr] | None:
         if self.expr is None:
             return None
         first = self.partials
-        return {a + b: sympy.simplify(sympy.diff(first[a], _VARS[b])) for a, b in _HESS_PAIRS}
+        return kernel_cache.cached_exprs("second-partials", self.expr, lambda: {
+            a + b: sympy.simplify(sympy.diff(first[a], _VARS[b])) for a, b in _HESS_PAIRS})
 
     @cached_property
     def _trusted(self) -> Callable[..., np.ndarray] | None:
@@ -355,9 +370,7 @@ class Kernel(TableDisplay):
             return None
         degree = 0
         if self.route == "piecewise-homogeneous":
-            from compverify.symbolic.derivation import piecewise_homogeneous_form
-
-            degree = int(piecewise_homogeneous_form(self.activation_expr)[0])
+            degree = int(kernel_cache.cached_homogeneous_form(self.activation_expr)[0])
         return _trust_region(self.route, degree)
 
     @cached_property
