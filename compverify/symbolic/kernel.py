@@ -709,8 +709,10 @@ class _Quadrature:
         from compverify.symbolic.graded_quadrature import expectations_float64
 
         try:
-            fine, coarse, scale = expectations_float64(self._fn, nu, nv, rho, order, 17.0,
-                                                       MP_STRIP)
+            # an overflowing sum is detected just below and raised with the point named
+            with np.errstate(over="ignore", invalid="ignore"):
+                fine, coarse, scale = expectations_float64(self._fn, nu, nv, rho, order, 17.0,
+                                                           MP_STRIP)
         except ValueError:
             fine = None
         if fine is not None and np.any(np.isinf(fine)):
