@@ -73,7 +73,7 @@ from flint import arb, arb_mat
 
 from compverify.errors import CompverifyError
 from compverify.numeric import rigorous_objective as ro
-from compverify.numeric.rigorous_objective import Jet, _cos, _sin
+from compverify.numeric.rigorous_objective import Jet, _cos, _dot, _sin
 
 __all__ = ["GeneralObjective", "polynomial_kernel_terms", "chart_shape", "exact", "is_polynomial"]
 
@@ -135,16 +135,6 @@ def _poly3(terms: Sequence[tuple[int, int, int, Any]], uu: Any, vv: Any, uv: Any
         t = _pow(uu, a) * _pow(vv, b) * _pow(uv, c)
         acc = acc + t * (coef if isinstance(coef, arb) else _ball(coef))
     return acc
-
-
-def _dot(u: Sequence[Any], v: Sequence[Any]) -> Any:
-    acc: Any = None
-    for a, b in zip(u, v, strict=True):
-        if a is None or b is None:
-            continue
-        t = a * b
-        acc = t if acc is None else acc + t
-    return arb(0) if acc is None else acc
 
 
 def chart_shape(chart: str, d: int, M: int) -> list[list[bool]]:
