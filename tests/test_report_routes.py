@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from compverify.numeric.targets import registry, table
-from compverify.numeric.targets.spec import NPZ
+from compverify.numeric.targets.spec import FILE_LABELS
 from compverify.report.build import plan
 from compverify.report.config import load_default
 from compverify.report.document import Document, Table, Text
@@ -30,7 +30,7 @@ def test_route_table_rows_are_the_registry_in_dispatch_order():
     (tab,) = [b for b in sec.blocks if isinstance(b, Table)]
     assert len(tab.rows) == len(registry.ROUTES) >= 10
     for row, route in zip(tab.rows, registry.ROUTES, strict=True):
-        families = ", ".join("PATH.npz" if f == NPZ else f for f in route.families)
+        families = ", ".join(FILE_LABELS.get(f, f) for f in route.families)
         got = [_plain(c) for c in row]
         assert got[0] == route.name and got[1] == families
         assert got[2] == route.activations.replace("`", "")

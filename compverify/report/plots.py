@@ -99,11 +99,11 @@ def solve_figure(data: dict) -> bytes:
     if math.isfinite(polished):
         ax.axhline(max(polished, LOG_FLOOR), color="C3", ls="--", lw=1.2,
                    label=f"polished: {polished:.6g}")
-    ax.set_yscale("log")
     shown = [v for v in (*rel.tolist(), polished) if math.isfinite(v)]
     if shown:  # a decade either side: equal values would leave a log axis without ticks
         lo, hi = max(min(shown), LOG_FLOOR), max(max(shown), LOG_FLOOR)
         ax.set_ylim(lo / 10 ** 0.5, hi * 10 ** 0.5)
+    ax.set_yscale("log")  # after the limits: equal values would make a singular log range
     ax.set_xlabel("restart, sorted by loss")
     ax.set_ylabel("relative loss L / C")
     failed = int(data.get("failed_restarts") or 0)
