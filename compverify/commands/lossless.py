@@ -3,9 +3,10 @@
 ``match``: the Gaussian moments of every layer of an ``L``-layer network at its scale, the binary
 matching systems solved at ``--dps`` digits (roots with residuals, Jacobian singular values,
 symmetric copies, verified digits), a solvability verdict per layer with a certificate when no
-root exists.  ``spectra``: the spectral-equivalence experiment over ``--n`` (JSON, CSV, PNG).
-Both resumable (``--checkpoint``, default ``OUT.checkpoint.json``), with progress on stderr.
-Bad input: one line on stderr, exit status 2.
+root exists.  ``spectra``: the spectral-equivalence experiment over ``--n`` (JSON, CSV, PNG);
+with ``--dask local:N | tcp://HOST:PORT`` the sizes run on a Dask cluster (the same files; this
+process alone writes the checkpoint and the outputs).  Both resumable (``--checkpoint``,
+default ``OUT.checkpoint.json``), with progress on stderr.  Bad input: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--no-plot", action="store_true",
                    help="do not write histogram.png and decay.png")
     s.add_argument("--checkpoint", default=None, metavar="FILE")
+    s.add_argument("--dask", default=None, metavar="WHERE",
+                   help="compute the sizes on Dask: local:N (N worker processes here) or "
+                        "tcp://HOST:PORT (a running scheduler); same files as without it "
+                        "(needs pip install 'compverify[dask]')")
     s.set_defaults(func=run_spectra)
     p.set_defaults(func=lambda args: _help(p))
 
@@ -173,6 +178,10 @@ def run_spectra(args: argparse.Namespace) -> int:
     from compverify.symbolic import get_activation
 
     check_positive_int(args.layers, "--layers")
+    if args.dask is not None:  # a malformed spec fails before any work
+        from compverify.cluster import parse_dask
+
+        parse_dask(args.dask)
     ns = _ns(args.n)
     if not (args.ratio > 0 and math.isfinite(args.ratio)):
         raise CompverifyError(f"--ratio must be a positive number, got {args.ratio}")
@@ -199,17 +208,24 @@ def run_spectra(args: argparse.Namespace) -> int:
     ck = Checkpoint(path, {"command": "lossless spectra", "activation": spec, "layers": args.layers,
                            "n": ns, "ratio": args.ratio, "width": args.width, "eps": args.eps,
                            "seed": args.seed, "kernel": args.kernel, "tau0": args.tau0})
-    ternary = _ternary(spec, args.layers, tau0)
 
-    def progress(i: int, n: int) -> None:
-        print(f"n = {n} done ({i + 1}/{len(ns)})", file=sys.stderr)
+    def progress(k: int, total: int, n: int, seconds: float) -> None:
+        print(f"n = {n} done ({k}/{total}, {seconds:.1f} s)", file=sys.stderr)
 
     if ck.resumed:
-        print(f"resuming from {path}: {ck.resumed} size(s) done", file=sys.stderr)
-    with _keep_on_interrupt(ck, path, "lossless spectra"):
-        result = experiment(spec, args.layers, ns, args.ratio, ternary=ternary, width=args.width,
-                            eps=args.eps, seed=args.seed, progress=progress, cache=ck,
-                            tau0=float(tau0), kernel=args.kernel)
+        print(f"resuming from {path}: {len(ck.names('n '))} size(s) done", file=sys.stderr)
+    with contextlib.ExitStack() as stack:
+        client = None
+        if args.dask is not None:  # connect first: an unreachable scheduler fails before any work
+            from compverify.cluster import connect
+
+            client = stack.enter_context(connect(args.dask))
+        ternary = _ternary(spec, args.layers, tau0)
+        with _keep_on_interrupt(ck, path, "lossless spectra"):
+            result = experiment(spec, args.layers, ns, args.ratio, ternary=ternary,
+                                width=args.width, eps=args.eps, seed=args.seed,
+                                progress=progress, cache=ck, tau0=float(tau0),
+                                kernel=args.kernel, dask=client)
     result["ternary"] = None if ternary is None else [
         {"kind": k, "params": [mpmath.nstr(v, 20) for v in p], "d0": mpmath.nstr(d, 20)}
         for k, p, d in ternary]

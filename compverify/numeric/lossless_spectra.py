@@ -21,11 +21,17 @@ Reported per ``n``: ``|Phi_exact - Phi~|/|Phi~|`` (operator norms), the same for
 matrices, ``|Phi_orig - Phi_tern|/|Phi_orig|``, the top eigenvector's alignment with the classes
 ``|<u, y>|^2`` (``y`` the centred, normalised labels); and, over ``n``, the least-squares exponent
 of ``error ~ C n^slope`` with a 95% confidence interval (Student t).
+
+The sizes are independent: :func:`spectra_case` computes one from its arguments alone (its data
+and sampled weights draw from ``default_rng([seed, n])``), so :func:`run_spectra` runs them
+in-process, smallest first, or with ``dask=`` on a Dask cluster in any order, with the same
+numbers; in both, only the calling process writes the checkpoint, one entry per finished size.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -37,7 +43,8 @@ from compverify.numeric.lossless_ntk import equivalent_ntk, exact_ck_ntk, sample
 from compverify.numeric.lossless_recursion import LayerMoments, ck_ntk_recursion, equivalent_ck
 from compverify.symbolic.activations import get_activation
 
-__all__ = ["gmm_data", "exact_ck", "sampled_ck", "run_spectra", "fit_exponent", "MIN_N", "MIN_P"]
+__all__ = ["gmm_data", "exact_ck", "sampled_ck", "run_spectra", "spectra_case", "fit_exponent",
+           "MIN_N", "MIN_P"]
 
 MIN_N = 16
 MIN_P = 8
@@ -192,13 +199,78 @@ def _ntk_point(spec, act, X, labels, covs, noise, tau0_sq, coef, d0s, layers, wi
     return mats
 
 
+def spectra_case(spec: str, layers: int, n: int, ratio: float, *, ternary: list | None,
+                 width: float = 2.0, eps: float = 0.5, seed: int = 0, mean: float = 3.0,
+                 cov_shift: float = 4.0, bins: int = 40, tau0: float | None = None,
+                 kernel: str = "ck", histogram: bool = False) -> tuple[dict, dict | None]:
+    """One size ``n`` of the experiment: ``(point, histogram)`` (the histogram of its matrices'
+    eigenvalues when ``histogram``, else ``None``).
+
+    A pure function of its arguments: the data and the sampled networks draw from
+    ``default_rng([seed, n])`` alone, so a size computed in another process (a Dask worker) or
+    again after a crash gives the same point."""
+    act = get_activation(spec)
+    p = int(round(n / ratio))
+    rng = np.random.default_rng([seed, n])
+    X, labels, means, covs, noise = gmm_data(n, p, rng, mean, cov_shift)
+    if tau0 is not None:  # rescale the mixture so that mean |x_i|^2 = tau0^2 exactly
+        c = float(tau0) / math.sqrt(float(np.mean(np.sum(X**2, axis=0))))
+        X, noise, means, covs = c * X, c * noise, c * means, [c * c * C for C in covs]
+    tau0_sq = float(np.mean(np.sum(X**2, axis=0)))
+    taus_sq, d0s, lm = _layer_moments(spec, tau0_sq, layers)
+    coef = ck_ntk_recursion(tau0_sq, lm)
+    widths = [int(width * n)] * layers
+    point: dict[str, Any] = {"n": n, "p": p, "tau0_sq": tau0_sq, "widths": widths}
+    step = _ck_point if kernel == "ck" else _ntk_point
+    mats = step(spec, act, X, labels, covs, noise, tau0_sq, coef, d0s, layers, widths, rng,
+                ternary, eps, point)
+    return point, (_histogram(mats, bins, n) if histogram else None)
+
+
+def _spectra_task(spec: str, layers: int, n: int, ratio: float, histogram: bool,
+                  options: dict) -> tuple[dict, dict | None]:
+    """:func:`spectra_case` as one cluster task."""
+    return spectra_case(spec, layers, n, ratio, histogram=histogram, **options)
+
+
+def _coefficients(spec: str, layers: int, tau0_sq: float) -> dict[str, Any]:
+    """``Phi~``'s coefficients at the input scale ``tau0_sq`` (a point's), JSON-ready."""
+    coef = ck_ntk_recursion(tau0_sq, _layer_moments(spec, tau0_sq, layers)[2])
+    return {"alpha": [float(a) for a in coef.alpha], "beta": [float(b) for b in coef.beta],
+            "kappa_sq": None if coef.kappa_sq is None else float(coef.kappa_sq)}
+
+
+def _case_failed(n: int, exc: BaseException) -> BaseException:
+    """The error to raise for a size that failed on the cluster: the case's own exception, or
+    a one-line error when it killed its workers (Dask's ``KilledWorker``)."""
+    if type(exc).__name__ == "KilledWorker":
+        return CompverifyError(f"lossless spectra: the size n = {n} killed the Dask workers that "
+                               f"ran it ({str(exc).splitlines()[0][:160]}); the finished sizes "
+                               "are kept in the checkpoint")
+    return exc
+
+
 def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary: list | None,
                 width: float = 2.0, eps: float = 0.5, seed: int = 0, mean: float = 3.0,
                 cov_shift: float = 4.0, bins: int = 40, progress: Any = None,
-                cache: Any = None, tau0: float | None = None, kernel: str = "ck") -> dict[str, Any]:
+                cache: Any = None, tau0: float | None = None, kernel: str = "ck",
+                dask: Any = None) -> dict[str, Any]:
     """The experiment over ``ns`` (see the module docstring) for the CK (``kernel="ck"``) or the
     NTK (``"ntk"``).  ``ternary`` is a list of ``(kind, params, d0)`` per layer (``None``: no
-    compressed network)."""
+    compressed network).
+
+    The sizes are independent cases (:func:`spectra_case`); the histogram is the largest size's,
+    and so are the reported coefficients (computed from its ``tau0_sq``).  ``cache`` (a
+    :class:`~compverify.numeric.checkpoint.Checkpoint`): each finished size is stored under
+    ``"n N"`` and the largest size's histogram under ``"histogram"``, written at once; the sizes
+    found there are not computed again (the largest only with its histogram).
+    ``progress(k, total, n, seconds)`` is called as each size finishes (``k`` of ``total`` done).
+
+    ``dask``: ``None`` computes the sizes here, smallest first; ``"local:N"``,
+    ``"tcp://HOST:PORT"`` or a :class:`distributed.Client` computes them on a Dask cluster
+    (:func:`compverify.cluster.run_unordered`), one size a task, while only this process writes
+    ``cache``; the result is the same, bit for bit.
+    """
     if kernel not in ("ck", "ntk"):
         raise CompverifyError(f"kernel must be 'ck' or 'ntk', got {kernel!r}")
     if ratio <= 0 or not math.isfinite(ratio):
@@ -212,35 +284,51 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
             raise CompverifyError(f"n = {n} with ratio {ratio} gives p = {round(n / ratio)}: need "
                                   f"n >= {MIN_N} and p >= {MIN_P}")
     act = get_activation(spec)
-    points = []
+    sizes = sorted(set(ns))
+    largest = sizes[-1]
+    done: dict[int, dict] = {}
     hist = None
-    coef = None
-    for idx, n in enumerate(sorted(ns)):
-        key = f"n {n}"
-        if cache is not None and cache.get(key) is not None:
-            points.append(cache.get(key))
-            continue
-        p = int(round(n / ratio))
-        rng = np.random.default_rng([seed, n])
-        X, labels, means, covs, noise = gmm_data(n, p, rng, mean, cov_shift)
-        if tau0 is not None:  # rescale the mixture so that mean |x_i|^2 = tau0^2 exactly
-            c = float(tau0) / math.sqrt(float(np.mean(np.sum(X**2, axis=0))))
-            X, noise, means, covs = c * X, c * noise, c * means, [c * c * C for C in covs]
-        tau0_sq = float(np.mean(np.sum(X**2, axis=0)))
-        taus_sq, d0s, lm = _layer_moments(spec, tau0_sq, layers)
-        coef = ck_ntk_recursion(tau0_sq, lm)
-        widths = [int(width * n)] * layers
-        point: dict[str, Any] = {"n": n, "p": p, "tau0_sq": tau0_sq, "widths": widths}
-        step = _ck_point if kernel == "ck" else _ntk_point
-        mats = step(spec, act, X, labels, covs, noise, tau0_sq, coef, d0s, layers, widths, rng,
-                    ternary, eps, point)
-        if idx == len(ns) - 1:
-            hist = _histogram(mats, bins, n)
-        points.append(point)
+    if cache is not None:
+        for n in sizes:
+            if cache.get(f"n {n}") is not None:
+                done[n] = cache.get(f"n {n}")
+        saved = cache.get("histogram")
+        if saved is not None and saved.get("n") == largest:
+            hist = saved
+        elif largest in done:  # its histogram is missing: compute the size again
+            del done[largest]
+    todo = [n for n in sizes if n not in done]
+    options = dict(ternary=ternary, width=width, eps=eps, seed=seed, mean=mean,
+                   cov_shift=cov_shift, bins=bins, tau0=tau0, kernel=kernel)
+
+    def finished(n: int, point: dict, h: dict | None, seconds: float) -> None:
+        nonlocal hist
+        done[n] = point
+        if h is not None:
+            hist = h
         if cache is not None:
-            cache.put(key, point)
+            if h is not None:
+                cache.put("histogram", h)
+            cache.put(f"n {n}", point)
+            cache.flush()
         if progress is not None:
-            progress(idx, n)
+            progress(len(done), len(sizes), n, seconds)
+
+    if dask is not None and todo:
+        from compverify.cluster import connect, run_unordered
+
+        with connect(dask) as client:
+            for n, out, sec, exc in run_unordered(
+                    client, _spectra_task, todo,
+                    lambda n: (spec, layers, n, ratio, n == largest, options), name="spectra"):
+                if exc is not None:
+                    raise _case_failed(n, exc)
+                finished(n, *out, sec["wall"])
+    for n in todo if dask is None else ():
+        t0 = time.perf_counter()
+        point, h = spectra_case(spec, layers, n, ratio, histogram=n == largest, **options)
+        finished(n, point, h, time.perf_counter() - t0)
+    points = [done[n] for n in sorted(ns)]
     fits = {}
     names = ("exact_vs_tilde_diagonal", "exact_vs_tilde_published", "sampled_vs_tilde_diagonal",
              "sampled_vs_exact", "original_vs_ternary")
@@ -253,10 +341,7 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
                 vals = [pt[f"{name}_spectral"][what] for pt in points]
                 if all(v > 0 for v in vals):
                     fits[f"{name}_{what}"] = fit_exponent([pt["n"] for pt in points], vals)
-    out_coef: dict[str, Any] = {}
-    if coef is not None:
-        out_coef = {"alpha": [float(a) for a in coef.alpha], "beta": [float(b) for b in coef.beta],
-                    "kappa_sq": None if coef.kappa_sq is None else float(coef.kappa_sq)}
     return {"activation": act.spec, "kernel": kernel, "layers": layers, "ratio": ratio, "tau0": tau0,
             "width_factor": width, "eps": eps, "seed": seed, "mean": mean, "cov_shift": cov_shift,
-            "coefficients": out_coef, "points": points, "fits": fits, "histogram": hist}
+            "coefficients": _coefficients(spec, layers, done[largest]["tau0_sq"]),
+            "points": points, "fits": fits, "histogram": hist}
