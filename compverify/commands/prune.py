@@ -11,12 +11,20 @@ pruning (global and uniform per neuron) and random pruning, decided by the exact
 (``compare.json``, ``compare.csv``, ``compare.png``).  Finished steps are kept in
 ``DIR.checkpoint.json`` (or ``--checkpoint FILE``) and a rerun of the same command resumes there;
 the checkpoint is removed once ``DIR`` is written.  NET: ``PATH.npz``, a ``solve`` result
-``.json`` (its student network), or ``iid:LAW`` with ``--N`` and ``--d``.
+``.json`` (its student network), or ``iid:LAW`` with ``--N`` and ``--d``.  Progress on stderr,
+one line per finished step.
+
+``--dask local:N | tcp://HOST:PORT`` computes the steps' exact losses (and ``--compare``'s
+baseline losses) on a Dask cluster; each run's chain of masks is computed here, step after step,
+and this process alone writes the checkpoint and ``DIR``
+(:mod:`compverify.proofs_check.pruning_study`).  The files are those of the in-process run, but
+for the ``seconds`` of each step in ``prune.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import sys
 from pathlib import Path
@@ -67,6 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="do not write prune.png and compare.png")
     p.add_argument("--checkpoint", default=None, metavar="FILE",
                    help="keep finished steps in FILE (default DIR.checkpoint.json)")
+    p.add_argument("--dask", default=None, metavar="WHERE",
+                   help="compute the steps' exact losses on Dask: local:N (N worker processes "
+                        "here) or tcp://HOST:PORT (a running scheduler); same results as "
+                        "without it (needs pip install 'compverify[dask]')")
     p.set_defaults(func=run)
 
 
@@ -109,6 +121,10 @@ def _csv(rows: list[dict], columns: tuple[str, ...]) -> str:
 def run(args: argparse.Namespace) -> int:
     from compverify.validate import check_dps
 
+    if args.dask is not None:  # a malformed spec fails before any work
+        from compverify.cluster import parse_dask
+
+        parse_dask(args.dask)
     params = _params(args)
     if args.dps is not None:
         check_dps(args.dps, name="--dps")
@@ -135,19 +151,30 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = Checkpoint(ck_path, key)
     if checkpoint.resumed:
         print(f"resuming from {ck_path}: {checkpoint.resumed} steps done", file=sys.stderr)
+
+    def progress(done: int, total: int, label: str, k: int, seconds: float) -> None:
+        print(f"prune: [{done}/{total}] {label} step {k} done ({seconds:.1f} s)",
+              file=sys.stderr, flush=True)
+
     try:
-        if args.compare:
-            from compverify.proofs_check.pruning_study import compare_sap
+        with contextlib.ExitStack() as stack:
+            client = None
+            if args.dask is not None:  # connect first: no scheduler, no work
+                from compverify.cluster import connect
 
-            study = compare_sap(act, a, W, params[0], dps=args.dps, network=desc,
-                                checkpoint=checkpoint)
-            results = [study.sap]
-        else:
-            from compverify.proofs_check.pruning_study import prune_methods
+                client = stack.enter_context(connect(args.dask))
+            if args.compare:
+                from compverify.proofs_check.pruning_study import compare_sap
 
-            study = None
-            results = prune_methods(act, a, W, params, dps=args.dps, network=desc,
-                                    checkpoint=checkpoint)
+                study = compare_sap(act, a, W, params[0], dps=args.dps, network=desc,
+                                    checkpoint=checkpoint, progress=progress, dask=client)
+                results = [study.sap]
+            else:
+                from compverify.proofs_check.pruning_study import prune_methods
+
+                study = None
+                results = prune_methods(act, a, W, params, dps=args.dps, network=desc,
+                                        checkpoint=checkpoint, progress=progress, dask=client)
     except KeyboardInterrupt:
         checkpoint.flush()
         print(f"compverify prune: the finished steps are kept in {ck_path}; run the same "

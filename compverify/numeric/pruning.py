@@ -33,6 +33,11 @@ float64 losses carry an a-priori rounding bound (``error``, :meth:`LossEvaluator
 mpmath loss (:meth:`LossEvaluator.loss_mp`) is computed at ``dps`` and ``dps + 10`` digits and
 carries the digits on which they agree.
 
+On a Dask cluster (:func:`run_pruning_on`): a run's states form a chain (step ``k`` prunes what
+step ``k - 1`` left), so they are computed one after the other in the calling process, which is
+cheap (sorts and PQ indices); what costs is each step's exact loss, and the steps' losses are
+independent given their states, so those are the cluster's tasks, every method's steps at once.
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> a, W = np.full(4, 0.25), rng.standard_normal((4, 3))
@@ -69,7 +74,8 @@ from compverify.validate import check_dps, check_finite_array, check_positive_in
 __all__ = ["METHODS", "SCOPES", "PruneParams", "make_params", "check_network", "PruneState",
            "Pruner", "ExactLoss", "LossEvaluator", "StepRecord", "PruneRun", "run_pruning",
            "pruned_arrays", "mask_at_count", "losses_at_counts", "encode_state", "decode_state",
-           "torch_count"]
+           "torch_count", "step_name", "step_record", "prune_states", "run_pruning_on",
+           "baseline_loss"]
 
 METHODS = ("sap", "magnitude", "random", "neurons", "neurons-norm")
 SCOPES = ("neuron", "layer", "global")
@@ -359,6 +365,12 @@ class LossEvaluator:
         self.A = float(np.sum(np.abs(a) * np.sqrt(self._diag)))
         self._C_mp: dict[int, Any] = {}
 
+    def __reduce__(self) -> tuple:
+        """Pickled (for a cluster task) as the activation's spec and the numbers computed once:
+        the receiving process rebuilds the activation from its registry and repeats nothing."""
+        spec = str(getattr(self.activation, "spec", self.activation))
+        return (_rebuilt_evaluator, (spec, self.a, self.W, self.C, self._diag, self.A))
+
     def _diag_kernel(self, V: np.ndarray) -> np.ndarray:
         from compverify.numeric.kernel_sums import resolve_kernel
 
@@ -401,6 +413,16 @@ class LossEvaluator:
             rel = None if rel is None else +rel
         return ExactLoss(v, rel, None, f"mpmath, {dps} digits", digits,
                          time.perf_counter() - t0, "E f^2" if small else "loss")
+
+
+def _rebuilt_evaluator(spec: str, a: np.ndarray, W: np.ndarray, C: float, diag: np.ndarray,
+                       A: float) -> LossEvaluator:
+    from compverify.symbolic import get_activation
+
+    ev = LossEvaluator.__new__(LossEvaluator)
+    ev.activation = get_activation(spec)
+    ev.a, ev.W, ev.C, ev._diag, ev.A, ev._C_mp = a, W, C, diag, A, {}
+    return ev
 
 
 def pruned_arrays(activation: Any, a: np.ndarray, W: np.ndarray,
@@ -526,14 +548,14 @@ def run_pruning(activation: Any, a: Any, W: Any, params: PruneParams, *, dps: in
     states = [pruner.initial_state()]
     records = []
     for k in range(params.steps + 1):
-        name = f"{params.label} step {k}"
+        name = step_name(params, k)
         saved = checkpoint.get(name) if checkpoint is not None else None
         if saved is not None:
             st = decode_state(saved["state"])
             rec = StepRecord(**saved["record"])
         else:
             st = states[-1] if k == 0 else pruner.step(states[-1], k)
-            rec = _record(k, st, a, W, ev, params, dps)
+            rec = step_record(k, st, ev, params, dps)
             if checkpoint is not None:
                 checkpoint.put(name, {"state": encode_state(st), "record": rec.to_dict()})
         if k == 0:
@@ -545,10 +567,100 @@ def run_pruning(activation: Any, a: Any, W: Any, params: PruneParams, *, dps: in
             progress(params.label, k)
     if checkpoint is not None:
         checkpoint.flush()
+    return _prune_run(activation, W, params, network, records, states, dps, ev.C)
+
+
+def _prune_run(activation: Any, W: np.ndarray, params: PruneParams, network: dict | None,
+               records: list, states: list, dps: int | None, C: float) -> PruneRun:
     act = getattr(activation, "spec", activation)
     net = network or {"N": int(W.shape[0]), "d": int(W.shape[1])}
     return PruneRun(params, dict(net, activation=str(act)), str(act), tuple(records),
-                    tuple(states), dps, ev.C)
+                    tuple(states), dps, C)
+
+
+def step_name(params: PruneParams, k: int) -> str:
+    """The checkpoint entry of step ``k`` of a run: ``"LABEL step K"``."""
+    return f"{params.label} step {k}"
+
+
+def step_record(k: int, state: PruneState, evaluator: LossEvaluator, params: PruneParams,
+                dps: int | None) -> StepRecord:
+    """The record of step ``k`` (its sizes, PQ index and exact loss) from its state alone: a
+    pure function of its arguments (but for the ``seconds`` it took), one cluster task."""
+    return _record(k, state, evaluator.a, evaluator.W, evaluator, params, dps)
+
+
+def prune_states(pruner: Pruner, checkpoint: Any = None) -> tuple[list[PruneState], dict]:
+    """The states of steps ``0 .. T`` of ``pruner``'s run, and the records the checkpoint holds
+    (``k -> StepRecord``).
+
+    A chain: step ``k`` prunes what step ``k - 1`` left (SAP's counts come from the PQ index of
+    the entries still retained; magnitude and random prune a fraction of them; the neuron
+    methods remove from the neurons still alive), so it runs here, one step after the other.  A
+    step costs a sort or a PQ index, ``O(N d log d)`` (the greedy neuron method also needs the
+    kernel matrix once, ``O(N^2 d)``); a state held by the checkpoint is taken from it."""
+    P = pruner.params
+    states: list[PruneState] = []
+    saved_records: dict[int, StepRecord] = {}
+    for k in range(P.steps + 1):
+        saved = checkpoint.get(step_name(P, k)) if checkpoint is not None else None
+        if saved is not None:
+            states.append(decode_state(saved["state"]))
+            saved_records[k] = StepRecord(**saved["record"])
+        else:
+            states.append(pruner.initial_state() if k == 0 else pruner.step(states[-1], k))
+    return states, saved_records
+
+
+def run_pruning_on(client: Any, activation: Any, a: Any, W: Any, params: list[PruneParams], *,
+                   dps: int | None = None, checkpoint: Any = None, network: dict | None = None,
+                   progress: Any = None) -> list[PruneRun]:
+    """:func:`run_pruning` for every method of ``params``, the steps' records computed on a Dask
+    cluster (``client``: a :class:`distributed.Client`).
+
+    Each method's chain of states runs here (:func:`prune_states`); then every step's record not
+    in the checkpoint (its exact loss: the ``O(N^2 d)`` kernel sums, and the mpmath loss with
+    ``dps``) is one task (:func:`step_record` through
+    :func:`compverify.cluster.run_unordered`), all methods' steps at once.  Only this process
+    writes ``checkpoint``, the same ``"LABEL step K"`` entries as :func:`run_pruning`, each as its
+    task finishes, so either kind of run resumes the other's file; the runs equal
+    :func:`run_pruning`'s but for the ``seconds`` each step took.
+    ``progress(done, total, label, k, seconds)`` is called as each step finishes.
+    """
+    from compverify.cluster import run_unordered
+
+    a, W = check_network(a, W)
+    if dps is not None:
+        dps = check_dps(dps)
+    ev = LossEvaluator(activation, a, W)
+    chains = []
+    for P in params:
+        states, records = prune_states(Pruner(activation, a, W, P), checkpoint)
+        chains.append((P, states, records))
+    total = sum(P.steps + 1 for P in params)
+    done = sum(len(records) for _, _, records in chains)
+    todo = [(i, k) for i, (P, _, records) in enumerate(chains) for k in range(P.steps + 1)
+            if k not in records]
+    for (i, k), rec, sec, exc in run_unordered(
+            client, step_record, todo,
+            lambda ik: (ik[1], chains[ik[0]][1][ik[1]], ev, chains[ik[0]][0], dps), name="prune"):
+        P, states, records = chains[i]
+        if exc is not None:
+            if type(exc).__name__ == "KilledWorker":
+                raise CompverifyError(f"prune: step {k} of {P.label} killed the Dask workers "
+                                      f"that ran it ({str(exc).splitlines()[0][:160]}); the "
+                                      "finished steps are kept in the checkpoint") from None
+            raise exc
+        records[k] = rec
+        if checkpoint is not None:
+            checkpoint.put(step_name(P, k), {"state": encode_state(states[k]),
+                                             "record": rec.to_dict()})
+            checkpoint.flush()
+        done += 1
+        if progress is not None:
+            progress(done, total, P.label, k, sec.get("wall", 0.0))
+    return [_prune_run(activation, W, P, network, [records[k] for k in range(P.steps + 1)],
+                       states, dps, ev.C) for P, states, records in chains]
 
 
 def losses_at_counts(activation: Any, a: Any, W: Any, counts: list[int], method: str,
@@ -558,11 +670,18 @@ def losses_at_counts(activation: Any, a: Any, W: Any, counts: list[int], method:
     ``counts`` entries (:func:`mask_at_count`): the baseline at a method's retained counts."""
     a, W = check_network(a, W)
     ev = evaluator or LossEvaluator(activation, a, W)
-    out = []
-    for k, count in enumerate(counts):
-        rng = np.random.default_rng([seed, k]) if method == "random" else None
-        if method not in ("magnitude", "random"):
-            raise CompverifyError(f"baseline method must be magnitude or random, got {method!r}")
-        mask = mask_at_count(W, int(count), scope, rng=rng)
-        out.append(ev.loss(a, np.where(mask, W, 0.0)))
-    return out
+    return [baseline_loss(ev, int(count), k, method, scope, seed) for k, count in
+            enumerate(counts)]
+
+
+def baseline_loss(evaluator: LossEvaluator, count: int, k: int, method: str, scope: str,
+                  seed: int = 0) -> ExactLoss:
+    """The exact loss of the one-shot ``magnitude`` (or ``random``, drawn from
+    ``default_rng([seed, k])``) mask keeping ``count`` entries: the ``k``-th value of
+    :func:`losses_at_counts`, a pure function of its arguments (one cluster task)."""
+    if method not in ("magnitude", "random"):
+        raise CompverifyError(f"baseline method must be magnitude or random, got {method!r}")
+    rng = np.random.default_rng([seed, k]) if method == "random" else None
+    W = evaluator.W
+    mask = mask_at_count(W, int(count), scope, rng=rng)
+    return evaluator.loss(evaluator.a, np.where(mask, W, 0.0))
