@@ -172,9 +172,6 @@ def _ternary(spec: str, layers: int, tau0: mpmath.mpf) -> list | None:
 
 
 def run_spectra(args: argparse.Namespace) -> int:
-    from compverify.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-    from compverify.numeric.checkpoint import Checkpoint
-    from compverify.numeric.lossless_spectra import run_spectra as experiment
     from compverify.symbolic import get_activation
 
     check_positive_int(args.layers, "--layers")
@@ -203,6 +200,21 @@ def run_spectra(args: argparse.Namespace) -> int:
     from compverify.io import check_writable_directory
 
     check_writable_directory(out.resolve().parent, path=args.out)  # no silent parent directories
+    with contextlib.ExitStack() as stack:
+        client = None
+        if args.dask is not None:  # connect first: an unreachable scheduler fails before any work
+            from compverify.cluster import connect
+
+            client = stack.enter_context(connect(args.dask))
+        return _spectra_into(out, args, spec, tau0, ns, client)
+
+
+def _spectra_into(out: Path, args: argparse.Namespace, spec: str, tau0: mpmath.mpf,
+                  ns: list[int], client) -> int:
+    from compverify.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+    from compverify.numeric.checkpoint import Checkpoint
+    from compverify.numeric.lossless_spectra import run_spectra as experiment
+
     out.mkdir(exist_ok=True)
     path = args.checkpoint or str(out / "spectra.checkpoint.json")
     ck = Checkpoint(path, {"command": "lossless spectra", "activation": spec, "layers": args.layers,
@@ -214,18 +226,11 @@ def run_spectra(args: argparse.Namespace) -> int:
 
     if ck.resumed:
         print(f"resuming from {path}: {len(ck.names('n '))} size(s) done", file=sys.stderr)
-    with contextlib.ExitStack() as stack:
-        client = None
-        if args.dask is not None:  # connect first: an unreachable scheduler fails before any work
-            from compverify.cluster import connect
-
-            client = stack.enter_context(connect(args.dask))
-        ternary = _ternary(spec, args.layers, tau0)
-        with _keep_on_interrupt(ck, path, "lossless spectra"):
-            result = experiment(spec, args.layers, ns, args.ratio, ternary=ternary,
-                                width=args.width, eps=args.eps, seed=args.seed,
-                                progress=progress, cache=ck, tau0=float(tau0),
-                                kernel=args.kernel, dask=client)
+    ternary = _ternary(spec, args.layers, tau0)
+    with _keep_on_interrupt(ck, path, "lossless spectra"):
+        result = experiment(spec, args.layers, ns, args.ratio, ternary=ternary, width=args.width,
+                            eps=args.eps, seed=args.seed, progress=progress, cache=ck,
+                            tau0=float(tau0), kernel=args.kernel, dask=client)
     result["ternary"] = None if ternary is None else [
         {"kind": k, "params": [mpmath.nstr(v, 20) for v in p], "d0": mpmath.nstr(d, 20)}
         for k, p, d in ternary]
