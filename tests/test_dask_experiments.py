@@ -84,7 +84,7 @@ def test_spectra_on_dask_is_the_serial_file_even_when_a_worker_dies(lc, tmp_path
     assert not th.is_alive() and codes == [0]
     assert victim not in client.scheduler_info()["workers"]  # it did die
     assert _files(out) == _files(tmp_path / "serial")
-    assert json.loads((out / "spectra.json").read_text())["points"][0]["original_vs_ternary"] > 0
+    assert float(json.loads((out / "spectra.json").read_text())["points"][0]["original_vs_ternary"]) > 0
     # progress: the finished sizes, k of 4, each once
     done = re.findall(r"n = (\d+) done \((\d)/4, [\d.]+ s\)", capsys.readouterr().err)
     assert [k for _, k in done] == ["1", "2", "3", "4"]
