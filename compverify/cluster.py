@@ -13,6 +13,14 @@ kinds of retry safe.  A worker that dies mid-case loses that case only: the sche
 task to another worker (up to ``distributed.scheduler.allowed-failures`` deaths, 3 by default, then
 :class:`distributed.KilledWorker`, which :func:`run_unordered` reports for that case alone).
 
+A case's float64 result must not depend on where it runs either: OpenBLAS adds up a matrix
+product or a reduction in an order that depends on its thread count, and a Dask worker runs with
+one BLAS thread while this process may use one per core (the spectral experiment's distances at
+``n = 256`` differ in their last bits between the two).  So the case functions run their linear
+algebra inside :func:`one_blas_thread`, in-process as on a worker; the cluster supplies the
+parallelism, across cases.  Machines with different CPUs may still round differently (OpenBLAS
+picks its kernels by CPU); the files were compared on one machine.
+
 ``distributed`` is an optional dependency (``pip install 'compverify[dask]'``); a missing
 package, a malformed spec and a scheduler that does not answer within the timeout are each a
 one-line :class:`~compverify.errors.CompverifyError`.
@@ -33,7 +41,8 @@ from typing import Any
 
 from compverify.errors import CompverifyError
 
-__all__ = ["CONNECT_TIMEOUT", "MAX_LOCAL_WORKERS", "connect", "parse_dask", "run_unordered"]
+__all__ = ["CONNECT_TIMEOUT", "MAX_LOCAL_WORKERS", "connect", "one_blas_thread", "parse_dask",
+           "run_unordered"]
 
 #: Seconds to wait for a scheduler before giving up (``--dask tcp://...``).
 CONNECT_TIMEOUT = 10.0
@@ -59,6 +68,14 @@ def parse_dask(spec: str, *, option: str = "--dask") -> tuple[str, Any]:
             raise CompverifyError(f"{option} {spec!r}: port {port} is not in [1, 65535]")
         return "tcp", text
     raise CompverifyError(f"{option} {spec!r} is not local:N or tcp://HOST:PORT")
+
+
+def one_blas_thread() -> Any:
+    """A context in which the BLAS libraries loaded (numpy's, SciPy's) use one thread, so that a
+    case computes the same bits in any process (module docstring)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _distributed() -> Any:

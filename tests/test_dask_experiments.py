@@ -234,3 +234,31 @@ def test_unreachable_scheduler_exit_2_before_any_work(argv, monkeypatch, capsys,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no Dask scheduler answered within 1 s" in err[0]
     assert work == [] and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_case_computes_the_same_bits_with_any_blas_thread_count():
+    """OpenBLAS rounds a product differently with 1 and 2 threads (a Dask worker has 1, this
+    process one per core): the cases pin BLAS to one thread, so the caller's count is irrelevant.
+    The unpinned loss is shown to differ first, so that the comparison can fail."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from compverify.numeric.loss import population_loss
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        if min(i["num_threads"] for i in threadpoolctl.threadpool_info()
+               if i["user_api"] == "blas") < 2:
+            pytest.skip("BLAS runs one thread here")
+    rng = np.random.default_rng(0)
+    a, W = rng.standard_normal(1500) / 1500, rng.standard_normal((1500, 100))
+    V = np.where(rng.random(W.shape) < 0.7, W, 0.0)
+    ev = pruning.LossEvaluator("relu", a, W)
+    raw, pinned, points = {}, {}, {}
+    for t in (1, 2):
+        with threadpoolctl.threadpool_limits(t, user_api="blas"):
+            raw[t] = population_loss("relu", a, W, a, V, order=0, include_constant=False)
+            pinned[t] = ev.loss(a, V).value
+            points[t] = lossless_spectra.spectra_case("relu", 1, 256, 2.0, ternary=TERNARY,
+                                                      tau0=1.0)
+    assert raw[1].theta_part != raw[2].theta_part  # the effect is there on this machine
+    assert pinned[1] == pinned[2]
+    assert json.dumps(points[1]) == json.dumps(points[2])

@@ -18,6 +18,7 @@ import io as _io
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import mpmath
 
@@ -210,7 +211,7 @@ def run_spectra(args: argparse.Namespace) -> int:
 
 
 def _spectra_into(out: Path, args: argparse.Namespace, spec: str, tau0: mpmath.mpf,
-                  ns: list[int], client) -> int:
+                  ns: list[int], client: Any) -> int:
     from compverify.io import atomic_write_bytes, atomic_write_json, atomic_write_text
     from compverify.numeric.checkpoint import Checkpoint
     from compverify.numeric.lossless_spectra import run_spectra as experiment

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from compverify.cluster import one_blas_thread
 from compverify.errors import CompverifyError
 from compverify.numeric.lossless_moments import gaussian_moments
 from compverify.numeric.lossless_ntk import equivalent_ntk, exact_ck_ntk, sampled_ntk, spectral_distances
@@ -208,7 +209,16 @@ def spectra_case(spec: str, layers: int, n: int, ratio: float, *, ternary: list 
 
     A pure function of its arguments: the data and the sampled networks draw from
     ``default_rng([seed, n])`` alone, so a size computed in another process (a Dask worker) or
-    again after a crash gives the same point."""
+    again after a crash gives the same point; its linear algebra runs on one BLAS thread
+    (:func:`compverify.cluster.one_blas_thread`), so the point's bits do not depend on the
+    process's thread count either."""
+    with one_blas_thread():
+        return _spectra_case(spec, layers, n, ratio, ternary, width, eps, seed, mean, cov_shift,
+                             bins, tau0, kernel, histogram)
+
+
+def _spectra_case(spec, layers, n, ratio, ternary, width, eps, seed, mean, cov_shift, bins, tau0,
+                  kernel, histogram):
     act = get_activation(spec)
     p = int(round(n / ratio))
     rng = np.random.default_rng([seed, n])

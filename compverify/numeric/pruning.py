@@ -58,6 +58,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from compverify.cluster import one_blas_thread
 from compverify.display import TableDisplay
 from compverify.errors import CompverifyError
 from compverify.numeric.kernel_sums import constant_term, kernel_matrix
@@ -360,7 +361,8 @@ class LossEvaluator:
     def __init__(self, activation: Any, a: np.ndarray, W: np.ndarray):
         self.activation = activation
         self.a, self.W = a, W
-        self.C = float(constant_term(activation, a, W))
+        with one_blas_thread():  # the same bits in any process (compverify.cluster)
+            self.C = float(constant_term(activation, a, W))
         self._diag = self._diag_kernel(W)
         self.A = float(np.sum(np.abs(a) * np.sqrt(self._diag)))
         self._C_mp: dict[int, Any] = {}
@@ -381,8 +383,9 @@ class LossEvaluator:
     def loss(self, b: np.ndarray, V: np.ndarray) -> ExactLoss:
         """float64 ``E (f - f~)^2`` for ``f~ = sum b_i sigma(<v_i, x>)`` with its error bound."""
         t0 = time.perf_counter()
-        res = population_loss(self.activation, self.a, self.W, b, V, order=0,
-                              include_constant=False)
+        with one_blas_thread():  # the same bits in any process (compverify.cluster)
+            res = population_loss(self.activation, self.a, self.W, b, V, order=0,
+                                  include_constant=False)
         value = self.C + float(res.theta_part)
         B = float(np.sum(np.abs(b) * np.sqrt(self._diag_kernel(V))))
         n = 2 * len(self.a) + res.n_blocks + 3
