@@ -262,3 +262,33 @@ def test_a_case_computes_the_same_bits_with_any_blas_thread_count():
     assert raw[1].theta_part != raw[2].theta_part  # the effect is there on this machine
     assert pinned[1] == pinned[2]
     assert json.dumps(points[1]) == json.dumps(points[2])
+
+
+class KilledWorker(Exception):
+    """Stands for ``distributed.KilledWorker`` (matched by name, as Dask's own is)."""
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["lossless", "spectra", "--layers", "1", "--n", "32,40", "--no-plot"],
+     "lossless spectra: the size n = 32 killed the Dask workers"),
+    (["prune", "iid:gaussian", "--N", "6", "--d", "3", "--steps", "1"],
+     "prune: step 0 of sap-neuron killed the Dask workers"),
+])
+def test_a_case_that_kills_its_workers_is_one_line_exit_1(argv, fragment, monkeypatch, capsys,
+                                                          tmp_path):
+    """After Dask's allowed failures a case comes back as ``KilledWorker``: one line, exit 1,
+    the finished cases kept (here none)."""
+    import contextlib
+
+    client = object()  # not a spec: connect() takes it as the client it is
+    monkeypatch.setattr(cluster, "connect", lambda spec: contextlib.nullcontext(client))
+    monkeypatch.setattr(lossless_cmd, "_ternary", lambda *a: None)
+
+    def run_unordered(given, fn, items, args_of, **kw):
+        assert given is client
+        yield items[0], None, {}, KilledWorker("attempted to run task 3 times")
+
+    monkeypatch.setattr(cluster, "run_unordered", run_unordered)
+    assert main([*argv, "--out", str(tmp_path / "out"), "--dask", "local:2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0] and "attempted to run task 3 times" in err[0]

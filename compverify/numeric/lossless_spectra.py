@@ -38,7 +38,7 @@ import numpy as np
 from scipy import stats
 
 from compverify.cluster import one_blas_thread
-from compverify.errors import CompverifyError
+from compverify.errors import ComputationFailed, CompverifyError
 from compverify.numeric.lossless_moments import gaussian_moments
 from compverify.numeric.lossless_ntk import equivalent_ntk, exact_ck_ntk, sampled_ntk, spectral_distances
 from compverify.numeric.lossless_recursion import LayerMoments, ck_ntk_recursion, equivalent_ck
@@ -254,7 +254,7 @@ def _case_failed(n: int, exc: BaseException) -> BaseException:
     """The error to raise for a size that failed on the cluster: the case's own exception, or
     a one-line error when it killed its workers (Dask's ``KilledWorker``)."""
     if type(exc).__name__ == "KilledWorker":
-        return CompverifyError(f"lossless spectra: the size n = {n} killed the Dask workers that "
+        return ComputationFailed(f"lossless spectra: the size n = {n} killed the Dask workers that "
                                f"ran it ({str(exc).splitlines()[0][:160]}); the finished sizes "
                                "are kept in the checkpoint")
     return exc

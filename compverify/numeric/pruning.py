@@ -60,7 +60,7 @@ import numpy as np
 
 from compverify.cluster import one_blas_thread
 from compverify.display import TableDisplay
-from compverify.errors import CompverifyError
+from compverify.errors import ComputationFailed, CompverifyError
 from compverify.numeric.kernel_sums import constant_term, kernel_matrix
 from compverify.numeric.loss import population_loss, population_loss_mp
 from compverify.numeric.pq_index import check_eta, row_sparsity
@@ -650,7 +650,7 @@ def run_pruning_on(client: Any, activation: Any, a: Any, W: Any, params: list[Pr
         P, states, records = chains[i]
         if exc is not None:
             if type(exc).__name__ == "KilledWorker":
-                raise CompverifyError(f"prune: step {k} of {P.label} killed the Dask workers "
+                raise ComputationFailed(f"prune: step {k} of {P.label} killed the Dask workers "
                                       f"that ran it ({str(exc).splitlines()[0][:160]}); the "
                                       "finished steps are kept in the checkpoint") from None
             raise exc

@@ -32,7 +32,7 @@ import numpy as np
 
 from compverify.cluster import connect, run_unordered
 from compverify.display import TableDisplay
-from compverify.errors import CompverifyError
+from compverify.errors import ComputationFailed
 from compverify.numeric.pruning import (
     PRUNE_TABLE_HEADER,
     LossEvaluator,
@@ -233,7 +233,7 @@ def _losses_on(client: Any, ev: LossEvaluator, states: list, counts: list[int],
             name="compare"):
         if exc is not None:
             if type(exc).__name__ == "KilledWorker":
-                raise CompverifyError(f"prune --compare: the loss of {item[0]} at {item[2]} "
+                raise ComputationFailed(f"prune --compare: the loss of {item[0]} at {item[2]} "
                                       "entries killed the Dask workers that ran it") from None
             raise exc
         got[item] = loss
