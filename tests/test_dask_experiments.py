@@ -271,8 +271,9 @@ class KilledWorker(Exception):
 @pytest.mark.parametrize("argv, fragment", [
     (["lossless", "spectra", "--layers", "1", "--n", "32,40", "--no-plot"],
      "lossless spectra: the size n = 32 killed the Dask workers"),
-    (["prune", "iid:gaussian", "--N", "6", "--d", "3", "--steps", "1"],
-     "prune: step 0 of sap-neuron killed the Dask workers"),
+    # slow when it is the first to need the ReLU kernel (derived once per test run)
+    pytest.param(["prune", "iid:gaussian", "--N", "6", "--d", "3", "--steps", "1"],
+                 "prune: step 0 of sap-neuron killed the Dask workers", marks=pytest.mark.slow),
 ])
 def test_a_case_that_kills_its_workers_is_one_line_exit_1(argv, fragment, monkeypatch, capsys,
                                                           tmp_path):
