@@ -264,7 +264,7 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
                 width: float = 2.0, eps: float = 0.5, seed: int = 0, mean: float = 3.0,
                 cov_shift: float = 4.0, bins: int = 40, progress: Any = None,
                 cache: Any = None, tau0: float | None = None, kernel: str = "ck",
-                dask: Any = None) -> dict[str, Any]:
+                dask: Any = None, case_seconds: dict | None = None) -> dict[str, Any]:
     """The experiment over ``ns`` (see the module docstring) for the CK (``kernel="ck"``) or the
     NTK (``"ntk"``).  ``ternary`` is a list of ``(kind, params, d0)`` per layer (``None``: no
     compressed network).
@@ -279,7 +279,8 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
     ``dask``: ``None`` computes the sizes here, smallest first; ``"local:N"``,
     ``"tcp://HOST:PORT"`` or a :class:`distributed.Client` computes them on a Dask cluster
     (:func:`compverify.cluster.run_unordered`), one size a task, while only this process writes
-    ``cache``; the result is the same, bit for bit.
+    ``cache``; the result is the same, bit for bit.  ``case_seconds``, if given, receives each
+    computed size's ``{"wall", "cpu"}`` seconds (of this process or of its worker).
     """
     if kernel not in ("ck", "ntk"):
         raise CompverifyError(f"kernel must be 'ck' or 'ntk', got {kernel!r}")
@@ -311,9 +312,11 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
     options = dict(ternary=ternary, width=width, eps=eps, seed=seed, mean=mean,
                    cov_shift=cov_shift, bins=bins, tau0=tau0, kernel=kernel)
 
-    def finished(n: int, point: dict, h: dict | None, seconds: float) -> None:
+    def finished(n: int, point: dict, h: dict | None, seconds: dict) -> None:
         nonlocal hist
         done[n] = point
+        if case_seconds is not None:
+            case_seconds[n] = seconds
         if h is not None:
             hist = h
         if cache is not None:
@@ -322,7 +325,7 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
             cache.put(f"n {n}", point)
             cache.flush()
         if progress is not None:
-            progress(len(done), len(sizes), n, seconds)
+            progress(len(done), len(sizes), n, seconds.get("wall", 0.0))
 
     if dask is not None and todo:
         from compverify.cluster import connect, run_unordered
@@ -333,11 +336,11 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
                     lambda n: (spec, layers, n, ratio, n == largest, options), name="spectra"):
                 if exc is not None:
                     raise _case_failed(n, exc)
-                finished(n, *out, sec["wall"])
+                finished(n, *out, sec)
     for n in todo if dask is None else ():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         point, h = spectra_case(spec, layers, n, ratio, histogram=n == largest, **options)
-        finished(n, point, h, time.perf_counter() - t0)
+        finished(n, point, h, {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0})
     points = [done[n] for n in sorted(ns)]
     fits = {}
     names = ("exact_vs_tilde_diagonal", "exact_vs_tilde_published", "sampled_vs_tilde_diagonal",
