@@ -42,6 +42,13 @@ def test_match_json_layout(tmp_path, capsys):
     last = data["layers"][1]["binary"]
     assert last["kind"] == "binary-last" and not last["solvable"] and last["least_squares"]
     assert not (tmp_path / "m.json.checkpoint.json").exists()
+    import io
+
+    import matplotlib.image
+    import numpy as np
+
+    img = matplotlib.image.imread(io.BytesIO((tmp_path / "m.png").read_bytes()), format="png")
+    assert img.shape[0] > 100 and float(np.std(img[..., :3])) > 0.01  # a figure, not a blank
 
 
 @pytest.mark.slow

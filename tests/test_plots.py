@@ -124,3 +124,20 @@ def test_sweep_figure_atlas_sized_grid():
     cases = [{"d": d, "M": M, "relative_loss": repr(1e-3 * M / d), "frame": {"etf_gap": "0.0"}}
              for d, M in grid[::3]]
     assert_png(sweep_figure(_sweep(cases, grid)))
+
+
+def test_match_figure_binary_activations_and_panels():
+    from compverify.report.lossless_plot import _binary_values, match_figure
+
+    x = np.array([-2.0, -0.5, 0.5, 1.5, 2.5, 3.5])
+    hidden = _binary_values(x, "binary", {"s1": "-1", "s2": "1", "b": "2"})
+    assert hidden.tolist() == [2.0, 0.0, 0.0, 2.0, 2.0, 2.0]
+    # last layer: s4 = s3 + s2 - s1 = 3 when it is not stored
+    last = _binary_values(x, "binary-last", {"s1": "-1", "s2": "0", "s3": "2", "b": "1"})
+    assert last.tolist() == [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    data = {"activation": "relu", "layers": [
+        {"layer": 1, "tau": "1", "binary": {"kind": "binary", "roots": [
+            {"s1": "0.9995", "s2": "2.2125", "b": "-2.4087"}]}},
+        {"layer": 2, "tau": "0.58", "binary": {"kind": "binary-last", "roots": [], "least_squares": [
+            {"s1": "-3.5", "s2": "0.63", "s3": "1.52", "s4": "5.65", "b": "1.21"}]}}]}
+    assert_png(match_figure(data))

@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("--certify", default="auto", choices=("auto", "none"),
                    help="certificates for systems without a root (default auto)")
     m.add_argument("--out", default=None, metavar="FILE")
+    m.add_argument("--no-plot", action="store_true",
+                   help="do not write the figure (.png: each layer's activation and its match) "
+                        "next to the JSON")
     m.add_argument("--checkpoint", default=None, metavar="FILE")
     m.set_defaults(func=run_match)
     s = sub.add_parser("spectra", help="spectral-equivalence experiment (CK or NTK) over growing n")
@@ -109,6 +112,10 @@ def run_match(args: argparse.Namespace) -> int:
         from compverify.io import check_output_file
 
         check_output_file(args.out, option="--out")
+        if not args.no_plot:
+            from compverify.report.plots import figure_path
+
+            check_output_file(figure_path(args.out), option="--out (its figure)")
     tau0 = _tau0(args.tau0)
     spec = get_activation(args.activation).spec
     path = args.checkpoint or (f"{args.out}.checkpoint.json" if args.out else None)
@@ -140,6 +147,11 @@ def run_match(args: argparse.Namespace) -> int:
     if args.out:
         atomic_write_json(args.out, data)
         print(f"  written: {args.out}", file=sys.stderr)
+        if not args.no_plot:
+            from compverify.report.lossless_plot import match_figure
+            from compverify.report.plots import write_figure
+
+            print(f"  written: {write_figure(args.out, match_figure(data))}", file=sys.stderr)
         if ck is not None:
             ck.remove()
     return 0
