@@ -3,13 +3,15 @@
 Each subcommand lives in its own module under :mod:`compverify.commands` with two functions,
 ``register(subparsers)`` (adds its parser and sets ``func``) and ``run(args) -> int``. Bad input
 (:class:`CompverifyError`, argument errors) prints one line on stderr and exits with status 2;
-:class:`ComputationFailed` (valid input the method cannot handle) one line and status 1.
+:class:`ComputationFailed` (valid input the method cannot handle) one line and status 1; Ctrl-C
+one line and status 130; a closed stdout pipe (``| head``) nothing, status 141 (128 + SIGPIPE).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from compverify._version import __version__
@@ -69,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("compverify: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (``compverify targets | head``): stop quietly, as a
+        # command killed by SIGPIPE does, and keep the interpreter's final flush from raising.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -847,3 +847,21 @@ def test_api_overflowing_target_refused_by_solve():
     target = gaussian_target(act, 2, mean=np.full(2, 1e300))
     with pytest.raises(CompverifyError, match="not finite"):
         solve(Problem(act, target, 2), restarts=1)
+
+
+def test_closed_stdout_pipe_is_quiet(tmp_path):
+    """``compverify targets | head``: the reader has closed the pipe; no traceback, status 141.
+
+    The read end is closed before the command writes (it is still importing), so every write
+    meets the closed pipe, whatever the output's size.
+    """
+    env = {**os.environ, "COMPVERIFY_CACHE": "off"}
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "compverify.cli", "targets"], cwd=tmp_path, env=env,
+                            stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    os.close(read_end)
+    stderr = proc.stderr.read().decode()
+    status = proc.wait(timeout=LIMIT)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert status == 141, (status, stderr)
