@@ -24,6 +24,15 @@ def test_bad_input_one_line_exit_2(argv, word, capsys, tmp_path):
     assert len(err) == 1 and word in err[0] and "Traceback" not in err[0]
 
 
+@pytest.mark.parametrize("eps", ["1", "-0.1", "nan"])
+def test_bad_eps_exits_before_any_work_and_leaves_no_directory(eps, capsys, tmp_path):
+    out = tmp_path / "o"
+    assert main(["lossless", "spectra", "--n", "64", "--eps", eps, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--eps" in err[0]
+    assert not out.exists()
+
+
 @pytest.mark.slow
 def test_match_json_layout(tmp_path, capsys):
     out = tmp_path / "m.json"

@@ -53,7 +53,7 @@ def test_closed_forms_against_quadrature(spec, tau):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec", ["tanh", "sin(z)"])
+@pytest.mark.parametrize("spec", ["tanh", "sin(z)", "sigmoid", "gelu", "silu"])
 def test_quadrature_route_derivative_form(spec):
     m = gaussian_moments(spec, "1.5", dps=25)
     assert m.route == "quadrature"

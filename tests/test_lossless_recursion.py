@@ -95,3 +95,30 @@ def test_equivalent_matrix_diagonal_identity_is_closer(setting):
         diag_err[ident] = float(np.mean(np.diag(exact) - np.diag(T)))
     assert abs(diag_err["diagonal"]) < 0.1 * abs(diag_err["published"])
     assert _close(diag_err["published"], c.alpha[2] * tau0**2, 0.1)
+
+
+def test_spectra_point_reports_the_ternary_network_against_phi_tilde():
+    """``ternary_vs_tilde_*`` is ``|Phi_tern - Phi~|/|Phi~|`` (operator norms, here by numpy's
+    2-norm): the matrices are redrawn from the point's documented seed ``default_rng([seed, n])``
+    in the experiment's order (data, original network, ternary network)."""
+    from compverify.numeric.lossless_spectra import spectra_case
+
+    s1, s2, s3, b = -1.6, 0.9, 7.9, 1.2
+    d0 = 0.2
+    n = 32
+    point, _ = spectra_case("relu", 1, n, 2.0, ternary=[("binary-last", (s1, s2, s3, b), d0)],
+                            seed=0)
+    rng = np.random.default_rng([0, n])
+    X, labels, _, covs, noise = gmm_data(n, n // 2, rng)
+    tau0 = float(np.mean(np.sum(X**2, axis=0)))
+    taus, d0s, lm = _layers("relu", tau0, 1)
+    c = ck_ntk_recursion(tau0, lm)
+    sampled_ck([get_activation("relu").numpy], X, [2 * n], d0s, rng)  # the original network
+
+    def sigma(z):
+        return b * ((z < s1) + ((z > s2) & (z < s3)) + (z > s3 + s2 - s1))
+    tern = sampled_ck([sigma], X, [2 * n], [d0], rng, eps=0.5)
+    for ident in ("published", "diagonal"):
+        T = equivalent_ck(c, X, labels, None, covs, noise, tau0, ident)
+        want = np.linalg.norm(tern - T, 2) / np.linalg.norm(T, 2)
+        assert _close(point[f"ternary_vs_tilde_{ident}"], want, 1e-10)

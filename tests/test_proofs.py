@@ -341,3 +341,21 @@ def test_report_atlas_and_sweep_field():
     assert table.rows[0][5].startswith("[0.0017581003142029014673315")
     text = format_table({"grid": [[3, 6]], "cases": [sweep_case]})
     assert "proved: the ETF is not optimal" in text
+
+
+def test_report_documents_the_checker_step_by_step():
+    """The proofs section lists the checker's steps (issue: "documented line by line in the
+    report"), the same seven as docs/proofs.md, in the checker's order."""
+    from pathlib import Path
+
+    from compverify.report.document import Items
+    from compverify.report.section_proofs import CHECKER_STEPS, proofs_section
+
+    items = [b for b in proofs_section({"cases": []}).blocks if isinstance(b, Items)]
+    assert len(items) == 1 and len(items[0].items) == len(CHECKER_STEPS) == 7
+    assert "digest" in CHECKER_STEPS[0] and "prec_bits" in CHECKER_STEPS[1]
+    doc = (Path(__file__).parents[1] / "docs" / "proofs.md").read_text()
+    steps = doc.split("only (no solver, no prover). Step by step:")[1].split("The tests edit")[0]
+    for i, key in enumerate(["digest", "prec_bits", "Krawczyk", "switchings", "tile", "bundle",
+                             "general"], 1):
+        assert f"{i}. " in steps and key in CHECKER_STEPS[i - 1]

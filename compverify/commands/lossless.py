@@ -197,6 +197,8 @@ def run_spectra(args: argparse.Namespace) -> int:
         raise CompverifyError(f"--ratio must be a positive number, got {args.ratio}")
     if not (args.width > 0 and math.isfinite(args.width)):
         raise CompverifyError(f"--width must be a positive number, got {args.width}")
+    if not 0 <= args.eps < 1:  # before the ternary match and before --out is created
+        raise CompverifyError(f"--eps must be in [0, 1), got {args.eps}")
     from compverify.numeric.lossless_spectra import MIN_N, MIN_P
     from compverify.validate import check_memory
     for n in ns:
@@ -254,7 +256,7 @@ def _spectra_into(out: Path, args: argparse.Namespace, spec: str, tau0: mpmath.m
     w = csv.writer(buf)
     w.writerow(keys)
     for pt in result["points"]:
-        w.writerow([pt[k] for k in keys])
+        w.writerow([pt.get(k, "") for k in keys])  # a size resumed from an older checkpoint
     atomic_write_text(out / "spectra.csv", buf.getvalue())
     from compverify.report.lossless_plot import decay_png, histogram_png
     if not args.no_plot:

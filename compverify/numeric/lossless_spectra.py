@@ -18,7 +18,8 @@ matched at) and
   coefficients (both identity terms).
 
 Reported per ``n``: ``|Phi_exact - Phi~|/|Phi~|`` (operator norms), the same for the sampled
-matrices, ``|Phi_orig - Phi_tern|/|Phi_orig|``, the top eigenvector's alignment with the classes
+original and ternary matrices (``sampled_vs_tilde_*``, ``ternary_vs_tilde_*``),
+``|Phi_orig - Phi_tern|/|Phi_orig|``, the top eigenvector's alignment with the classes
 ``|<u, y>|^2`` (``y`` the centred, normalised labels); and, over ``n``, the least-squares exponent
 of ``error ~ C n^slope`` with a 95% confidence interval (Student t).
 
@@ -158,6 +159,8 @@ def _ck_point(spec, act, X, labels, covs, noise, tau0_sq, coef, d0s, layers, wid
         tern = sampled_ck(sig, X, widths, [float(d) for _, _, d in ternary], rng, eps=eps)
         point["original_vs_ternary"] = _opnorm(orig - tern) / _opnorm(orig)
         point["exact_vs_ternary"] = _opnorm(exact - tern) / _opnorm(exact)
+        for ident, T in tilde.items():
+            point[f"ternary_vs_tilde_{ident}"] = _opnorm(tern - T) / _opnorm(T)
         point["alignment"]["ternary"] = _alignment(tern, labels)
         mats["ternary"] = tern
     return mats
@@ -195,6 +198,8 @@ def _ntk_point(spec, act, X, labels, covs, noise, tau0_sq, coef, d0s, layers, wi
         point["original_vs_ternary"] = d["op"]
         point["original_vs_ternary_spectral"] = d
         point["exact_vs_ternary"] = spectral_distances(tern, exact)["op"]
+        for ident, T in tilde.items():
+            point[f"ternary_vs_tilde_{ident}"] = spectral_distances(tern, T)["op"]
         point["alignment"]["ternary"] = _alignment(tern, labels)
         mats["ternary"] = tern
     return mats
@@ -344,7 +349,7 @@ def run_spectra(spec: str, layers: int, ns: list[int], ratio: float, *, ternary:
     points = [done[n] for n in sorted(ns)]
     fits = {}
     names = ("exact_vs_tilde_diagonal", "exact_vs_tilde_published", "sampled_vs_tilde_diagonal",
-             "sampled_vs_exact", "original_vs_ternary")
+             "sampled_vs_exact", "original_vs_ternary", "ternary_vs_tilde_diagonal")
     for name in names:
         if all(name in pt for pt in points):
             fits[name] = fit_exponent([pt["n"] for pt in points], [pt[name] for pt in points])

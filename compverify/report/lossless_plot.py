@@ -12,7 +12,8 @@ LABELS = {"exact_vs_tilde_diagonal": "|Phi_exact - Phi~| / |Phi~| (c = tau_L^2 -
           "exact_vs_tilde_published": "same, published c (- alpha3 tau0^4)",
           "sampled_vs_tilde_diagonal": "sampled network vs Phi~",
           "sampled_vs_exact": "|sampled - exact| / |exact|",
-          "original_vs_ternary": "|Phi_orig - Phi_tern| / |Phi_orig| (sampled)"}
+          "original_vs_ternary": "|Phi_orig - Phi_tern| / |Phi_orig| (sampled)",
+          "ternary_vs_tilde_diagonal": "sampled ternary network vs Phi~"}
 
 
 def _plt():

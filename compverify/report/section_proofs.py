@@ -15,9 +15,32 @@ from __future__ import annotations
 from typing import Any
 
 from compverify.errors import CompverifyError
-from compverify.report.document import Para, Section, Table
+from compverify.report.document import Items, Para, Section, Table
 
-__all__ = ["proofs_piece", "proofs_section"]
+__all__ = ["proofs_piece", "proofs_section", "CHECKER_STEPS"]
+
+#: What ``compverify certify`` does, in the order of
+#: :func:`compverify.proofs_check.certificate_checker.check` (docs/proofs.md gives the same list).
+CHECKER_STEPS = (
+    "format is compverify-certificate/1 and the SHA-256 digest of the canonical JSON matches "
+    "(any edit is caught here first);",
+    "the kind is known, prec_bits is in [53, 4096], the activation and target are supported;",
+    "strict local minimum: the centre and box are rebuilt from their dyadic numbers; r, its "
+    "gradient and Hessian are computed at the centre and over the box; the Krawczyk image must "
+    "lie inside the box (one critical point), the Cholesky factorisation of H(X) - mu I must have "
+    "certainly positive pivots (a positive definite Hessian), the value box's Krawczyk test must "
+    "pass, and every claim must equal its recomputed outward rounding, string for string; an "
+    "optional convex box is re-checked on all its sub-boxes;",
+    "ETF not optimal: the sign pattern S is symmetric, zero-diagonal, +-1, with S^2 = (M-1) I + c S "
+    "and c alpha = M/d - 2 checked exactly in integers; r at the point and at all 2^(M-1) "
+    "switchings is recomputed, and the point must be certainly below the smallest;",
+    "global minimum: each local certificate is checked as above; the domain must contain the "
+    "angle ranges; the tree's leaves must tile the domain exactly; each leaf's status is proved "
+    "again; the counts and the value hull must equal the claims;",
+    "bundle: each part is checked as above, and the list of kinds must match;",
+    "general problems (polynomial activations, finite targets, a Gaussian mean): the objective is "
+    "rebuilt from the exact target and the chart, then the local-minimum step runs unchanged.",
+)
 
 
 def _case(source: str, res: dict, status: str, lines: list[str], cert: dict | None) -> dict:
@@ -84,4 +107,9 @@ def proofs_section(piece: dict) -> Section:
              if line.startswith(("not proved", "no proof"))]
     if notes:
         blocks.append(Para(["Not proved: " + "; ".join(notes) + "."]))
+    blocks.append(Para(["How compverify certify re-checks a certificate, with python-flint arb "
+                        "and numeric/rigorous_objective.py (rigorous_general.py for general "
+                        "problems) only, no solver and no prover, stopping at the first failing "
+                        "step (exit 1, invalid: ...):"]))
+    blocks.append(Items([[f"{i}. {step}"] for i, step in enumerate(CHECKER_STEPS, 1)]))
     return Section("proofs", "Proofs: an atlas", blocks)
