@@ -20,7 +20,7 @@ XHTML_NS = "http://www.w3.org/1999/xhtml"
 #: The LaTeX packages report.tex loads (lmodern is optional there).
 PACKAGES = ("amsmath", "amssymb", "graphicx", "array", "longtable", "booktabs", "caption",
             "fvextra", "hyperref", "geometry")
-_OVERFULL = re.compile(r"Overfull \\hbox \(([\d.]+)pt too wide\)(.*)")
+_OVERFULL = re.compile(r"Overfull \\[hv]box \(([\d.]+)pt too (?:wide|high)\)(.*)")
 _TEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 
 
@@ -55,7 +55,8 @@ def compile_latex(tex: Path, workdir: Path) -> str:
 
 
 def overfull_boxes(log: str, tolerance_pt: float = 0.5) -> list[str]:
-    """pdflatex's "Overfull \\hbox" messages wider than ``tolerance_pt`` (something sticks out)."""
+    """pdflatex's "Overfull \\hbox" (too wide) and "Overfull \\vbox" (too high: a page's material
+    runs past its bottom) messages beyond ``tolerance_pt`` (something sticks out)."""
     return [m.group(0) for m in _OVERFULL.finditer(log) if float(m.group(1)) > tolerance_pt]
 
 

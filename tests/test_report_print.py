@@ -12,6 +12,7 @@ from report_checks import MATHML_NS, assert_html_has_only_mathml, compile_latex,
 
 from compverify.report.document import (
     CodeBlock,
+    Figure,
     Document,
     Math,
     MathBlock,
@@ -153,3 +154,40 @@ def test_summary_follows_the_numbers():
         {"d": 2, "M": 4, "frame": {"verdict": "neither", "etf_existence": {
             "status": "does not exist", "reason": "Gerzon bound"}}}]}})
     assert "no ETF of M unit vectors exists" in none and "(2, 4): Gerzon bound" in none
+
+
+def _png(path, aspect: float) -> bytes:
+    """A small PNG of the given height/width ratio (a plot's shape), written to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.0, 6.0 * aspect))
+    ax.plot([0, 1, 2], [1, 0, 1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=60)
+    plt.close(fig)
+    return path.read_bytes()
+
+
+def test_figures_after_a_long_table_stay_on_the_page(tmp_path):
+    """Figures after a longtable that breaks across pages, and a wrapping column of words the
+    width estimate finds hard ("Lipschitz bound"): no box sticks out, vertically or sideways."""
+    header = ["step", "retained", "PQ index", "exact loss", "relative loss", "loss error",
+              "Lipschitz bound", "lq bound", "count claim", "bounds hold"]
+    rows = [[str(k), "20", "0.05742", Num("-5.55112e-17", f"s/{k}/loss", 6),
+             Num("-3.51105e-16", f"s/{k}/relative", 6), Num("3.9e-13", f"s/{k}/error", 2), "0.0",
+             "0.0", "verified", "yes"] for k in range(70)]
+    short = Table(["d", "ETF gap", "proof"], [["2", "0.0", "proved strict local minimum"]] * 2)
+    figures = [Figure(f"figures/f{k}.png", _png(tmp_path / f"figures/f{k}.png", aspect),
+                      "image/png", [f"Figure {k}."]) for k, aspect in enumerate((0.7, 0.38, 0.63))]
+    # The order of the report's rate and atlas sections: a table, a figure, short tables, a figure.
+    blocks = [Para(["A table longer than a page, then figures:"]),
+              Table(header, rows, caption="Steps."), figures[0],
+              Para(["Text between the figures. " * 20]), short, short, figures[1],
+              Para(["Text after the figures. " * 40]), figures[2], Table(header, rows[:30])]
+    tex = render_latex(Document("Figures after tables", [Section("s", "Steps", blocks)]))
+    (tmp_path / "doc.tex").write_text(tex, encoding="utf-8")
+    log = compile_latex(tmp_path / "doc.tex", tmp_path / "build")
+    assert overfull_boxes(log) == []

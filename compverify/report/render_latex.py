@@ -108,6 +108,8 @@ _SAFETY = 0.95
 #: Space between two columns (2 x ``\\tabcolsep``, set to 4 pt in tables) in ems of the table
 #: font (at most 0.89 em: 8 pt at 9 pt).
 COLUMN_SEP_EM = 0.9
+#: Added to a wrapping column's widest word (the word widths are estimates).
+WORD_MARGIN_EM = 0.3
 
 
 def fit_columns(header: list[str], rows: list[list], width: float = TABLE_WIDTH_EM,
@@ -129,8 +131,11 @@ def fit_columns(header: list[str], rows: list[list], width: float = TABLE_WIDTH_
     cells = [[as_inlines(row[c]) if c < len(row) else [] for row in rows] for c in range(n)]
     pref = [max([inline_width([header[c]])] + [inline_width(x) for x in cells[c]])
             for c in range(n)]
+    # The widths are estimates from per-character widths; a wrapping column gets WORD_MARGIN_EM
+    # more than its widest word so that an underestimated word (e.g. "Lipschitz") still fits.
     least = [max([inline_width([header[c]], breakable=True)]
-                 + [inline_width(x, breakable=True) for x in cells[c]]) for c in range(n)]
+                 + [inline_width(x, breakable=True) for x in cells[c]]) + WORD_MARGIN_EM
+             for c in range(n)]
     repeat = max(0, min(repeat, n - 1))
 
     def fit(cols: list[int]) -> list[float | None] | None:
@@ -244,9 +249,11 @@ def _block(b: object) -> str:
     if isinstance(b, Table):
         return _table(b)
     if isinstance(b, Figure):
-        return ("\\begin{figure}[htbp]\n\\centering\n"
+        # In place, not a float: floats deferred past a longtable are set by its output routine
+        # on an overfull page (seen: 265 pt too high with two figures after the atlas table).
+        return ("\\begin{center}\n"
                 f"\\includegraphics[width=0.8\\linewidth]{{{b.name}}}\n"
-                f"\\caption*{{{_inlines(b.caption)}}}\n\\end{{figure}}")
+                f"\\captionof*{{figure}}{{{_inlines(b.caption)}}}\n\\end{{center}}")
     if isinstance(b, CodeBlock):
         return _code(b.text)
     if isinstance(b, Items):
