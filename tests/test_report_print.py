@@ -12,8 +12,8 @@ from report_checks import MATHML_NS, assert_html_has_only_mathml, compile_latex,
 
 from compverify.report.document import (
     CodeBlock,
-    Figure,
     Document,
+    Figure,
     Math,
     MathBlock,
     Num,
