@@ -46,6 +46,8 @@ import mpmath
 import numpy as np
 from mpmath.libmp import from_man_exp
 
+from compverify.numeric.arb_arrays import to_arb as to_arb_exact
+
 __all__ = ["ArbMatrix", "Eig", "orthonormal_basis", "pinv_solve", "solve_refined", "symmetric_eig",
            "bits_for", "to_arb", "to_mp", "matmul"]
 
@@ -90,7 +92,8 @@ class ArbMatrix(NamedTuple):
 
 
 def to_arb(A: Any, bits: int) -> ArbMatrix:
-    """An object array of ``mpf`` (or a float array), 1-D (a column) or 2-D, as an ``arb_mat``."""
+    """An object array of ``mpf`` or ``arb`` (or a float array), 1-D (a column) or 2-D, as an
+    ``arb_mat`` (entries converted exactly)."""
     from flint import arb, arb_mat
 
     A = np.asarray(A)
@@ -100,7 +103,8 @@ def to_arb(A: Any, bits: int) -> ArbMatrix:
     with _flint_prec(bits):
         if A.dtype != object:
             return ArbMatrix(arb_mat(n, m, [float(x) for x in A.ravel()]), bits)
-        return ArbMatrix(arb_mat(n, m, [arb(x) for x in A.ravel()]), bits)
+        return ArbMatrix(arb_mat(n, m, [x if isinstance(x, arb) else to_arb_exact(x)
+                                        for x in A.ravel()]), bits)
 
 
 def to_mp(A: ArbMatrix | Any) -> np.ndarray:
