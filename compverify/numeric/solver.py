@@ -14,9 +14,12 @@ Three stages, each recorded in the returned :class:`SolveResult`:
    Gram matrix of the unit directions and the sorted coefficients ``b_j |v_j|^n`` of the neurons whose
    coefficient is not negligible (homogeneous activations; else the Gram of ``V`` and ``b``).  Each
    basin carries how many restarts reached it.
-3. **Polish in mpmath.**  The best basin (and any basin tied with it to ``1e-8``, at most
-   ``polish`` of them) is refined by Newton's method with the analytic Hessian at ``dps + 10``
-   digits, precision doubling with the digits gained.  The symmetries (rotations fixing the target,
+3. **Polish in high precision.**  The best basin (and any basin tied with it to ``1e-8``, at
+   most ``polish`` of them) is refined by Newton's method with the analytic Hessian at
+   ``dps + 10`` digits, precision doubling with the digits gained (the objective summed in
+   python-flint balls, :meth:`~compverify.numeric.objective.Problem.evaluate_mp`; while the
+   steps contract, the Hessian is float64's and the step is solved in float64,
+   :func:`_float_step`).  The symmetries (rotations fixing the target,
    neuron rescaling for homogeneous activations) make the Hessian singular along their orbits;
    each step solves ``(H + sigma P) delta = -g`` with ``P`` the orthogonal projector onto the
    span of the orbit tangents (:meth:`~compverify.numeric.objective.Problem.symmetry_tangents`),
