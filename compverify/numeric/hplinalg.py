@@ -105,8 +105,11 @@ def to_arb(A: Any, bits: int) -> ArbMatrix:
     with _flint_prec(bits):
         if A.dtype != object:
             return ArbMatrix(arb_mat(n, m, [float(x) for x in A.ravel()]), bits)
-        return ArbMatrix(arb_mat(n, m, [x if isinstance(x, arb) else to_arb_exact(x)
-                                        for x in A.ravel()]), bits)
+        zero = arb(0)
+        # zeros (most of the orbit tangents' entries) skip the conversion
+        return ArbMatrix(arb_mat(n, m, [x if isinstance(x, arb) else
+                                        (to_arb_exact(x) if x else zero) for x in A.ravel()]),
+                         bits)
 
 
 def to_mp(A: ArbMatrix | Any) -> np.ndarray:
