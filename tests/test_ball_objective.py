@@ -27,6 +27,7 @@ def test_arb_conversions_are_exact():
         assert all(a == mpmath.mpf(b) for a, b in zip(back, xs, strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["relu", "abs"])
 def test_self_and_cross_terms_match_mpmath_at_a_higher_precision(spec):
     kern = get_activation(spec).kernel
