@@ -99,3 +99,24 @@ def test_rank_deficient_basis_spans_the_columns():
         P = basis.dot(basis.T)
         assert max(abs(a - b) for a, b in zip(P.ravel(), P_ref.ravel(), strict=True)) \
             < mpmath.mpf(10) ** -(DPS - 3)
+
+
+def test_a_cluster_refinement_cannot_split_ends_the_recursion(monkeypatch):
+    """A 150 x 150 matrix with a 37-fold zero eigenvalue, every eigenvalue put in one cluster
+    (as when a many-fold eigenvalue's block is rounding noise the iteration cannot split): the
+    deviation comes back as one cluster at every level, which used to recurse without end.  It
+    now ends as one block, its eigenvalues float64's of the deviation: compared with the known
+    spectrum to float64 accuracy."""
+    n, k = 150, 37
+    rng = np.random.default_rng(7)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    ev = np.concatenate([np.zeros(k), rng.uniform(1.0, 3.0, n - k)])
+    H = (Q * ev) @ Q.T
+    H = (H + H.T) / 2
+    monkeypatch.setattr(hplinalg, "_clusters", lambda lam, delta: [list(range(len(lam)))])
+    with mpmath.workdps(30):
+        got = hplinalg.symmetric_eig(H, 30).values
+    assert len(got) == n
+    want = np.sort(ev)
+    assert np.max(np.abs(np.array([float(x) for x in got]) - want)) < 1e-12
+    assert sum(1 for x in got if abs(x) < 1e-12) == k

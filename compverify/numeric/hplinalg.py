@@ -46,6 +46,8 @@ import mpmath
 import numpy as np
 from mpmath.libmp import from_man_exp
 
+from compverify.numeric.arb_arrays import to_arb as to_arb_exact
+
 __all__ = ["ArbMatrix", "Eig", "orthonormal_basis", "pinv_solve", "solve_refined", "symmetric_eig",
            "bits_for", "to_arb", "to_mp", "matmul"]
 
@@ -55,6 +57,8 @@ GUARD_BITS = 32
 MAX_SOLVE_SWEEPS = 30
 #: most Ogita--Aishima sweeps
 MAX_EIG_SWEEPS = 8
+#: most nested refinements of a cluster's deviation (each must split the cluster or shrink it)
+MAX_CLUSTER_DEPTH = 6
 
 
 @contextlib.contextmanager
@@ -90,7 +94,8 @@ class ArbMatrix(NamedTuple):
 
 
 def to_arb(A: Any, bits: int) -> ArbMatrix:
-    """An object array of ``mpf`` (or a float array), 1-D (a column) or 2-D, as an ``arb_mat``."""
+    """An object array of ``mpf`` or ``arb`` (or a float array), 1-D (a column) or 2-D, as an
+    ``arb_mat`` (entries converted exactly)."""
     from flint import arb, arb_mat
 
     A = np.asarray(A)
@@ -100,7 +105,11 @@ def to_arb(A: Any, bits: int) -> ArbMatrix:
     with _flint_prec(bits):
         if A.dtype != object:
             return ArbMatrix(arb_mat(n, m, [float(x) for x in A.ravel()]), bits)
-        return ArbMatrix(arb_mat(n, m, [arb(x) for x in A.ravel()]), bits)
+        zero = arb(0)
+        # zeros (most of the orbit tangents' entries) skip the conversion
+        return ArbMatrix(arb_mat(n, m, [x if isinstance(x, arb) else
+                                        (to_arb_exact(x) if x else zero) for x in A.ravel()]),
+                         bits)
 
 
 def to_mp(A: ArbMatrix | Any) -> np.ndarray:
@@ -310,9 +319,17 @@ def _cluster_block(ref: _Refined, group: list) -> Any:
     return (Sc + (Rc * Sc + Sc * Rc) * 0.5).mid()
 
 
-def _eigenvalues_from(ref: _Refined, dps: int, abs_tol: float | None = None
+def _eigenvalues_from(ref: _Refined, dps: int, abs_tol: float | None = None, depth: int = 0
                       ) -> tuple[list, list]:
-    """Eigenvalues (ascending mpf) from the refined ``S``, ``R``, and the column order."""
+    """Eigenvalues (ascending mpf) from the refined ``S``, ``R``, and the column order.
+
+    A cluster wider than float64 resolves is refined again as the deviation from its mean; that
+    recursion ends when the refinement cannot split the cluster (it comes back as one cluster,
+    e.g. a many-fold eigenvalue whose block is rounding noise) or after
+    :data:`MAX_CLUSTER_DEPTH` levels: the cluster is then resolved as one block, its eigenvalues
+    the mean plus float64's eigenvalues of the deviation (absolute error about ``1e-16`` of the
+    deviation's norm, which the refinement could not shrink).
+    """
     from flint import arb_mat
 
     abs_tol = 10.0 ** -(dps + 2) * ref.hnorm if abs_tol is None else abs_tol
@@ -338,7 +355,11 @@ def _eigenvalues_from(ref: _Refined, dps: int, abs_tol: float | None = None
                 dev = [mpmath.mpf(float(x)) for x in np.linalg.eigvalsh((Df + Df.T) / 2)]
             else:  # a cluster wider than float64 resolves: refine its deviation the same way
                 sub = _refine(ArbMatrix(D, ref.bits), dps, abs_tol)
-                dev = _eigenvalues_from(sub, dps, abs_tol)[0]
+                if depth >= MAX_CLUSTER_DEPTH or len(sub.clusters) == 1:
+                    # not split: one cluster, resolved as one block (the docstring)
+                    dev = [mpmath.mpf(float(x)) for x in np.linalg.eigvalsh((Df + Df.T) / 2)]
+                else:
+                    dev = _eigenvalues_from(sub, dps, abs_tol, depth + 1)[0]
             values.extend(m_mp + x for x in dev)
             order.extend(group)
     perm = sorted(range(len(values)), key=lambda t: values[t])

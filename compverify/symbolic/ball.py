@@ -32,7 +32,8 @@ import sympy
 
 from compverify.symbolic.steps import NU, NV, RHO
 
-__all__ = ["compile_ball", "evaluate", "to_arb", "to_mpf", "MAX_PREC_FACTOR", "BallFunction"]
+__all__ = ["compile_ball", "evaluate", "evaluate_arb", "to_arb", "to_mpf", "MAX_PREC_FACTOR",
+           "BallFunction"]
 
 #: The precision loop doubles at most this many times past its start (``bits + 32``), so a
 #: cancellation of up to ``63 (bits + 32)`` bits is resolved.
@@ -160,3 +161,24 @@ def evaluate(fn: BallFunction, nu: mpmath.mpf, nv: mpmath.mpf, rho: mpmath.mpf,
                     return last
         prec *= 2
     return last
+
+
+def evaluate_arb(fn: BallFunction, nu: Any, nv: Any, rho: Any, bits: int) -> Any:
+    """:func:`evaluate` on exact ``arb`` inputs, returning an exact ``arb`` (the midpoint).
+
+    The same precision loop (from ``bits + 32``, doubling until the radius is at most
+    ``2^-bits |value|``, at most :data:`MAX_PREC_FACTOR` doublings) without leaving arb: no
+    conversion to and from ``mpf``, so a kernel sum in ball arithmetic pays only for the
+    expression.  An undefined value gives ``arb("nan")``.
+    """
+    prec = bits + 32
+    last = None
+    for _ in range(MAX_PREC_FACTOR + 1):
+        with _working_prec(prec):
+            y = fn(nu, nv, rho)
+        if y.is_finite():
+            last = y
+            if y.rad() == 0 or y.rel_accuracy_bits() >= bits:
+                return y.mid()
+        prec *= 2
+    return _flint().arb("nan") if last is None else last.mid()

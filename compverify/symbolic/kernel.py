@@ -226,6 +226,23 @@ class _Compiled:
                 break
         return ball.evaluate(fn, nu, nv, rho, bits)[0]
 
+    def exact_arb(self, nu: Any, nv: Any, rho: Any, bits: int) -> Any:
+        """:meth:`exact` on exact ``arb`` inputs, returning an exact ``arb`` (relative error below
+        ``2^-bits``; :func:`compverify.symbolic.ball.evaluate_arb`).  A divergent endpoint limit
+        gives ``+inf``; an expression the balls cannot express goes through :meth:`mp`."""
+        main, patches = self._balls
+        if main is None:
+            return ball.to_arb(self.mp(ball.to_mpf(nu), ball.to_mpf(nv), ball.to_mpf(rho)))
+        vals = {NU: nu, NV: nv, RHO: rho}
+        fn = main
+        for sym, point, patch in reversed(patches):  # nu = 0 / nv = 0 take precedence
+            if vals[sym] == point:
+                if patch is None:
+                    return ball.to_arb(mpmath.inf)
+                fn = patch
+                break
+        return ball.evaluate_arb(fn, nu, nv, rho, bits)
+
     def exact_float(self, nu: float, nv: float, rho: float) -> float:
         """One entry in float64 by the ball evaluation; ``CompverifyError`` on float64 overflow."""
         with mpmath.workprec(80):
@@ -482,6 +499,28 @@ class Kernel(TableDisplay):
                 out = tuple(c.exact(*a, _bits(dps)) for c in self._hess_c)
         with mpmath.workdps(dps):
             return tuple(+v for v in out)
+
+
+    # ------------------------------------------------------------------ arb balls
+    def partials_arb(self, nu: Any, nv: Any, rho: Any, order: int, dps: int = 30) -> tuple:
+        """The kernel's components on exact ``arb`` inputs (``rho`` in ``[-1, 1]``), each an exact
+        ``arb`` with ``dps + 10`` correct digits relative to it: order 0 ``(k,)``, order 1
+        ``(k, k_nu, k_nv, k_rho)``, order 2 the six second partials (as :meth:`hess_mp`).
+
+        The closed form's ball functions run on the arbs directly (no ``mpf`` in between), which
+        is what makes a kernel sum in ball arithmetic cheap; a numeric kernel goes through
+        :meth:`value_mp` / :meth:`grad_mp` / :meth:`hess_mp` and is converted.
+        """
+        if self.expr is None:
+            a = tuple(ball.to_mpf(x) for x in (nu, nv, rho))
+            with mpmath.workdps(dps + _GUARD):
+                mp = (self.value_mp(*a, dps + _GUARD),) if order == 0 else (
+                    self.grad_mp(*a, dps + _GUARD) if order == 1 else self.hess_mp(*a, dps + _GUARD))
+            return tuple(ball.to_arb(x) for x in mp)
+        comps = ((self._value_c,) if order == 0 else (self._value_c, *self._grad_c) if order == 1
+                 else tuple(self._hess_c))
+        bits = _bits(dps + _GUARD)
+        return tuple(c.exact_arb(nu, nv, rho, bits) for c in comps)
 
 
 def _derivative(sigma: sympy.Expr, order: int) -> sympy.Expr:
