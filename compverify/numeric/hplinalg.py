@@ -38,7 +38,6 @@ precision of the caller (``mpmath.mp.prec`` unless ``dps`` is given).
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any, NamedTuple
 
@@ -46,6 +45,7 @@ import mpmath
 import numpy as np
 from mpmath.libmp import from_man_exp
 
+from compverify.numeric.arb_arrays import arb_prec as _flint_prec
 from compverify.numeric.arb_arrays import to_arb as to_arb_exact
 
 __all__ = ["ArbMatrix", "Eig", "orthonormal_basis", "pinv_solve", "solve_refined", "symmetric_eig",
@@ -59,19 +59,6 @@ MAX_SOLVE_SWEEPS = 30
 MAX_EIG_SWEEPS = 8
 #: most nested refinements of a cluster's deviation (each must split the cluster or shrink it)
 MAX_CLUSTER_DEPTH = 6
-
-
-@contextlib.contextmanager
-def _flint_prec(bits: int):
-    """python-flint's precision is global: set it for a block and restore it."""
-    from flint import ctx
-
-    old = ctx.prec
-    ctx.prec = int(bits)
-    try:
-        yield
-    finally:
-        ctx.prec = old
 
 
 def bits_for(dps: int | None = None) -> int:

@@ -250,7 +250,31 @@ class _Float:
         return x
 
 
-class _MP:
+class _ObjectArrays:
+    """Array helpers shared by the object-array backends (:class:`_MP`, :class:`_Ball`): each
+    sets ``zero``, ``one`` and the elementwise ``_sqrt``/``_isfinite`` of its number type."""
+
+    def zeros(self, shape):
+        return np.full(shape, self.zero, dtype=object)
+
+    def sqrt(self, x):
+        return np.asarray(self._sqrt(x), dtype=object)
+
+    def isfinite(self, x):
+        return np.asarray(self._isfinite(x), dtype=bool)
+
+    @staticmethod
+    def rowsq(x):
+        return (x * x).sum(axis=1)
+
+    def eye(self, d):
+        out = self.zeros((d, d))
+        for i in range(d):
+            out[i, i] = self.one
+        return out
+
+
+class _MP(_ObjectArrays):
     """mpmath backend: object arrays of mpf; arithmetic at the caller's ``workdps``."""
 
     mp = True
@@ -267,27 +291,6 @@ class _MP:
         self._sqrt = np.frompyfunc(mpmath.sqrt, 1, 1)
         self._isfinite = np.frompyfunc(mpmath.isfinite, 1, 1)
         self._round = np.frompyfunc(lambda x: +x, 1, 1)
-
-    @staticmethod
-    def zeros(shape):
-        return np.full(shape, mpmath.mpf(0), dtype=object)
-
-    def sqrt(self, x):
-        return np.asarray(self._sqrt(x), dtype=object)
-
-    def isfinite(self, x):
-        return np.asarray(self._isfinite(x), dtype=bool)
-
-    @staticmethod
-    def rowsq(x):
-        return (x * x).sum(axis=1)
-
-    @staticmethod
-    def eye(d):
-        out = np.full((d, d), mpmath.mpf(0), dtype=object)
-        for i in range(d):
-            out[i, i] = mpmath.mpf(1)
-        return out
 
     @staticmethod
     def _split(res, n):
@@ -316,7 +319,7 @@ class _MP:
         return x
 
 
-class _Ball:
+class _Ball(_ObjectArrays):
     """Ball backend: object arrays of python-flint ``arb`` at ``dps + GUARD_DPS`` digits (the
     caller holds that precision, :func:`compverify.numeric.arb_arrays.arb_prec`).
 
@@ -342,25 +345,6 @@ class _Ball:
         self._sqrt = np.frompyfunc(lambda x: x.sqrt().mid(), 1, 1)
         self._isfinite = np.frompyfunc(lambda x: x.is_finite(), 1, 1)
         self._mid = np.frompyfunc(lambda x: x.mid(), 1, 1)
-
-    def zeros(self, shape):
-        return np.full(shape, self.zero, dtype=object)
-
-    def sqrt(self, x):
-        return np.asarray(self._sqrt(x), dtype=object)
-
-    def isfinite(self, x):
-        return np.asarray(self._isfinite(x), dtype=bool)
-
-    @staticmethod
-    def rowsq(x):
-        return (x * x).sum(axis=1)
-
-    def eye(self, d):
-        out = self.zeros((d, d))
-        for i in range(d):
-            out[i, i] = self.one
-        return out
 
     def exact(self, x):
         """Midpoints (exact balls) of an array or a scalar."""
